@@ -1,0 +1,76 @@
+"""The recipe's ``data`` and ``mix`` sections. Plain dataclasses; no heavy imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataConfig:
+    """Where data lives and how bad samples are handled."""
+
+    root: str = "data"
+    """Directory that registry paths are relative to (absolute paths are used as they are).
+    Point it at stand-in data made by ``python -m data_mix.engine --standin DIR``."""
+    registry: str = "registry"
+    """Dataset registry: a recipe-style name under recipes/ (``registry`` -> recipes/data/registry.yaml) or a YAML path."""
+    on_bad_sample: str = "error"
+    """``error``: stop at the first bad sample naming file, row and reason; ``skip``: count and report."""
+    max_skip_fraction: float = 0.01
+    """With ``skip``: stop when more than this fraction of the samples read so far were skipped."""
+    max_length: int = 2048
+    """Longest tokenized sample (text plus image/video tokens); longer ones are bad samples."""
+    video_fps: float = 1.0
+    """Frames per second sampled from a video."""
+    video_max_frames: int = 8
+    """Most frames taken from one video."""
+    image_max_pixels: int = 200704
+    """Largest image area passed to the processor (pixels; 200704 = 448x448)."""
+    image_min_pixels: int = 3136
+    """Smallest image area passed to the processor (pixels; 3136 = 56x56)."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+
+
+@dataclass
+class GroupConfig:
+    """One group of sources in a mix, e.g. ``general`` or ``ability``."""
+
+    weight: float = 1.0
+    """Relative weight of the group, in the mix's unit (samples or tokens)."""
+    sources: list[str] = field(default_factory=list)
+    """Registry names of the group's sources."""
+    source_weights: dict[str, float] = field(default_factory=dict)
+    """Optional weights between this group's sources (default: proportional to their sizes)."""
+    fraction: float = 1.0
+    """Share of each source's rows available to the mix (0.75 = the first 75% of a seeded shuffle)."""
+
+
+@dataclass
+class BudgetConfig:
+    """How much the mix draws in total."""
+
+    unit: str = "epochs"
+    """``samples``, ``tokens`` or ``epochs`` (epochs of the group named by ``group``)."""
+    value: float = 1.0
+    """Size of the budget in ``unit``."""
+    group: str | None = None
+    """With ``epochs``: the group whose data is seen ``value`` times (default: the smallest group)."""
+    match_recipe: str | None = None
+    """Take the token consumption of another recipe (e.g. the baseline matches ``dist_size_corr``)."""
+
+
+@dataclass
+class MixConfig:
+    """Groups of sources, their weights and the budget."""
+
+    unit: str = "samples"
+    """Unit the group weights are measured in: ``samples`` or ``tokens``."""
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    """Groups by name; the shipped recipes use ``general`` and ``ability``."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """Total amount drawn."""
+    upsample: bool = False
+    """Allow a source to be drawn more than once per epoch when its group needs more than it has."""
+    seed: int | None = None
+    """Seed of the sampling order; None = ``train.seed``."""

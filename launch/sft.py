@@ -1,0 +1,19 @@
+#!/usr/bin/env python
+"""Supervised fine-tuning: torchrun --nproc_per_node N launch/sft.py recipe=NAME [key=value ...]"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from train.cli import main  # noqa: E402
+
+
+def _run(recipe, flags):
+    from train.sft import run
+
+    return run(recipe, flags)
+
+
+if __name__ == "__main__":
+    sys.exit(main("launch/sft.py", sys.argv[1:], _run))

@@ -1,0 +1,52 @@
+"""The shared command line of every launcher: ``recipe=NAME key=value ... [--print-config]``.
+
+Errors in the recipe exit with code 2 before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from train.recipe import RecipeError, load_recipe, parse_overrides, to_yaml
+
+USAGE = """usage: {prog} recipe=NAME [key=value ...] [--print-config]{extra}
+
+  recipe=NAME      a recipe under recipes/ (or a path to a YAML file)
+  key=value        override any recipe key, e.g. optim.lr=1e-5 train.max_steps=10
+  --print-config   print the fully resolved recipe as YAML and exit
+"""
+
+
+def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate ``--flags`` (checked against ``known``) from ``key=value`` arguments."""
+    flags, rest = [], []
+    for arg in argv:
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            if name not in known:
+                raise RecipeError(f"unknown option {name!r}; known: {', '.join(known)}")
+            flags.append(arg)
+        else:
+            rest.append(arg)
+    return flags, rest
+
+
+def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
+         extra_flags: Sequence[str] = (), extra_usage: str = "") -> int:
+    """Parse, check, then call ``run(recipe, flags)``; return the process exit code."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE.format(prog=prog, extra=extra_usage))
+        return 0
+    try:
+        flags, rest = split_flags(argv, ["--print-config", *extra_flags])
+        name, overrides = parse_overrides(rest)
+        recipe = load_recipe(name, overrides)
+    except RecipeError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if "--print-config" in flags:
+        sys.stdout.write(to_yaml(recipe))
+        return 0
+    code = run(recipe, flags)
+    return int(code or 0)

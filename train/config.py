@@ -1,0 +1,197 @@
+"""The typed recipe tree: one dataclass per section, a docstring per field.
+
+Sections owned by other packages (``data``, ``mix``, ``reward``, ``eval``) are defined there and
+assembled here into :class:`Recipe`. Values that depend on others are filled in one place,
+:func:`train.recipe.finalize`, never by ``x or default`` (an explicit 0 stays 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_mix.config import DataConfig, MixConfig
+from eval_hooks.config import EvalConfig
+from rewards.config import RewardConfig
+
+
+@dataclass
+class FreezeConfig:
+    """Which module groups are frozen (see the per-architecture table in train/modules.py)."""
+
+    vision: bool = True
+    """Freeze the vision encoder (the paper's setting)."""
+    projector: bool = False
+    """Freeze the vision-language projector (Qwen's patch merger)."""
+    llm: bool = False
+    """Freeze the language model (and its head)."""
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters on the language model through peft."""
+
+    enabled: bool = False
+    """Train LoRA adapters instead of the full language model."""
+    r: int = 16
+    """Adapter rank."""
+    alpha: int = 32
+    """Scaling numerator (lora_alpha)."""
+    dropout: float = 0.05
+    """Dropout on the adapter input."""
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    """Linear layers of the language model that get adapters."""
+    merge_on_save: bool = True
+    """Merge adapters into the weights of the final checkpoint (a plain HF directory)."""
+
+
+@dataclass
+class ModelConfig:
+    """The model to train."""
+
+    name_or_path: str = "tiny-qwen2.5-vl"
+    """Hub id, local directory, or ``tiny-qwen2.5-vl`` (the embedded tiny model, built on first use)."""
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    """Frozen module groups."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA on the language model."""
+    attn_implementation: str = "auto"
+    """``auto`` (flash_attention_2 when installed and on CUDA, else sdpa), ``sdpa``, ``eager`` or ``flash_attention_2``."""
+    dtype: str = "auto"
+    """``auto`` (bf16 on GPU, fp32 on CPU), ``bf16``, ``fp16`` or ``fp32``."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    trust_remote_code: bool = False
+    """Allow model code from the checkpoint directory (off unless the recipe turns it on)."""
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and schedule (AdamW)."""
+
+    lr: float = 1e-5
+    """Learning rate of the language model."""
+    projector_lr: float | None = None
+    """Learning rate of the projector; None = ``lr``."""
+    vision_lr: float | None = None
+    """Learning rate of the vision encoder when it is trained; None = ``lr``."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    """AdamW betas."""
+    warmup_ratio: float = 0.03
+    """Share of the steps spent warming the learning rate up linearly."""
+    scheduler: str = "cosine"
+    """``cosine``, ``linear`` or ``constant``."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 = no clipping)."""
+
+
+@dataclass
+class TrainConfig:
+    """The training loop, checkpoints and logging."""
+
+    output_dir: str = "runs/${name}"
+    """Run directory: resolved recipe, metrics, checkpoints, eval results."""
+    max_steps: int = 1000
+    """Optimizer steps; -1 = run the mix's budget to its end."""
+    per_device_batch_size: int = 8
+    """Samples per device per micro-step."""
+    grad_accum: int = 1
+    """Micro-steps per optimizer step."""
+    seed: int = 0
+    """Seed of model init extras, data order and dropout."""
+    deepspeed: str | None = None
+    """null, ``zero2``, ``zero3`` (configs shipped in recipes/deepspeed/) or a JSON path."""
+    packing: bool = False
+    """Pack several samples into one sequence (no cross-sample attention)."""
+    packing_max_length: int | None = None
+    """Length of a packed sequence; None = ``data.max_length``."""
+    save_steps: int = 500
+    """Save a checkpoint every N steps (0 = only at the end)."""
+    save_total_limit: int = 2
+    """Checkpoints kept (the newest ones); 0 = keep all."""
+    resume: str = "never"
+    """``never``, ``auto`` (newest complete checkpoint in output_dir, if any) or a checkpoint path."""
+    logging_steps: int = 10
+    """Log metrics every N steps."""
+    report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])
+    """Where metrics go: ``jsonl`` (run_dir/metrics.jsonl), ``tensorboard``, ``wandb`` (offline works without login)."""
+    num_threads: int | None = None
+    """torch CPU threads per process; None = leave torch's default."""
+    device: str = "auto"
+    """``auto`` (cuda when available), ``cpu`` or ``cuda``."""
+
+
+@dataclass
+class GRPOConfig:
+    """GRPO settings (launch/grpo.py)."""
+
+    backend: str = "trl"
+    """``trl`` (one node, TRL's GRPOTrainer) or ``verl`` (Ray, many nodes)."""
+    prompt_mode: str = "auto_think"
+    """Prompt template: ``think``, ``no_think`` or ``auto_think``."""
+    num_generations: int = 8
+    """Completions per prompt (the group size)."""
+    loss_type: str = "dapo"
+    """``dapo``, ``grpo`` or ``dr_grpo``."""
+    beta: float = 0.0
+    """KL coefficient against the reference model (0 = no reference model)."""
+    epsilon: float = 0.2
+    """Lower clipping range."""
+    epsilon_high: float | None = None
+    """Upper clipping range; None = ``epsilon``."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts."""
+    max_prompt_length: int = 1024
+    """Longest prompt in tokens (image tokens included); longer prompts are rejected at load time."""
+    max_completion_length: int = 256
+    """Longest completion in tokens."""
+    mask_truncated_completions: bool = True
+    """Exclude truncated completions from the loss."""
+    scale_rewards: str = "group"
+    """``group``, ``batch`` or ``none``: how advantages are scaled by reward std."""
+    use_vllm: bool = False
+    """vLLM generation (colocate) when installed on a GPU; HF generate otherwise (logged)."""
+    levels: list[str] = field(default_factory=list)
+    """Train only on these levels (e.g. ["L1"] for L1 RL@think); empty = all levels."""
+    ray_address: str | None = None
+    """verl backend: an existing Ray cluster's address; None = start a local one."""
+
+
+@dataclass
+class Recipe:
+    """A whole recipe. ``bases`` are merged in order below the recipe's own keys."""
+
+    name: str = "unnamed"
+    """Run name (defaults to the recipe's file name)."""
+    description: str = ""
+    """One line on what the recipe is for."""
+    bases: list[str] = field(default_factory=list)
+    """Recipes merged first, in order (later ones win, the recipe itself wins over all)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Keys whose values must be one of a fixed set; checked with the closest valid name in the error.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+    "model.dtype": ("auto", "bf16", "fp16", "fp32"),
+    "data.on_bad_sample": ("error", "skip"),
+    "mix.unit": ("samples", "tokens"),
+    "mix.budget.unit": ("samples", "tokens", "epochs"),
+    "optim.scheduler": ("cosine", "linear", "constant"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "grpo.backend": ("trl", "verl"),
+    "grpo.prompt_mode": ("think", "no_think", "auto_think"),
+    "grpo.loss_type": ("dapo", "grpo", "dr_grpo", "bnpo"),
+    "grpo.scale_rewards": ("group", "batch", "none"),
+    "reward.mode": ("think", "auto_think", "plain"),
+    "eval.mode": ("renormalize", "reference"),
+}

@@ -1,0 +1,60 @@
+"""What every run writes about itself: the resolved recipe, the git commit, package versions."""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from train.recipe import REPO_ROOT, to_yaml
+
+MAIN_PACKAGES = ("torch", "torchvision", "transformers", "trl", "peft", "deepspeed", "datasets",
+                 "accelerate", "omegaconf", "wandb", "flash-attn", "vllm", "verl", "numpy")
+
+
+def git_commit(root: Path = REPO_ROOT) -> dict:
+    """Commit hash and whether the tree had uncommitted changes (None outside a checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for name in MAIN_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_run_info(recipe, run_dir: str | Path, launcher: str) -> Path:
+    """Write recipe.yaml and run_info.json into ``run_dir``; return the directory."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.yaml").write_text(to_yaml(recipe))
+    info = {
+        "launcher": launcher,
+        "argv": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "git": git_commit(),
+        "packages": package_versions(),
+    }
+    tmp = run_dir / "run_info.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(run_dir / "run_info.json")
+    return run_dir
