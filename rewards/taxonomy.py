@@ -15,8 +15,8 @@ of its children's scores, divided by the sum of the weights taken into account:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
 
 AGGREGATION_MODES = ("renormalize", "reference")
 
@@ -61,7 +61,7 @@ class Node:
     name: str
     weight: float
     path: tuple[str, ...]
-    children: tuple["Node", ...] = field(default=(), repr=False)
+    children: tuple[Node, ...] = field(default=(), repr=False)
 
     @property
     def is_leaf(self) -> bool:
@@ -81,7 +81,7 @@ class Node:
         """The leaf tag as the benchmark stores it in ``extra_info`` (spaces removed)."""
         return self.name.replace(" ", "")
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self) -> Iterator[Node]:
         """This node and all its descendants, depth first, parents before children."""
         yield self
         for child in self.children:

@@ -6,7 +6,7 @@ Errors in the recipe exit with code 2 before anything heavy is imported.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from train.recipe import RecipeError, load_recipe, parse_overrides, to_yaml
 
