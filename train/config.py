@@ -124,39 +124,103 @@ class TrainConfig:
 
 
 @dataclass
+class PromptTemplates:
+    """How a question is asked in each ``grpo.prompt_mode``: ``{question}`` is replaced by the sample's question
+    text (the last text part of its user turn). Image placeholders stay where the sample put them; the processor's
+    chat template turns them into the model's vision tokens."""
+
+    think: str = ("{question}\nThink about the question step by step inside <think> </think>, "
+                  "then give the final answer inside <answer> </answer>.")
+    """``think`` (the paper's RL@think): always reason, then answer."""
+    no_think: str = "{question}\nAnswer directly inside <answer> </answer>, without explaining."
+    """``no_think``: answer directly."""
+    auto_think: str = ("{question}\nIf the question needs reasoning, think inside <think> </think> first; "
+                       "if it can be answered at a glance, answer directly. Give the final answer inside "
+                       "<answer> </answer>.")
+    """``auto_think`` (the paper's RL@auto-think): the model may think; the rewards shape when (``reward.levels``)."""
+
+
+@dataclass
+class VerlConfig:
+    """The verl backend (``grpo.backend=verl``): its own environment, cluster shape and rollout engine."""
+
+    python: str = ".venv-verl/bin/python"
+    """Python of verl's environment (made by scripts/verl/setup_env.sh); relative to the repository root."""
+    nnodes: int = 1
+    """Nodes of the Ray cluster used by the run."""
+    gpus_per_node: int = 8
+    """GPUs per node."""
+    rollout: str = "vllm"
+    """Rollout engine: ``vllm`` or ``sglang`` (both GPU only)."""
+    rollout_tp: int = 1
+    """Tensor-parallel size of the rollout engine."""
+    gpu_memory_utilization: float = 0.6
+    """Share of GPU memory the rollout engine may take."""
+    train_batch_size: int | None = None
+    """Prompts per verl step; None = ``train.per_device_batch_size * train.grad_accum * nnodes * gpus_per_node``
+    divided by ``grpo.num_generations`` (the same number of completions per step as the TRL backend)."""
+    ppo_micro_batch_size_per_gpu: int = 2
+    """Micro batch of the actor update and log-prob passes, per GPU."""
+    val_fraction: float = 0.0
+    """Share of the prompts held out as verl's validation set (0 = validate on a copy of 16 training prompts)."""
+    overrides: list[str] = field(default_factory=list)
+    """Extra verl Hydra overrides appended to the command, e.g. ["trainer.total_epochs=2"]."""
+
+
+@dataclass
 class GRPOConfig:
-    """GRPO settings (launch/grpo.py)."""
+    """GRPO settings (launch/grpo.py). Data: the recipe's ``mix`` section picks the prompt sources
+    (bench-format registry sources such as rl_l1..rl_l4); ``levels`` filters them."""
 
     backend: str = "trl"
     """``trl`` (one node, TRL's GRPOTrainer) or ``verl`` (Ray, many nodes)."""
     prompt_mode: str = "auto_think"
-    """Prompt template: ``think``, ``no_think`` or ``auto_think``."""
+    """Prompt template: ``think``, ``no_think`` or ``auto_think`` (texts in ``templates``)."""
+    templates: PromptTemplates = field(default_factory=PromptTemplates)
+    """Prompt text per mode."""
     num_generations: int = 8
-    """Completions per prompt (the group size)."""
+    """Completions per prompt (the group size). ``train.per_device_batch_size`` counts completions and
+    (times processes and ``steps_per_generation``) must be a multiple of it."""
     loss_type: str = "dapo"
-    """``dapo``, ``grpo`` or ``dr_grpo``."""
+    """``dapo``, ``grpo``, ``dr_grpo`` or ``bnpo`` (TRL's loss normalisations)."""
     beta: float = 0.0
-    """KL coefficient against the reference model (0 = no reference model)."""
+    """KL coefficient against the reference model (0 = no reference model is loaded)."""
     epsilon: float = 0.2
     """Lower clipping range."""
     epsilon_high: float | None = None
-    """Upper clipping range; None = ``epsilon``."""
+    """Upper clipping range (DAPO's clip-higher, e.g. 0.28); None = ``epsilon``."""
     temperature: float = 1.0
     """Sampling temperature of rollouts."""
+    top_p: float = 1.0
+    """Nucleus sampling of rollouts (1 = off)."""
     max_prompt_length: int = 1024
-    """Longest prompt in tokens (image tokens included); longer prompts are rejected at load time."""
+    """Longest prompt in tokens (template and image tokens included); longer prompts are rejected at load time
+    (an error naming file:row, or a counted skip with ``data.on_bad_sample=skip``), never truncated."""
     max_completion_length: int = 256
     """Longest completion in tokens."""
     mask_truncated_completions: bool = True
-    """Exclude truncated completions from the loss."""
+    """Exclude truncated completions from the loss (DAPO)."""
     scale_rewards: str = "group"
-    """``group``, ``batch`` or ``none``: how advantages are scaled by reward std."""
+    """``group``, ``batch`` or ``none``: how advantages are scaled by reward std (``none`` = Dr. GRPO)."""
+    num_iterations: int = 1
+    """Policy updates per generated batch (GRPO's mu)."""
+    steps_per_generation: int | None = None
+    """Optimizer micro-steps served by one generation round; None = ``train.grad_accum``."""
     use_vllm: bool = False
-    """vLLM generation (colocate) when installed on a GPU; HF generate otherwise (logged)."""
+    """vLLM generation when vllm is installed and a GPU is present (colocated with training); otherwise HF
+    generate, logged. False = always HF generate."""
+    vllm_mode: str = "colocate"
+    """``colocate`` (vLLM inside the training processes) or ``server`` (a separate ``trl vllm-serve``)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Share of GPU memory vLLM may take when colocated."""
     levels: list[str] = field(default_factory=list)
-    """Train only on these levels (e.g. ["L1"] for L1 RL@think); empty = all levels."""
+    """Train only on these levels (e.g. ["L1"] for L1 RL@think); empty = every level the mix yields."""
+    log_completions: bool = False
+    """Print a sample of prompts/completions/rewards at each logging step (and a wandb table)."""
     ray_address: str | None = None
-    """verl backend: an existing Ray cluster's address; None = start a local one."""
+    """verl backend: an existing Ray cluster's address (``auto`` or host:port); None = start a local one."""
+    verl: VerlConfig = field(default_factory=VerlConfig)
+    """verl backend settings."""
 
 
 @dataclass
@@ -192,6 +256,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "grpo.prompt_mode": ("think", "no_think", "auto_think"),
     "grpo.loss_type": ("dapo", "grpo", "dr_grpo", "bnpo"),
     "grpo.scale_rewards": ("group", "batch", "none"),
+    "grpo.vllm_mode": ("colocate", "server"),
+    "grpo.verl.rollout": ("vllm", "sglang"),
     "reward.mode": ("think", "auto_think", "plain"),
     "eval.mode": ("renormalize", "reference"),
 }

@@ -192,6 +192,12 @@ def finalize(recipe: Recipe) -> Recipe:
         recipe.optim.vision_lr = recipe.optim.lr
     if recipe.grpo.epsilon_high is None:
         recipe.grpo.epsilon_high = recipe.grpo.epsilon
+    if recipe.grpo.steps_per_generation is None:
+        recipe.grpo.steps_per_generation = recipe.train.grad_accum
+    verl = recipe.grpo.verl
+    if verl.train_batch_size is None:  # the same completions per optimizer step as the TRL backend
+        completions = recipe.train.per_device_batch_size * recipe.train.grad_accum * verl.nnodes * verl.gpus_per_node
+        verl.train_batch_size = max(1, completions // max(1, recipe.grpo.num_generations))
     if recipe.train.packing_max_length is None:
         recipe.train.packing_max_length = recipe.data.max_length
     if recipe.mix.seed is None:
