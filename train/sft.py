@@ -1,0 +1,213 @@
+"""Supervised fine-tuning: ``run(recipe, flags)`` behind ``launch/sft.py``.
+
+    torchrun --nproc_per_node N launch/sft.py recipe=dist_size_corr [key=value ...]
+    python launch/sft.py recipe=quickstart_sft          # one process
+
+What a run leaves in ``train.output_dir``: recipe.yaml + run_info.json, metrics.jsonl, tensorboard/,
+checkpoint-N/ (complete ones carry a COMPLETE marker), and at the end the final model as a plain
+Hugging Face directory (weights, config, processor, chat template) at the top of the run directory,
+plus ``train_summary.json``. A pre-empted run (SIGTERM/SIGUSR1) leaves a checkpoint and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+log = logging.getLogger("train.sft")
+
+SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
+
+
+def deepspeed_config(choice: str | None) -> str | None:
+    """``zero2`` / ``zero3`` -> the shipped JSON under recipes/deepspeed/; a path as it is; None."""
+    if choice is None:
+        return None
+    from train.recipe import recipes_dir
+
+    if choice in ("zero2", "zero3"):
+        return str(recipes_dir() / "deepspeed" / f"{choice}.json")
+    if not Path(choice).is_file():
+        raise FileNotFoundError(f"train.deepspeed={choice!r}: not zero2, zero3, or an existing JSON file")
+    return choice
+
+
+def dist_env() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def build_source(recipe, rank: int, world_size: int, tokenizer):
+    """This rank's share of the recipe's data mix (data_mix.mixer.build_mix)."""
+    from data_mix.mixer import build_mix
+
+    match = None
+    if recipe.mix.budget.match_recipe:
+        from train.recipe import load_recipe
+
+        match = load_recipe(recipe.mix.budget.match_recipe).mix
+    return build_mix(recipe.data, recipe.mix, rank=rank, world_size=world_size, tokenizer=tokenizer,
+                     match_mix=match)
+
+
+def steps_for(source, recipe, world_size: int) -> int:
+    """``train.max_steps``, or with -1 the optimizer steps that consume this rank's share of the mix once."""
+    if recipe.train.max_steps > 0:
+        return recipe.train.max_steps
+    per_step = recipe.train.per_device_batch_size * recipe.train.grad_accum
+    n = getattr(source, "samples_this_rank", None)
+    if n is None:
+        n = source.total_samples // world_size
+    steps = n // per_step
+    if steps < 1:
+        raise ValueError(f"the mix has {n} samples on this rank, fewer than one optimizer step ({per_step})")
+    return steps
+
+
+def training_arguments(recipe, run_dir: Path, device: str, dtype, max_steps: int, report_to: list[str]):
+    import torch
+    from transformers import TrainingArguments
+
+    t, o = recipe.train, recipe.optim
+    _, world = dist_env()
+    return TrainingArguments(
+        output_dir=str(run_dir), max_steps=max_steps, per_device_train_batch_size=t.per_device_batch_size,
+        gradient_accumulation_steps=t.grad_accum, learning_rate=o.lr, weight_decay=o.weight_decay,
+        adam_beta1=o.betas[0], adam_beta2=o.betas[1], max_grad_norm=o.max_grad_norm,
+        lr_scheduler_type=SCHEDULERS[o.scheduler], warmup_steps=o.warmup_ratio,
+        logging_steps=t.logging_steps, logging_first_step=True, report_to=report_to or "none",
+        save_strategy="steps" if t.save_steps > 0 else "no", save_steps=t.save_steps if t.save_steps > 0 else 500,
+        save_total_limit=None, seed=t.seed, data_seed=t.seed, use_cpu=device == "cpu",
+        bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (device == "cpu" and world > 1) else None,
+        ddp_find_unused_parameters=True, remove_unused_columns=False, ignore_data_skip=True,
+        dataloader_num_workers=0, gradient_checkpointing=False, save_only_model=False,
+        disable_tqdm=False, log_level="info", log_level_replica="warning",
+    )
+
+
+def prepare_model(recipe, device: str):
+    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing."""
+    from train.modeling import load_model, load_processor
+    from train.modules import apply_freeze
+
+    model = load_model(recipe.model, "cpu" if recipe.train.deepspeed else device)
+    processor = load_processor(recipe.model)
+    if recipe.model.gradient_checkpointing:
+        model.config.use_cache = False
+    if recipe.model.lora.enabled:
+        from train.lora import wrap_lora
+
+        model = wrap_lora(model, recipe.model.lora, recipe.model.freeze)
+    counts = apply_freeze(model, recipe.model.freeze)
+    return model, processor, counts
+
+
+def run(recipe, flags: list[str], source=None) -> int:
+    """Train ``recipe``; ``source`` (an iterable of Samples) replaces the recipe's mix when given (tests)."""
+    import torch
+    import transformers
+
+    from train import checkpoint as ckpt
+    from train.collate import SampleEncoder
+    from train.data import BatchStream
+    from train.modeling import pick_attn_implementation, pick_device, pick_dtype
+    from train.modules import format_counts
+    from train.packing import rope_index_fn
+    from train.run_info import write_run_info
+    from train.telemetry import JsonlMetrics, Preemption, hf_report_to
+    from train.trainer import SFTTrainer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if recipe.train.num_threads is not None:
+        torch.set_num_threads(recipe.train.num_threads)
+    rank, world = dist_env()
+    run_dir = Path(recipe.train.output_dir)
+    device = pick_device(recipe.train.device)
+    dtype = pick_dtype(recipe.model.dtype, device)
+    transformers.set_seed(recipe.train.seed)
+    if rank == 0:
+        write_run_info(recipe, run_dir, "sft")
+
+    resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
+    report_to = hf_report_to(list(recipe.train.report_to), run_dir)
+    # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
+    args = training_arguments(recipe, run_dir, device, dtype, max(recipe.train.max_steps, 1), report_to)
+    model, processor, counts = prepare_model(recipe, device)
+    if rank == 0:
+        print("trainable parameters per group:\n" + format_counts(counts), flush=True)
+
+    if source is None:
+        source = build_source(recipe, rank, world, processor.tokenizer)
+    args.max_steps = steps_for(source, recipe, world)
+    attn = pick_attn_implementation(recipe.model.attn_implementation, device)
+    encoder = SampleEncoder(processor, recipe.data)
+    stream = BatchStream(source, encoder, recipe.train.per_device_batch_size, recipe.data,
+                         packing=recipe.train.packing, packing_max_length=recipe.train.packing_max_length,
+                         rope_fn=rope_index_fn(model) if recipe.train.packing else None, attn_implementation=attn)
+
+    preemption = Preemption()
+    callbacks = [preemption]
+    if "jsonl" in recipe.train.report_to:
+        callbacks.append(JsonlMetrics(run_dir / "metrics.jsonl"))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=stream, processing_class=processor,
+                         callbacks=callbacks, optim_cfg=recipe.optim, run_dir=run_dir,
+                         save_total_limit=recipe.train.save_total_limit)
+    _attach_eval_hook(trainer, recipe, processor)
+    if resume_from is not None:
+        log.info("resuming from %s", resume_from)
+        trainer.load_data_state(resume_from)
+    preemption.install()
+    start = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        preemption.uninstall()
+    if preemption.triggered:
+        log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
+                    trainer.state.global_step, run_dir)
+        return 0
+    save_final(trainer, recipe, run_dir)
+    if trainer.args.should_save:
+        summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
+                   "samples_seen": stream.seen, "samples_skipped": stream.skipped,
+                   "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)}
+        ckpt.write_json_atomic(run_dir / "train_summary.json", summary)
+    return 0
+
+
+def _attach_eval_hook(trainer, recipe, processor) -> None:
+    """Attach eval_hooks' mid-training benchmark callback (it decides from ``recipe.eval`` whether to run)."""
+    try:
+        from eval_hooks.callback import attach_bench_eval
+    except ImportError as exc:
+        log.warning("eval_hooks is not importable (%s): no mid-training evaluation", exc)
+        return
+    attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
+                      report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path)
+
+
+def save_final(trainer, recipe, run_dir: Path) -> None:
+    """The final model as a plain HF directory in ``run_dir`` (ZeRO-3 weights gathered; LoRA merged on request)."""
+    lora = recipe.model.lora
+    if not lora.enabled:
+        trainer.save_model(str(run_dir))  # weights (gathered under ZeRO-3) + processor + chat template
+        return
+    adapter_dir = run_dir / "adapter"
+    trainer.save_model(str(adapter_dir))
+    if lora.merge_on_save and trainer.args.should_save:
+        _, world = dist_env()
+        if world == 1 and not recipe.train.deepspeed:
+            from train.lora import merge_adapter
+
+            merge_adapter(recipe.model.name_or_path, adapter_dir, run_dir)
+        else:  # a fresh process: loading a model on one rank inside a ZeRO job breaks its process group
+            import subprocess
+            import sys
+
+            subprocess.run([sys.executable, "-m", "train.lora", "--base", recipe.model.name_or_path,
+                            "--adapter", str(adapter_dir), "--out", str(run_dir)], check=True)
+    if trainer.args.should_save:
+        (run_dir / "lora.json").write_text(json.dumps({"adapter": str(adapter_dir), "merged": lora.merge_on_save}))
