@@ -32,4 +32,19 @@ class EvalConfig:
     seed: int = 0
     """Seed of the subset choice, so every evaluation of a run sees the same records."""
     lmms_eval_tasks: list[str] = field(default_factory=list)
-    """Optional lmms-eval tasks run on saved checkpoints in a separate process (not in CI)."""
+    """Optional lmms-eval tasks (e.g. ``[spatialtreebench, vsibench]``) run on every saved checkpoint and by
+    ``launch/evaluate.py`` in a separate process (training does not wait for it). Not run in CI."""
+    lmms_eval_model: str = "auto"
+    """lmms-eval model name (``--model``); ``auto`` picks it from the checkpoint's ``model_type``
+    (qwen2_vl, qwen2_5_vl, qwen3_vl)."""
+    lmms_eval_args: list[str] = field(default_factory=list)
+    """Extra lmms-eval command-line arguments, e.g. ``["--limit", "100"]``."""
+    lmms_eval_model_args: str = ""
+    """Extra ``--model_args`` after ``pretrained=CHECKPOINT``, e.g. ``attn_implementation=flash_attention_2``."""
+    lmms_eval_python: str | None = None
+    """Python interpreter that has lmms-eval installed (it pins its own dependencies; a separate venv is
+    usual); None = this interpreter."""
+    lmms_eval_devices: str | None = None
+    """``CUDA_VISIBLE_DEVICES`` of the lmms-eval process (e.g. a spare GPU); None = inherit."""
+    lmms_eval_max_running: int = 1
+    """At most this many lmms-eval processes at once; a checkpoint saved while that many run is skipped (logged)."""

@@ -1,0 +1,152 @@
+"""The mid-training benchmark: a ``transformers.TrainerCallback`` for the SFT and GRPO trainers.
+
+When: before the first step (``eval.at_start``), every ``eval.every_steps`` optimizer steps, and
+after the last step (``eval.at_end``); a step is never evaluated twice. Every rank takes part
+(generation is collective under ZeRO-3); rank 0 writes ``<output_dir>/eval/step_<N>/``.
+
+Where the numbers go: the trainer's loggers (tensorboard, wandb, ... through the callback handler's
+``on_log``, as ``Trainer.log`` does, so they show up as ``train/bench/...`` there), the trainer
+state's ``log_history``, and ``<output_dir>/metrics.jsonl`` (unless another callback of the trainer
+writes that file: it declares ``writes_metrics_jsonl = True`` and receives the same ``on_log``).
+
+Usage (both trainers)::
+
+    cb = attach_bench_eval(trainer, recipe.eval, recipe.data, report_to=recipe.train.report_to,
+                           model_name=recipe.model.name_or_path)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from eval_hooks.evaluator import BenchEvaluator, EvalResult
+from eval_hooks.io import append_jsonl, atomic_write_json
+from eval_hooks.lmms import LmmsEvalLauncher
+
+log = logging.getLogger(__name__)
+
+
+def step_dir(output_dir: str | Path, step: int | str) -> Path:
+    """``<output_dir>/eval/step_<N>`` (or ``<output_dir>/eval/final`` for ``step="final"``)."""
+    return Path(output_dir) / "eval" / (step if isinstance(step, str) else f"step_{step}")
+
+
+class BenchEvalCallback(TrainerCallback):
+    """Evaluates the model being trained on the fixed SpatialTree-Bench subset (see module doc)."""
+
+    def __init__(self, eval_cfg: Any, data_cfg: Any, output_dir: str | Path, processor: Any = None,
+                 report_to: Any = ("jsonl",), model_name: str = ""):
+        self.cfg = eval_cfg
+        self.output_dir = Path(output_dir)
+        self.processor = processor
+        self.report_to = list(report_to or [])
+        self.evaluator = BenchEvaluator(eval_cfg, data_cfg, model_name=model_name)
+        self.lmms = LmmsEvalLauncher(eval_cfg, self.output_dir) if eval_cfg.lmms_eval_tasks else None
+        self.trainer: Any = None
+        self.results: list[EvalResult] = []
+        self.eval_seconds_total = 0.0
+        self.run_start: float | None = None
+        self._done_steps: set[int] = set()
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, trainer: Any) -> BenchEvalCallback:
+        """Add this callback to ``trainer`` and keep a handle on it (its loggers and model)."""
+        self.trainer = trainer
+        if self.processor is None:
+            self.processor = getattr(trainer, "processing_class", None)
+        trainer.add_callback(self)
+        return self
+
+    # ------------------------------------------------------------------ events
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        self.run_start = time.perf_counter()
+        if self.cfg.at_start:
+            self._maybe_evaluate(args, state, control, model, processing_class, skip_if_written=True)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        step = state.global_step
+        periodic = self.cfg.every_steps > 0 and step % self.cfg.every_steps == 0
+        last = self.cfg.at_end and state.max_steps > 0 and step >= state.max_steps
+        if periodic or last:
+            self._maybe_evaluate(args, state, control, model, processing_class)
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.lmms is not None and state.is_world_process_zero:
+            self.lmms.launch(Path(args.output_dir) / f"checkpoint-{state.global_step}", f"step_{state.global_step}")
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self.cfg.at_end:  # training stopped before max_steps (early stop, epochs): evaluate where it is
+            self._maybe_evaluate(args, state, control, model, processing_class)
+        if state.is_world_process_zero:
+            self._write_timing()
+
+    # ------------------------------------------------------------------ work
+    def _maybe_evaluate(self, args, state, control, model, processing_class, skip_if_written: bool = False) -> None:
+        step = state.global_step
+        if step in self._done_steps:
+            return
+        out = step_dir(self.output_dir, step)
+        if skip_if_written and step > 0 and (out / "summary.json").is_file():
+            log.info("bench eval: %s exists (resumed run); not evaluating step %d again", out, step)
+            self._done_steps.add(step)
+            return
+        model = self.trainer.model if self.trainer is not None else model
+        processor = self.processor if self.processor is not None else processing_class
+        if model is None or processor is None:
+            raise RuntimeError("BenchEvalCallback needs the model and the processor: use attach(trainer)")
+        result = self.evaluator.evaluate(model, processor, out, step)
+        self._done_steps.add(step)
+        self.results.append(result)
+        self.eval_seconds_total += result.seconds
+        elapsed = time.perf_counter() - (self.run_start or time.perf_counter())
+        logs = dict(result.metrics)
+        logs["bench/eval_seconds_total"] = self.eval_seconds_total
+        logs["bench/eval_time_share"] = self.eval_seconds_total / elapsed if elapsed > 0 else 1.0
+        self._log(args, state, control, logs)
+
+    def _log(self, args, state, control, logs: dict[str, float]) -> None:
+        if state.epoch is not None:
+            logs["epoch"] = state.epoch
+        state.log_history.append({**logs, "step": state.global_step})
+        handler = getattr(self.trainer, "callback_handler", None)
+        if handler is not None:
+            handler.on_log(args, state, control, logs)
+        if state.is_world_process_zero and "jsonl" in self.report_to and not self._jsonl_elsewhere():
+            append_jsonl(self.output_dir / "metrics.jsonl", {"step": state.global_step, **logs})
+
+    def _jsonl_elsewhere(self) -> bool:
+        handler = getattr(self.trainer, "callback_handler", None)
+        return any(getattr(cb, "writes_metrics_jsonl", False) for cb in getattr(handler, "callbacks", ()))
+
+    def timing(self) -> dict[str, Any]:
+        """Wall time of the evaluations and their share of the run so far."""
+        elapsed = time.perf_counter() - self.run_start if self.run_start is not None else 0.0
+        return {"eval_seconds_total": round(self.eval_seconds_total, 3), "run_seconds": round(elapsed, 3),
+                "eval_time_share": self.eval_seconds_total / elapsed if elapsed > 0 else None,
+                "evaluations": [{"step": r.step, "seconds": round(r.seconds, 3)} for r in self.results]}
+
+    def _write_timing(self) -> None:
+        timing = self.timing()
+        atomic_write_json(self.output_dir / "eval" / "timing.json", timing)
+        if timing["eval_time_share"] is not None:
+            log.info("bench eval: %d evaluations, %.1f s, %.1f%% of the run", len(self.results),
+                     timing["eval_seconds_total"], 100 * timing["eval_time_share"])
+
+
+def attach_bench_eval(trainer: Any, eval_cfg: Any, data_cfg: Any, output_dir: str | Path | None = None,
+                      processor: Any = None, report_to: Any = ("jsonl",), model_name: str = "") -> BenchEvalCallback | None:
+    """Build the callback from the recipe sections and attach it; None when ``eval.bench`` is null
+    or nothing would ever be evaluated."""
+    if eval_cfg.bench is None:
+        log.info("bench eval: eval.bench is null; no mid-training evaluation")
+        return None
+    if not (eval_cfg.at_start or eval_cfg.at_end or eval_cfg.every_steps > 0) and not eval_cfg.lmms_eval_tasks:
+        return None
+    out = Path(output_dir if output_dir is not None else trainer.args.output_dir)
+    cb = BenchEvalCallback(eval_cfg, data_cfg, out, processor=processor, report_to=report_to, model_name=model_name)
+    return cb.attach(trainer)

@@ -1,0 +1,138 @@
+"""One evaluation of a model on the fixed subset: shard, generate, score, gather, aggregate, write.
+
+Used unchanged by the training callback (every ``eval.every_steps``) and by ``launch/evaluate.py``
+(any checkpoint), so both produce the same numbers for the same checkpoint and subset.
+
+Files (rank 0 only), in ``OUT_DIR`` = ``<run>/eval/step_<N>`` or ``<run>/eval/final``:
+``predictions.jsonl`` (one line per record) then ``summary.json`` (the tree); each is written to a
+temporary file and renamed, and summary.json is written last, so its presence means "complete".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval_hooks import distributed as D
+from eval_hooks.generation import GenerationSettings, generate
+from eval_hooks.io import atomic_write_json, atomic_write_jsonl
+from eval_hooks.scoring import score_response
+from eval_hooks.subset import Subset, bench_source, select_subset
+from eval_hooks.tree import SUMMARY_FORMAT, aggregate_records, metrics, tree_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """What one evaluation produced (the same on every rank)."""
+
+    step: int | str
+    metrics: dict[str, float]
+    """Logger metrics: ``bench/overall``, ``bench/L1``, ... plus ``bench/eval_seconds``, ``bench/num_samples``."""
+    summary: dict[str, Any]
+    out_dir: Path
+    seconds: float = 0.0
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """Per-record results (rank 0 only; empty elsewhere)."""
+
+
+def load_subset(eval_cfg: Any, data_cfg: Any) -> Subset:
+    """Read ``eval.bench`` with the data_mix readers and pick the fixed subset."""
+    from data_mix.readers import read_source
+
+    source = bench_source(eval_cfg.bench, data_cfg)
+    subset = select_subset(read_source(source, data_cfg), eval_cfg.max_samples_per_leaf, eval_cfg.seed)
+    if not subset.samples:
+        raise ValueError(f"eval.bench={eval_cfg.bench!r}: no record with a SpatialTree leaf and a metric "
+                         f"(skipped: {subset.skipped or 'none'})")
+    return subset
+
+
+class BenchEvaluator:
+    """Evaluates models on one fixed subset; the subset is read once, on first use."""
+
+    def __init__(self, eval_cfg: Any, data_cfg: Any, subset: Subset | None = None, model_name: str = ""):
+        self.cfg = eval_cfg
+        self.data_cfg = data_cfg
+        self._subset = subset
+        self.model_name = model_name
+
+    @property
+    def subset(self) -> Subset:
+        if self._subset is None:
+            self._subset = load_subset(self.cfg, self.data_cfg)
+        return self._subset
+
+    def evaluate(self, model: Any, processor: Any, out_dir: str | Path, step: int | str) -> EvalResult:
+        """Run the evaluation on every rank (collective); files are written by rank 0."""
+        start = time.perf_counter()
+        subset = self.subset
+        rank, world = D.rank_and_world()
+        own = D.shard_indices(len(subset), rank, world)
+        samples = [subset.samples[max(i, 0)] for i in own]  # padding (-1) repeats record 0; dropped below
+        settings = GenerationSettings.from_eval_config(self.cfg, synced_gpus=world > 1 and D.is_zero3(model))
+        progress = _progress(len(samples), f"bench eval (step {step})", disable=rank != 0)
+        try:
+            responses = generate(model, processor, samples, self.data_cfg, settings, progress=progress)
+        finally:
+            progress.close()
+        mine = [(i, self._record(subset, i, resp)) for i, resp in zip(own, responses) if i >= 0]
+        gathered = D.gather_to_rank0(mine)
+        result = None
+        if rank == 0:
+            records = D.merge_shards(gathered, len(subset))
+            result = self._finish(records, Path(out_dir), step, start, world)
+        if world == 1:
+            return result
+        shared = D.broadcast_from_rank0(None if result is None else dataclasses.replace(result, records=[]))
+        return result if rank == 0 else shared
+
+    def _record(self, subset: Subset, index: int, response: str) -> dict[str, Any]:
+        sample = subset.samples[index]
+        scored = score_response(sample, response)
+        return {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
+                "answer": sample.answer, "response": response, "score": scored["score"],
+                "details": scored["details"], "where": sample.where}
+
+    def _finish(self, records: list[dict[str, Any]], out_dir: Path, step: int | str, start: float,
+                world: int) -> EvalResult:
+        agg = aggregate_records(records, self.cfg.mode)
+        atomic_write_jsonl(out_dir / "predictions.jsonl", records)
+        seconds = time.perf_counter() - start
+        summary = {
+            "format": SUMMARY_FORMAT,
+            "step": step,
+            "mode": self.cfg.mode,
+            "overall": agg.overall,
+            "num_samples": len(records),
+            "eval_seconds": round(seconds, 3),
+            "world_size": world,
+            "model": self.model_name,
+            "bench": self.cfg.bench,
+            "settings": {"max_samples_per_leaf": self.cfg.max_samples_per_leaf, "seed": self.cfg.seed,
+                         "max_new_tokens": self.cfg.max_new_tokens, "batch_size": self.cfg.batch_size,
+                         "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature},
+            "available_per_leaf": self.subset.available,
+            "skipped": self.subset.skipped,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tree": tree_dict(agg),
+        }
+        atomic_write_json(out_dir / "summary.json", summary)
+        found = metrics(agg)
+        found["bench/eval_seconds"] = seconds
+        found["bench/num_samples"] = float(len(records))
+        log.info("bench eval step %s: overall %s over %d records in %.1f s -> %s", step,
+                 "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
+        return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,
+                          records=records)
+
+
+def _progress(total: int, desc: str, disable: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=disable, leave=False)

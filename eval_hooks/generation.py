@@ -1,0 +1,110 @@
+"""Batched generation for evaluation through ``model.generate`` (no decoding loop of our own).
+
+Prompts are left padded (decoder-only generation appends on the right), the processor's chat
+template adds the generation prompt, and media are loaded by the data_mix readers' ``load_media``
+so that evaluation sees images exactly as training does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class GenerationSettings:
+    """What ``generate`` is called with; built from the recipe's ``eval`` section."""
+
+    max_new_tokens: int = 64
+    batch_size: int = 16
+    do_sample: bool = False
+    temperature: float = 1.0
+    seed: int = 0
+    synced_gpus: bool = False
+
+    @classmethod
+    def from_eval_config(cls, cfg: Any, synced_gpus: bool = False) -> GenerationSettings:
+        return cls(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, do_sample=cfg.do_sample,
+                   temperature=cfg.temperature, seed=cfg.seed, synced_gpus=synced_gpus)
+
+
+def prompt_messages(sample: Any) -> list[dict[str, Any]]:
+    """The sample's conversation up to (not including) a final assistant turn."""
+    msgs = list(sample.messages)
+    while msgs and msgs[-1].get("role") == "assistant":
+        msgs.pop()
+    if not msgs:
+        raise ValueError(f"{sample.where}: the bench record has no prompt")
+    return msgs
+
+
+def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any):
+    """Tokenized, left-padded batch (``BatchFeature``) for ``samples`` with their images and videos."""
+    from data_mix.media import load_media
+
+    texts, images, videos = [], [], []
+    for sample in samples:
+        texts.append(processor.apply_chat_template(prompt_messages(sample), add_generation_prompt=True,
+                                                   tokenize=False))
+        imgs, vids = load_media(sample, data_cfg)
+        images.extend(imgs)
+        videos.extend(vids)
+    kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": "left", "return_tensors": "pt"}
+    if images:
+        kwargs["images"] = images
+    if videos:
+        kwargs["videos"] = videos
+    return processor(**kwargs)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any):
+    """Eval mode and no grad for the duration; the training flag is restored afterwards."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+@contextlib.contextmanager
+def _own_rng(seed: int):
+    """Sampling uses its own seeded RNG; the training RNG state is left exactly as it was."""
+    import torch
+
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, settings: GenerationSettings,
+             progress: Any = None) -> list[str]:
+    """Responses (decoded, special tokens removed) for ``samples``, in order, ``batch_size`` at a time."""
+    tok = getattr(processor, "tokenizer", processor)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    gen_kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
+                                  "pad_token_id": pad_id, "use_cache": True, "synced_gpus": settings.synced_gpus}
+    if settings.do_sample:
+        gen_kwargs["temperature"] = settings.temperature
+    else:  # a checkpoint's generation_config may carry sampling defaults; greedy means greedy
+        gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+    device, dtype = model.device, model.dtype
+    responses: list[str] = []
+    with _eval_mode(model), _own_rng(settings.seed):
+        for start in range(0, len(samples), settings.batch_size):
+            batch = build_inputs(processor, samples[start:start + settings.batch_size], data_cfg)
+            batch = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
+            out = model.generate(**batch, **gen_kwargs)
+            new_tokens = out[:, batch["input_ids"].shape[1]:]
+            responses.extend(tok.batch_decode(new_tokens, skip_special_tokens=True))
+            if progress is not None:
+                progress.update(len(new_tokens))
+    return responses

@@ -1,0 +1,149 @@
+"""Per-record scores -> per-leaf means -> the SpatialTree hierarchy, and the views of it we publish.
+
+The weighted aggregation itself is :func:`rewards.taxonomy.aggregate` (one implementation for the
+whole project). This module turns its result into:
+
+- the nested tree written to ``summary.json`` (name, key, weight, score, count, children),
+- flat metric names for loggers (``bench/overall``, ``bench/L1``, ``bench/L1/Geometry/Distance``),
+- the console table (scores x100 to one decimal, as the paper's tables),
+- per-node deltas between two summaries (``launch/evaluate.py --compare``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rewards import taxonomy as tx
+
+METRIC_PREFIX = "bench"
+SUMMARY_FORMAT = 1  # bump when the layout of summary.json changes
+
+
+def leaf_node(name_or_key: str) -> tx.Node:
+    """The leaf for a leaf name ("Distance") or key ("L1/Geometry/Distance")."""
+    node = tx.node(name_or_key) if "/" in name_or_key else tx.leaf(name_or_key)
+    if not node.is_leaf:
+        raise KeyError(f"{name_or_key!r} is not a SpatialTree leaf")
+    return node
+
+
+def leaf_means(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, int]]:
+    """Mean score and count per leaf key from records carrying ``leaf`` (a taxonomy key) and ``score``."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for rec in records:
+        key = leaf_node(rec["leaf"]).key
+        sums[key] += float(rec["score"])
+        counts[key] += 1
+    return {k: sums[k] / counts[k] for k in sums}, dict(counts)
+
+
+def aggregate_records(records: Iterable[Mapping[str, Any]], mode: str) -> tx.Aggregate:
+    """Aggregate per-record scores up the hierarchy (leaf means first, then the weighted tree)."""
+    means, counts = leaf_means(records)
+    # taxonomy.aggregate looks leaves up by name; our keys end in the leaf name.
+    return tx.aggregate({k.rsplit("/", 1)[-1]: v for k, v in means.items()},
+                        {k.rsplit("/", 1)[-1]: c for k, c in counts.items()}, mode=mode)
+
+
+def tree_dict(agg: tx.Aggregate, node: tx.Node = tx.ROOT) -> dict[str, Any]:
+    """The nested tree of ``agg`` as plain data (what summary.json stores under ``tree``)."""
+    out: dict[str, Any] = {
+        "name": node.name,
+        "key": node.key,
+        "weight": node.weight,
+        "score": agg.scores.get(node.key),
+        "count": agg.counts.get(node.key, 0),
+    }
+    if node.path and len(node.path) == 1:
+        out["title"] = tx.LEVEL_TITLES[node.name]
+    if node.children:
+        out["children"] = [tree_dict(agg, child) for child in node.children]
+    return out
+
+
+def flat_scores(tree: Mapping[str, Any]) -> dict[str, float | None]:
+    """Node key -> score for every node of a nested tree ("" is the root)."""
+    out = {tree["key"]: tree["score"]}
+    for child in tree.get("children", ()):
+        out.update(flat_scores(child))
+    return out
+
+
+def flat_counts(tree: Mapping[str, Any]) -> dict[str, int]:
+    out = {tree["key"]: tree["count"]}
+    for child in tree.get("children", ()):
+        out.update(flat_counts(child))
+    return out
+
+
+def metric_name(key: str, prefix: str = METRIC_PREFIX) -> str:
+    """``""`` -> ``bench/overall``; ``L1/Geometry`` -> ``bench/L1/Geometry``."""
+    return f"{prefix}/overall" if key == "" else f"{prefix}/{key}"
+
+
+def metrics(agg: tx.Aggregate, prefix: str = METRIC_PREFIX) -> dict[str, float]:
+    """Logger metrics for every node that has a score (nodes without samples are left out, not 0)."""
+    return {metric_name(n.key, prefix): float(agg.scores[n.key]) for n in tx.ROOT.walk()
+            if agg.scores.get(n.key) is not None}
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{100.0 * score:.1f}"
+
+
+def _label(node: Mapping[str, Any], depth: int) -> str:
+    name = node["name"] if depth else "SpatialTree (overall)"
+    if depth == 1 and node.get("title"):
+        name = f"{name} {node['title']}"
+    return "  " * depth + name
+
+
+def format_tree(summary: Mapping[str, Any]) -> str:
+    """The tree of one summary as a table: node, score x100 (one decimal), samples."""
+    rows = []
+
+    def visit(node: Mapping[str, Any], depth: int) -> None:
+        rows.append((_label(node, depth), _fmt(node["score"]), str(node["count"])))
+        for child in node.get("children", ()):
+            visit(child, depth + 1)
+
+    visit(summary["tree"], 0)
+    width = max(len(r[0]) for r in rows) + 2
+    head = f"SpatialTree-Bench  step={summary.get('step')}  mode={summary.get('mode')}  samples={summary.get('num_samples')}"
+    lines = [head, f"{'node':<{width}}{'score':>7}{'n':>7}"]
+    lines += [f"{label:<{width}}{score:>7}{count:>7}" for label, score, count in rows]
+    return "\n".join(lines)
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per-node scores of two summaries and their difference (b - a), in tree order.
+
+    A node scored in only one of them has ``delta`` None. Summaries made in different
+    aggregation modes are still compared; :func:`format_compare` warns about it.
+    """
+    sa, sb = flat_scores(a["tree"]), flat_scores(b["tree"])
+    out = []
+    for n in tx.ROOT.walk():
+        va, vb = sa.get(n.key), sb.get(n.key)
+        delta = None if va is None or vb is None else vb - va
+        out.append({"key": n.key, "depth": len(n.path), "name": n.name, "a": va, "b": vb, "delta": delta})
+    return out
+
+
+def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A", name_b: str = "B") -> str:
+    """Table of per-node deltas (x100, one decimal, signed)."""
+    rows = compare(a, b)
+    labels = ["  " * r["depth"] + (r["name"] if r["depth"] else "SpatialTree (overall)") for r in rows]
+    width = max(len(s) for s in labels) + 2
+    lines = []
+    if a.get("mode") != b.get("mode"):
+        lines.append(f"warning: aggregation modes differ ({name_a}: {a.get('mode')}, {name_b}: {b.get('mode')})")
+    lines.append(f"A = {name_a}\nB = {name_b}")
+    lines.append(f"{'node':<{width}}{'A':>7}{'B':>7}{'B-A':>7}")
+    for label, r in zip(labels, rows):
+        delta = "-" if r["delta"] is None else f"{100.0 * r['delta']:+.1f}"
+        lines.append(f"{label:<{width}}{_fmt(r['a']):>7}{_fmt(r['b']):>7}{delta:>7}")
+    return "\n".join(lines)
