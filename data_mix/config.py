@@ -18,6 +18,8 @@ class DataConfig:
     """``error``: stop at the first bad sample naming file, row and reason; ``skip``: count and report."""
     max_skip_fraction: float = 0.01
     """With ``skip``: stop when more than this fraction of the samples read so far were skipped."""
+    skip_check_after: int = 100
+    """With ``skip``: the skipped fraction is checked once this many samples were read (before: counted only)."""
     max_length: int = 2048
     """Longest tokenized sample (text plus image/video tokens); longer ones are bad samples."""
     video_fps: float = 1.0
@@ -28,6 +30,14 @@ class DataConfig:
     """Largest image area passed to the processor (pixels; 200704 = 448x448)."""
     image_min_pixels: int = 3136
     """Smallest image area passed to the processor (pixels; 3136 = 56x56)."""
+    video_max_pixels: int = 200704
+    """Largest area of one video frame passed to the processor (pixels)."""
+    vision_token_pixels: int = 28
+    """Side in pixels of one vision token: patch size x merge size (28 for Qwen2/2.5-VL, 32 for Qwen3-VL)."""
+    token_estimate_rows: int = 1000
+    """Rows per source whose tokens are counted to plan a token budget (all rows when a source has fewer)."""
+    index_cache: str | None = None
+    """Folder for the row-offset indexes of big JSON/JSONL files; None = ``~/.cache/spatialtree/index``."""
     num_workers: int = 0
     """DataLoader worker processes."""
 
@@ -43,7 +53,7 @@ class GroupConfig:
     source_weights: dict[str, float] = field(default_factory=dict)
     """Optional weights between this group's sources (default: proportional to their sizes)."""
     fraction: float = 1.0
-    """Share of each source's rows available to the mix (0.75 = the first 75% of a seeded shuffle)."""
+    """Share of each source's rows available to the mix (0.75 = the first 75% of a seeded shuffle of its rows)."""
 
 
 @dataclass
@@ -55,9 +65,11 @@ class BudgetConfig:
     value: float = 1.0
     """Size of the budget in ``unit``."""
     group: str | None = None
-    """With ``epochs``: the group whose data is seen ``value`` times (default: the smallest group)."""
+    """With ``epochs``: the group whose data is seen ``value`` times (default: the group whose data runs
+    out first at the mix's weights, so that 1 epoch needs no upsampling)."""
     match_recipe: str | None = None
-    """Take the token consumption of another recipe (e.g. the baseline matches ``dist_size_corr``)."""
+    """Take the token consumption of another recipe (e.g. the baseline matches ``dist_size_corr``); ``unit``
+    and ``value`` are then ignored. The caller loads that recipe and passes its mix to ``build_mix(match_mix=)``."""
 
 
 @dataclass

@@ -1,0 +1,198 @@
+"""The mixer: a recipe's ``mix`` section as a deterministic, resumable, sharded stream of Samples.
+
+The stream has ``plan.total_samples`` positions. Position p belongs to rank ``p % world_size``;
+a rank's i-th position is ``rank + i * world_size``. Which source a position draws from is fixed
+by :class:`~data_mix.permutation.Interleave`; which row, by a seeded :class:`Permutation` of the
+source's rows per epoch of that source (without replacement within an epoch; a new order each
+epoch when ``mix.upsample`` repeats rows). Nothing is materialised: memory does not grow with the
+number of rows, and a restart enters the stream at its saved position directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from data_mix.badsample import BadSample, BadSampleTracker
+from data_mix.permutation import Interleave, Permutation, stable_key
+from data_mix.plan import MixPlan, available_rows, make_plan
+from data_mix.readers import SourceRows
+from data_mix.registry import check_mix, load_registry
+from data_mix.sample import Sample
+from data_mix.tokens import TokenCounter
+
+log = logging.getLogger("data_mix")
+
+
+class SourceDraws:
+    """Row of a source's j-th draw: epoch e = j // rows, a new seeded order per epoch; with
+    ``fraction`` < 1 the rows come from the first ``rows`` of a fixed seeded shuffle (the pool)."""
+
+    def __init__(self, rows: SourceRows, available: int, seed: int):
+        self.rows, self.available, self.seed = rows, available, seed
+        self.name = rows.spec.name
+        n = len(rows)
+        self._pool = Permutation(n, stable_key(seed, self.name, "pool")) if available < n else None
+        self._epochs: dict[int, Permutation] = {}
+
+    def row(self, j: int) -> int:
+        epoch, r = divmod(j, self.available)
+        perm = self._epochs.get(epoch)
+        if perm is None:
+            if len(self._epochs) > 4:
+                self._epochs.clear()
+            perm = self._epochs[epoch] = Permutation(self.available, stable_key(self.seed, self.name, "epoch", epoch))
+        idx = perm(r)
+        return self._pool(idx) if self._pool is not None else idx
+
+
+def estimate_tokens(draws: SourceDraws, counter: TokenCounter, data) -> float:
+    """Mean tokens per sample of a source: every available row when there are at most
+    ``data.token_estimate_rows``, else that many rows of its first epoch's order."""
+    n = min(draws.available, max(1, data.token_estimate_rows))
+    total, good = 0, 0
+    for j in range(n):
+        try:
+            total += counter(draws.rows.get(draws.row(j)))
+            good += 1
+        except BadSample:
+            if data.on_bad_sample != "skip":
+                raise
+    if not good:
+        raise BadSample(draws.rows.paths[0], -1, "bad_record", f"no readable sample among {n} rows of {draws.name}")
+    return total / good
+
+
+def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=None, label="") -> tuple[MixPlan, dict]:
+    seed = 0 if mix.seed is None else int(mix.seed)
+    names = [s for g in mix.groups.values() for s in g.sources]
+    registry = load_registry(data.registry)
+    for s in names:
+        if s not in sources:
+            sources[s] = SourceRows(registry.get(s), data)
+    fraction = {s: g.fraction for g in mix.groups.values() for s in g.sources}
+
+    draws = {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
+    need_tokens = mix.unit == "tokens" or mix.budget.unit == "tokens" or budget_tokens is not None
+    tps = {s: estimate_tokens(draws[s], counter, data) for s in names} if need_tokens else None
+    plan = make_plan(mix, {s: len(sources[s]) for s in names}, tps, budget_tokens, label)
+    return plan, draws
+
+
+class Mix:
+    """This rank's share of the mixed stream. Iterating yields Samples with ``meta`` keys
+    ``mix_pos`` (rank-local position), ``group`` and ``tokens``."""
+
+    def __init__(self, data, mix, plan: MixPlan, draws: dict[str, SourceDraws], counter: TokenCounter,
+                 rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.data, self.config, self.plan, self.counter = data, mix, plan, counter
+        self.rank, self.world_size = rank, world_size
+        self.seed = 0 if mix.seed is None else int(mix.seed)
+        self._active = [sp for sp in plan.sources if sp.samples > 0]
+        self._draws = [draws[sp.name] for sp in self._active]
+        self._interleave = Interleave([sp.samples for sp in self._active],
+                                      [stable_key(self.seed, sp.name, "phase") for sp in self._active])
+        self.position = 0
+        self.skips = BadSampleTracker.from_config(data)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def total_samples(self) -> int:
+        """Planned samples over all ranks."""
+        return self.plan.total_samples
+
+    @property
+    def samples_this_rank(self) -> int:
+        return max(0, -(-(self.total_samples - self.rank) // self.world_size))
+
+    def __len__(self) -> int:
+        return self.samples_this_rank
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {"position": self.position, "rank": self.rank, "world_size": self.world_size,
+                "seed": self.seed, "plan": self.plan.fingerprint(), "skips": self.skips.state_dict()}
+
+    def state_after(self, mix_pos: int) -> dict:
+        """The state that resumes right after the sample with ``meta["mix_pos"] == mix_pos`` (for
+        trainers that consume through DataLoader workers and track positions themselves)."""
+        return {**self.state_dict(), "position": int(mix_pos) + 1}
+
+    def load_state_dict(self, state: dict) -> None:
+        mine = self.state_dict()
+        for key in ("plan", "seed", "world_size", "rank"):
+            if state.get(key) != mine[key]:
+                raise ValueError(f"cannot resume: the saved mix state has {key}={state.get(key)!r}, this mix has "
+                                 f"{mine[key]!r} (same recipe, data, seed and number of ranks are needed)")
+        self.position = int(state["position"])
+        self.skips.load_state_dict(state.get("skips", {}))
+
+    # ------------------------------------------------------------------ iteration
+    def locate(self, local: int) -> tuple[str, int]:
+        """(source, row) drawn at this rank's position ``local`` (for tests and debugging)."""
+        p = self.rank + local * self.world_size
+        _pos, s, j = next(self._interleave.iter_from(p))
+        return self._active[s].name, self._draws[s].row(j)
+
+    def _sample(self, s: int, j: int, local: int) -> Sample:
+        sample = self._draws[s].rows.get(self._draws[s].row(j))
+        tokens = self.counter(sample)
+        if tokens > self.data.max_length:
+            raise BadSample(sample.file, sample.row, "too_long",
+                            f"{tokens} tokens > data.max_length={self.data.max_length}")
+        sample.meta.update(mix_pos=local, group=self._active[s].group, tokens=tokens)
+        return sample
+
+    def iterate(self, start: int = 0, worker: int = 0, num_workers: int = 1, block: int = 1) -> Iterator[Sample]:
+        """This rank's samples from rank-local position ``start``; with workers, worker ``w`` takes
+        the blocks of ``block`` positions whose number is w modulo ``num_workers``."""
+        first = self.rank + start * self.world_size
+        for p, s, j in self._interleave.iter_from(first):
+            if (p - self.rank) % self.world_size:
+                continue
+            local = (p - self.rank) // self.world_size
+            if num_workers > 1 and (local // block) % num_workers != worker:
+                continue
+            try:
+                sample = self._sample(s, j, local)
+            except BadSample as exc:
+                self.position = local + 1
+                self.skips.bad(exc)
+                continue
+            self.skips.ok()
+            self.position = local + 1
+            yield sample
+        if self.skips.skipped:
+            log.warning("mix (rank %d): %s", self.rank, self.skips.summary())
+
+    def __iter__(self) -> Iterator[Sample]:
+        return self.iterate(self.position)
+
+
+def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, match_mix=None) -> Mix:
+    """The Mix of a recipe's ``data`` and ``mix`` sections for one rank.
+
+    ``tokenizer`` (or a processor) counts text tokens; without one a documented estimate is used.
+    ``match_mix``: when ``mix.budget.match_recipe`` names a recipe, the caller loads that recipe and
+    passes its (resolved) ``mix`` section; its planned tokens on the same data become this budget.
+    """
+    registry = load_registry(data.registry)
+    check_mix(mix, registry)
+    counter = TokenCounter(data, tokenizer)
+    sources: dict[str, SourceRows] = {}
+    budget_tokens, label = None, ""
+    if mix.budget.match_recipe is not None:
+        if match_mix is None:
+            raise ValueError(f"mix.budget.match_recipe={mix.budget.match_recipe!r}: load that recipe and pass its "
+                             f"mix as build_mix(..., match_mix=recipe.mix)")
+        if match_mix.budget.match_recipe is not None:
+            raise ValueError(f"recipe {mix.budget.match_recipe!r} itself matches another recipe; "
+                             f"match a recipe with its own budget")
+        check_mix(match_mix, registry)
+        other, _ = _plan_for(data, match_mix, counter, sources)
+        budget_tokens = other.total_tokens
+        label = f"{budget_tokens:.0f} tokens (the planned tokens of {mix.budget.match_recipe})"
+    plan, draws = _plan_for(data, mix, counter, sources, budget_tokens, label)
+    return Mix(data, mix, plan, draws, counter, rank=rank, world_size=world_size)

@@ -1,0 +1,68 @@
+"""Chat rows in the TRL style: ``messages`` [{role, content}] plus ``images`` (and ``videos``).
+
+``content`` is a string (``<image>``/``<video>`` placeholders allowed) or a list of typed parts
+(``{"type": "image"}``, ``{"type": "text", "text": ...}``). ``images`` entries are paths, or
+``{"path": ..., "bytes": ...}`` as a saved HF ``Image`` column stores them (embedded bytes are kept
+as bytes in ``Sample.images``; :func:`data_mix.media.load_media` decodes them).
+"""
+
+from __future__ import annotations
+
+from data_mix.badsample import BadSample
+from data_mix.readers.common import as_list, resolve_media, text_to_parts
+from data_mix.readers.llava import check_assistant_turns, check_media_counts, resolve_videos
+from data_mix.sample import Sample
+
+_ROLES = ("system", "user", "assistant")
+
+
+def _image_entry(entry, media_dir: str, file: str, row: int):
+    if isinstance(entry, str):
+        return resolve_media(entry, media_dir)
+    if isinstance(entry, dict):
+        if entry.get("path"):
+            return resolve_media(entry["path"], media_dir)
+        if entry.get("bytes"):
+            return bytes(entry["bytes"])
+    raise BadSample(file, row, "bad_record", f"an image must be a path or {{path|bytes}}, got {type(entry).__name__}")
+
+
+def _content(content, file: str, row: int, turn: int) -> list[dict]:
+    if isinstance(content, str):
+        return text_to_parts(content)
+    if not isinstance(content, list):
+        raise BadSample(file, row, "bad_record", f"message {turn}: content must be a string or a list of parts")
+    parts = []
+    for p in content:
+        kind = p.get("type") if isinstance(p, dict) else None
+        if kind == "text":
+            if p.get("text"):
+                parts.append({"type": "text", "text": str(p["text"])})
+        elif kind in ("image", "video"):
+            parts.append({"type": kind})
+        else:
+            raise BadSample(file, row, "bad_record", f"message {turn}: unknown content part {p!r}")
+    return parts
+
+
+def messages_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
+    """One chat row as a Sample (raises BadSample)."""
+    raw = rec.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise BadSample(file, row, "bad_record", "no 'messages' list")
+    messages = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise BadSample(file, row, "bad_record", f"message {i + 1}: role must be one of {', '.join(_ROLES)}")
+        messages.append({"role": m["role"], "content": _content(m.get("content"), file, row, i + 1)})
+    media_dir = spec.media_dir(data)
+    images = [_image_entry(e, media_dir, file, row) for e in as_list(rec.get("images", rec.get("image")))]
+    videos = resolve_videos(rec.get("videos", rec.get("video")), media_dir, data, spec.frame_fps, file, row)
+    check_media_counts(messages, len(images), len(videos), file, row)
+    check_assistant_turns(messages, file, row, need_one=False)
+    tags = spec.tags
+    return Sample(
+        id=str(rec["id"]) if rec.get("id") is not None else f"{spec.name}:{row}", source=spec.name,
+        messages=messages, images=images, videos=videos,
+        level=tags.level if tags else None, ability=tags.ability if tags else None, leaf=tags.leaf if tags else None,
+        file=file, row=row, meta={k: rec[k] for k in ("think",) if k in rec})
