@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Sweeps as Slurm job arrays: python launch/sweep.py SWEEP.yaml [--dry-run|--submit|--local|--status] [--set k=v]"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from train.sweep.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,9 @@
+"""Sweeps: many runs of the launchers as Slurm job arrays (or one after another locally).
+
+spec (the sweep YAML schema), plan (runs -> arrays), sbatch (script rendering), submit, status,
+local, cli (launch/sweep.py). See docs/SWEEPS.md.
+"""
+
+from train.sweep.spec import Run, SlurmConfig, Sweep, SweepError, load_sweep
+
+__all__ = ["Run", "SlurmConfig", "Sweep", "SweepError", "load_sweep"]
