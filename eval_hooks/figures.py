@@ -1,0 +1,125 @@
+"""Figures of a sweep report (PNG, matplotlib's Agg backend: no display needed).
+
+- deltas_heatmap.png: per-ability deltas (points) of each run against its comparison row;
+- ability_correlation.png: Pearson correlation of the ability scores across runs (paper Fig. 5);
+- learning_curves.png: bench/overall against the step, one line per run (from metrics.jsonl).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from eval_hooks.report import PAPER_COLUMNS, Report, columns  # noqa: E402
+
+
+def delta_matrix(report: Report) -> tuple[list[str], list[str], np.ndarray]:
+    """Row labels, column labels and deltas (NaN where missing) of every run that has a comparison row."""
+    cols = columns()
+    runs = [r for r in report.rows if report.reference(r) is not None]
+    values = np.array([[np.nan if (d := report.delta(r, key)) is None else d for _, key in cols] for r in runs],
+                      dtype=float).reshape(len(runs), len(cols))
+    return [r.label for r in runs], [label for label, _ in cols], values
+
+
+def ability_correlation(report: Report) -> tuple[list[str], np.ndarray]:
+    """Pearson correlation between the eleven abilities over runs; NaN where a column has no spread.
+
+    Each pair uses the runs that scored both abilities.
+    """
+    labels = [label for label, _ in PAPER_COLUMNS]
+    scores = np.array([[np.nan if (s := r.scores.get(key)) is None else s for _, key in PAPER_COLUMNS]
+                       for r in report.rows], dtype=float).reshape(len(report.rows), len(PAPER_COLUMNS))
+    n = len(labels)
+    corr = np.full((n, n), np.nan)
+    for i in range(n):
+        for j in range(n):
+            ok = ~np.isnan(scores[:, i]) & ~np.isnan(scores[:, j])
+            a, b = scores[ok, i], scores[ok, j]
+            if ok.sum() >= 2 and a.std() > 0 and b.std() > 0:
+                corr[i, j] = float(np.corrcoef(a, b)[0, 1])
+    return labels, corr
+
+
+def _annotate(ax, values: np.ndarray, fmt: str) -> None:
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "n/a" if np.isnan(v) else format(v, fmt), ha="center", va="center", fontsize=7)
+
+
+def plot_deltas(report: Report, path: Path) -> Path | None:
+    rows, cols, values = delta_matrix(report)
+    if not rows:
+        return None
+    lim = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    lim = max(lim, report.threshold, 1e-6)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(cols), 1.2 + 0.45 * len(rows)))
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad("#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    _annotate(ax, values, "+.1f")
+    refs = sorted({r.compare_to for r in report.rows if report.reference(r) is not None})
+    ax.set_title(f"Delta vs {', '.join(refs)} (points)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_correlation(report: Report, path: Path) -> Path | None:
+    if len(report.rows) < 3:
+        return None
+    labels, corr = ability_correlation(report)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    cmap = plt.get_cmap("coolwarm").copy()
+    cmap.set_bad("#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(corr), cmap=cmap, vmin=-1, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    _annotate(ax, corr, ".2f")
+    ax.set_title(f"Pearson correlation of ability scores over {len(report.rows)} runs", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(report: Report, path: Path) -> Path | None:
+    runs = [r for r in report.rows if r.curve]
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for r in runs:
+        steps, values = zip(*r.curve)
+        ax.plot(steps, [100.0 * v for v in values], marker="o", markersize=3, label=r.label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("bench/overall (x100)")
+    ax.set_title("SpatialTree-Bench overall during training", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_figures(report: Report, out_dir: Path) -> dict[str, Path]:
+    """The figures that the report's data allows (a figure needing more data is left out, not faked)."""
+    out = {}
+    for name, plot in (("deltas_heatmap.png", plot_deltas), ("ability_correlation.png", plot_correlation),
+                       ("learning_curves.png", plot_curves)):
+        path = plot(report, Path(out_dir) / name)
+        if path is not None:
+            out[name] = path
+        else:
+            print(f"report: {name} not drawn (not enough data: it needs runs with a baseline, >= 3 runs, "
+                  "or metrics.jsonl curves)")
+    return out

@@ -1,0 +1,275 @@
+"""A sweep's results in the paper's table layout, plus figures (``python launch/report.py SWEEP_DIR``).
+
+Rows are runs (in the sweep's order, labelled as in sweep.json), columns Avg then the eleven
+abilities in the paper's order. Each cell is the score x100 and, for every row that is not its own
+baseline, the delta in points against its comparison row (the sweep's ``baseline`` or the run's
+``compare_to``), classed gain / neutral / drop by a threshold. Written as markdown and CSV next to
+the figures (eval_hooks/figures.py) under SWEEP_DIR/report/.
+
+Scores come from each run's final evaluation, ``RUN_DIR/eval/final/summary.json`` (else the latest
+``eval/step_N`` one, flagged in the table); learning curves from ``RUN_DIR/metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval_hooks.tree import flat_scores
+from rewards import taxonomy as tx
+
+# The paper's column labels, in its order, with the taxonomy node each one is.
+PAPER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Geom.", "L1/Geometry"), ("Motion", "L1/Motion"), ("Rel.", "L1/Relation"), ("Local.", "L1/Localization"),
+    ("Orient.", "L1/Orientation"), ("Underst.", "L2/Underst."), ("Memory", "L2/Memory"),
+    ("Caus. Reas.", "L3/Caus. Reas."), ("Seq. Plan.", "L3/Seq. Plan."), ("Goal Exec.", "L4/Goal-Driven Execution"),
+    ("Open Expl.", "L4/Open-world Exploration"),
+)
+AVG = ("Avg", "")
+CLASSES = ("gain", "neutral", "drop")
+_MARK = {"gain": " ▲", "drop": " ▼", "neutral": ""}
+
+
+def columns() -> list[tuple[str, str]]:
+    """(label, node key) for Avg and the eleven abilities; checked against taxonomy.abilities()."""
+    keys = {a.key for a in tx.abilities()}
+    paper = {k for _, k in PAPER_COLUMNS}
+    if keys != paper:
+        raise RuntimeError(f"the report's ability columns {sorted(paper)} differ from the taxonomy's {sorted(keys)}")
+    return [AVG, *PAPER_COLUMNS]
+
+
+@dataclass
+class RunResult:
+    """One run's scores (0..1 per column key; None where not scored) and its learning curve."""
+
+    name: str
+    label: str
+    compare_to: str | None = None
+    summary: Path | None = None
+    step: str | int | None = None
+    """The evaluation step the scores come from ("final" for a finished run)."""
+    scores: dict[str, float | None] = field(default_factory=dict)
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    """(step, bench/overall) from metrics.jsonl."""
+
+
+@dataclass
+class Report:
+    rows: list[RunResult]
+    """Runs with a summary, in sweep order."""
+    missing: list[str]
+    """Runs without any summary (not finished, failed, or never run)."""
+    threshold: float
+    """Points (x100) at or beyond which a delta is a gain or a drop."""
+
+    def row(self, name: str) -> RunResult:
+        return next(r for r in self.rows if r.name == name)
+
+    def reference(self, run: RunResult) -> RunResult | None:
+        """The row ``run`` is compared with (None for a baseline, or when that row has no summary)."""
+        if run.compare_to is None or run.compare_to == run.name:
+            return None
+        return next((r for r in self.rows if r.name == run.compare_to), None)
+
+    def delta(self, run: RunResult, key: str) -> float | None:
+        """Points: 100 x (run score - reference score)."""
+        ref = self.reference(run)
+        if ref is None:
+            return None
+        a, b = run.scores.get(key), ref.scores.get(key)
+        return None if a is None or b is None else 100.0 * (a - b)
+
+    def klass(self, delta: float | None) -> str | None:
+        if delta is None:
+            return None
+        if delta >= self.threshold:
+            return "gain"
+        if delta <= -self.threshold:
+            return "drop"
+        return "neutral"
+
+
+def _summary_path(run_dir: Path) -> Path | None:
+    final = run_dir / "eval" / "final" / "summary.json"
+    if final.is_file():
+        return final
+    steps = sorted(run_dir.glob("eval/step_*/summary.json"), key=lambda p: int(p.parent.name[5:])
+                   if p.parent.name[5:].isdigit() else -1)
+    return steps[-1] if steps else None
+
+
+def read_curve(run_dir: Path, metric: str = "bench/overall") -> list[tuple[int, float]]:
+    """(step, value) of ``metric`` in RUN_DIR/metrics.jsonl, last value per step, sorted by step."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    points: dict[int, float] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            print(f"report: {path}:{n}: not JSON, skipped", file=sys.stderr)
+            continue
+        if metric in row and "step" in row and isinstance(row[metric], (int, float)):
+            points[int(row["step"])] = float(row[metric])
+    return sorted(points.items())
+
+
+def read_scores(summary_path: Path) -> tuple[dict[str, float | None], str | int | None]:
+    """Column key -> score of one summary.json (eval_hooks' layout: ``tree`` with node keys)."""
+    data = json.loads(summary_path.read_text())
+    if "tree" not in data:
+        raise ValueError(f"{summary_path}: no 'tree' (not an eval_hooks summary.json)")
+    flat = flat_scores(data["tree"])
+    return {key: flat.get(key) for _, key in columns()}, data.get("step")
+
+
+def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0) -> Report:
+    """Read every run of a sweep directory (its sweep.json; else every folder under runs/)."""
+    sweep_dir = Path(sweep_dir)
+    state_path = sweep_dir / "sweep.json"
+    if state_path.is_file():
+        state = json.loads(state_path.read_text())
+        order = state.get("order") or list(state["runs"])
+        infos = {name: state["runs"][name] for name in order if name in state["runs"]}
+        sweep_baseline = state.get("baseline")
+    elif (sweep_dir / "runs").is_dir():
+        infos = {p.name: {"dir": str(p)} for p in sorted((sweep_dir / "runs").iterdir()) if p.is_dir()}
+        sweep_baseline = None
+    else:
+        raise FileNotFoundError(f"{sweep_dir} has neither sweep.json nor runs/: not a sweep directory")
+    if baseline is not None and baseline not in infos:
+        raise ValueError(f"--baseline {baseline!r} is not a run of {sweep_dir} (runs: {', '.join(infos)})")
+    rows, missing = [], []
+    for name, info in infos.items():
+        run_dir = Path(info.get("dir") or sweep_dir / "runs" / name)
+        if baseline is not None:
+            compare_to = None if name == baseline else baseline
+        elif "compare_to" in info:
+            compare_to = info["compare_to"]
+        else:
+            compare_to = None if name == sweep_baseline else sweep_baseline
+        path = _summary_path(run_dir)
+        if path is None:
+            missing.append(name)
+            continue
+        scores, step = read_scores(path)
+        rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
+                              step=step, scores=scores, curve=read_curve(run_dir)))
+    return Report(rows=rows, missing=missing, threshold=threshold)
+
+
+# ---------------------------------------------------------------------------- table output
+
+def _points(score: float | None) -> str:
+    return "-" if score is None else f"{100.0 * score:.1f}"
+
+
+def _signed(delta: float) -> str:
+    text = f"{delta:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def cell(report: Report, run: RunResult, key: str) -> str:
+    """``24.1 (+3.2 ▲)``: score x100, delta in points, ▲ gain / ▼ drop."""
+    text = _points(run.scores.get(key))
+    delta = report.delta(run, key)
+    if delta is None:
+        return text
+    return f"{text} ({_signed(delta)}{_MARK[report.klass(delta)]})"
+
+
+def to_markdown(report: Report) -> str:
+    cols = columns()
+    lines = ["| Run | " + " | ".join(label for label, _ in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    notes = []
+    for run in report.rows:
+        label = run.label
+        ref = report.reference(run)
+        if run.compare_to is None or run.compare_to == run.name:
+            label += " (baseline)"
+        elif ref is None:
+            notes.append(f"{run.label}: its comparison run {run.compare_to!r} has no summary, so no deltas")
+        if run.step != "final":
+            label += " †"
+            notes.append(f"{run.label}: not finished; scores from evaluation step {run.step} ({run.summary})")
+        lines.append(f"| {label} | " + " | ".join(cell(report, run, key) for _, key in cols) + " |")
+    refs = sorted({r.compare_to for r in report.rows if report.reference(r) is not None})
+    lines += ["", f"Scores x100; deltas in points against {', '.join(refs) or 'no baseline'}; "
+              f"▲ gain (>= +{report.threshold:g}), ▼ drop (<= -{report.threshold:g}), otherwise neutral."]
+    lines += [f"- {n}" for n in notes]
+    if report.missing:
+        lines.append(f"- no summary yet (not in the table): {', '.join(report.missing)}")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    """One row per run: score, delta and class per column, in points, unrounded."""
+    cols = columns()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = ["run", "label", "compare_to", "step", "summary"]
+    for label, _ in cols:
+        header += [label, f"{label} delta", f"{label} class"]
+    writer.writerow(header)
+    for run in report.rows:
+        ref = report.reference(run)
+        row = [run.name, run.label, ref.name if ref else "", run.step, str(run.summary)]
+        for _, key in cols:
+            score = run.scores.get(key)
+            delta = report.delta(run, key)
+            row += ["" if score is None else repr(100.0 * score), "" if delta is None else repr(delta),
+                    report.klass(delta) or ""]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def write_report(report: Report, out_dir: Path, figures: bool = True) -> dict[str, Path]:
+    """table.md, table.csv and (with ``figures``) the PNGs under ``out_dir``; name -> path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"table.md": out_dir / "table.md", "table.csv": out_dir / "table.csv"}
+    written["table.md"].write_text(to_markdown(report))
+    written["table.csv"].write_text(to_csv(report))
+    if figures:
+        from eval_hooks.figures import write_figures
+
+        written.update(write_figures(report, out_dir))
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="launch/report.py", description="A sweep's results as the paper's tables "
+                                "(markdown + CSV) and figures (PNG).")
+    p.add_argument("sweep_dir", type=Path, help="the sweep directory (SWEEP_DIR with sweep.json and runs/)")
+    p.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/report)")
+    p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")
+    p.add_argument("--threshold", type=float, default=1.0, help="points (x100) for gain/drop (default 1.0)")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run has no final summary")
+    args = p.parse_args(argv)
+    try:
+        report = collect(args.sweep_dir, args.baseline, args.threshold)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"launch/report.py: error: {exc}", file=sys.stderr)
+        return 2
+    if not report.rows:
+        print(f"launch/report.py: error: no run of {args.sweep_dir} has a summary.json yet "
+              f"(runs: {', '.join(report.missing)})", file=sys.stderr)
+        return 1
+    written = write_report(report, args.out or args.sweep_dir / "report", figures=not args.no_figures)
+    print(to_markdown(report))
+    for path in written.values():
+        print(f"wrote {path}")
+    unfinished = report.missing + [r.name for r in report.rows if r.step != "final"]
+    return 1 if args.strict and unfinished else 0

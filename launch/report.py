@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""A sweep's results as the paper's tables and figures: python launch/report.py SWEEP_DIR [--baseline NAME]"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from eval_hooks.report import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
