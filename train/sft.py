@@ -133,6 +133,12 @@ def run(recipe, flags: list[str], source=None) -> int:
 
     resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
     report_to = hf_report_to(list(recipe.train.report_to), run_dir)
+    if recipe.train.deepspeed and world > 1:
+        # accelerate skips DeepSpeed's own process-group setup with use_cpu; ZeRO-3's partitioned
+        # loading then sees world size 1. Initialising it here is harmless on GPUs (idempotent).
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo" if device == "cpu" else "nccl")
     # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
     args = training_arguments(recipe, run_dir, device, dtype, max(recipe.train.max_steps, 1), report_to)
     model, processor, counts = prepare_model(recipe, device)
