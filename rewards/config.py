@@ -48,6 +48,12 @@ class JudgeConfig:
     """Name of the environment variable holding the API key (the key itself never goes in a recipe)."""
     timeout_s: float = 30.0
     """Per-request timeout in seconds."""
+    temperature: float = 0.2
+    """Sampling temperature of the judge (low: grades should be repeatable)."""
+    max_tokens: int = 512
+    """Longest judge reply in tokens (a score and a short reason)."""
+    retries: int = 3
+    """Attempts per sample on network errors, HTTP 429/5xx and empty replies; then the sample scores 0."""
 
 
 @dataclass
