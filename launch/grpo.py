@@ -1,5 +1,9 @@
 #!/usr/bin/env python
-"""GRPO: python launch/grpo.py recipe=NAME [key=value ...] (also under accelerate or torchrun)"""
+"""GRPO: python launch/grpo.py recipe=NAME [key=value ...] [--dry-run] (also under accelerate or torchrun)
+
+--dry-run: check and convert the data, write what the backend needs, print it, and stop before training
+(grpo.backend=verl: the parquet files, the verl config and the command that would run).
+"""
 
 import sys
 from pathlib import Path
@@ -7,6 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from train.cli import main  # noqa: E402
+
+DRY_RUN_USAGE = " [--dry-run]\n\n  --dry-run        check and convert the data, write what the backend needs, print it; no training"
 
 
 def _run(recipe, flags):
@@ -16,4 +22,4 @@ def _run(recipe, flags):
 
 
 if __name__ == "__main__":
-    sys.exit(main("launch/grpo.py", sys.argv[1:], _run))
+    sys.exit(main("launch/grpo.py", sys.argv[1:], _run, extra_flags=["--dry-run"], extra_usage=DRY_RUN_USAGE))

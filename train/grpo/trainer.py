@@ -1,0 +1,250 @@
+"""GRPO with TRL's GRPOTrainer: ``run(recipe, flags)`` behind ``launch/grpo.py``.
+
+    python launch/grpo.py recipe=auto_think model.name_or_path=runs/sft/dist_size_corr_motion
+    torchrun --nproc_per_node 8 launch/grpo.py recipe=auto_think train.deepspeed=zero3
+    python launch/grpo.py recipe=auto_think grpo.backend=verl --dry-run     # verl: parquet + config + command
+
+Shared with SFT (train/sft.py, train/modules.py, train/trainer.py, train/telemetry.py): model loading,
+the freeze table and per-group learning rates, LoRA, DeepSpeed configs, atomic checkpoints, pre-emption,
+logging sinks, the final save (a plain HF directory at the top of ``train.output_dir``, loadable by
+``model.name_or_path=<output_dir>``). GRPO adds: the checked prompt set (train/grpo/dataset.py), the
+rewards package's reward functions, per-level telemetry, the rollout engine choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from pathlib import Path
+
+from transformers.integrations.integration_utils import rewrite_logs
+from trl import GRPOConfig as TRLGRPOConfig
+from trl import GRPOTrainer
+
+from train import checkpoint as ckpt
+from train.modules import param_groups
+from train.telemetry import RENAME, JsonlMetrics
+from train.trainer import SFTTrainer
+
+log = logging.getLogger("train.grpo")
+
+
+class GRPOJsonlMetrics(JsonlMetrics):
+    """metrics.jsonl with the names TensorBoard and wandb show (``train/L1/reward``, ``train/reward`` ...)."""
+
+    writes_metrics_jsonl = True
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs:
+            return
+        renamed = {}
+        for key, value in logs.items():
+            if key in RENAME:
+                renamed[RENAME[key]] = value
+            elif key.startswith(("train/", "eval/", "test/")):
+                renamed[key] = value
+            else:
+                renamed.update(rewrite_logs({key: value}))
+        super().on_log(args, state, control, logs=renamed, **kwargs)
+
+
+class SpatialGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT)."""
+
+    def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optim_cfg = optim_cfg
+        self.run_dir = Path(run_dir)
+        self.keep = save_total_limit
+        self._staging = False
+
+    def create_optimizer(self, model=None):
+        import torch
+
+        if self.optimizer is None:
+            groups = param_groups(self.model, self.optim_cfg)
+            if not groups:
+                raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
+            betas = tuple(float(b) for b in self.optim_cfg.betas)
+            self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
+        return self.optimizer
+
+    # Checkpoints: staged, fsynced, renamed, marked COMPLETE -- the SFT trainer's implementation.
+    _get_output_dir = SFTTrainer._get_output_dir
+    _save_checkpoint = SFTTrainer._save_checkpoint
+    _barrier = SFTTrainer._barrier
+    _any_rank = SFTTrainer._any_rank
+
+
+# ---------------------------------------------------------------------------- pieces
+
+def reward_functions(recipe):
+    """(reward functions in TRL's calling convention, their weights) from the rewards package."""
+    from rewards.grpo import make_reward_funcs, reward_weights
+
+    funcs = make_reward_funcs(recipe.reward)
+    return funcs, reward_weights(recipe.reward, funcs)
+
+
+def pick_generation(grpo, device: str) -> tuple[bool, str]:
+    """(use vLLM, why): vLLM only when asked, installed and on a GPU; HF generate otherwise."""
+    if not grpo.use_vllm:
+        return False, "HF generate (grpo.use_vllm=false)"
+    if device != "cuda":
+        return False, "HF generate (grpo.use_vllm=true but there is no GPU)"
+    if importlib.util.find_spec("vllm") is None:
+        return False, "HF generate (grpo.use_vllm=true but vllm is not installed: pip install vllm)"
+    return True, f"vLLM ({grpo.vllm_mode})"
+
+
+def grpo_arguments(recipe, run_dir: Path, device: str, dtype, report_to: list[str], use_vllm: bool,
+                   reward_weights: list[float]) -> TRLGRPOConfig:
+    """TRL's GRPOConfig from the recipe (every GRPO knob is a recipe field)."""
+    import torch
+
+    from train.sft import SCHEDULERS, deepspeed_config, dist_env
+
+    t, o, g = recipe.train, recipe.optim, recipe.grpo
+    _, world = dist_env()
+    return TRLGRPOConfig(
+        output_dir=str(run_dir), max_steps=t.max_steps, per_device_train_batch_size=t.per_device_batch_size,
+        gradient_accumulation_steps=t.grad_accum, learning_rate=o.lr, weight_decay=o.weight_decay,
+        adam_beta1=o.betas[0], adam_beta2=o.betas[1], max_grad_norm=o.max_grad_norm,
+        lr_scheduler_type=SCHEDULERS[o.scheduler], warmup_steps=o.warmup_ratio,
+        logging_steps=t.logging_steps, logging_first_step=True, report_to=report_to or "none",
+        save_strategy="steps" if t.save_steps > 0 else "no", save_steps=t.save_steps if t.save_steps > 0 else 500,
+        save_total_limit=None, seed=t.seed, data_seed=t.seed, use_cpu=device == "cpu",
+        bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
+        deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (device == "cpu" and world > 1) else None,
+        ddp_find_unused_parameters=True, remove_unused_columns=False, dataloader_num_workers=recipe.data.num_workers,
+        gradient_checkpointing=recipe.model.gradient_checkpointing, disable_tqdm=False, log_level="info",
+        log_level_replica="warning",
+        # GRPO
+        num_generations=g.num_generations, loss_type=g.loss_type, beta=g.beta, epsilon=g.epsilon,
+        epsilon_high=g.epsilon_high, temperature=g.temperature, top_p=g.top_p,
+        max_completion_length=g.max_completion_length, mask_truncated_completions=g.mask_truncated_completions,
+        scale_rewards=g.scale_rewards, num_iterations=g.num_iterations, steps_per_generation=g.steps_per_generation,
+        reward_weights=list(reward_weights), log_completions=g.log_completions,
+        use_vllm=use_vllm, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+    )
+
+
+def check_batch_shape(recipe, world: int) -> None:
+    """GRPO groups must fit the generation batch: say so with the recipe's own key names."""
+    g, t = recipe.grpo, recipe.train
+    gen_batch = t.per_device_batch_size * world * g.steps_per_generation
+    if gen_batch % g.num_generations:
+        raise ValueError(
+            f"train.per_device_batch_size ({t.per_device_batch_size}) x processes ({world}) x "
+            f"grpo.steps_per_generation ({g.steps_per_generation}) = {gen_batch} completions per generation round, "
+            f"not a multiple of grpo.num_generations ({g.num_generations}): every prompt's group must fit in one round")
+
+
+def check_modes(recipe) -> None:
+    """The prompt template and the reward mode should agree; a mismatch is legal but worth a warning."""
+    expected = {"think": "think", "auto_think": "auto_think", "no_think": "plain"}[recipe.grpo.prompt_mode]
+    if recipe.reward.mode != expected:
+        log.warning("grpo.prompt_mode=%s with reward.mode=%s (usually reward.mode=%s)",
+                    recipe.grpo.prompt_mode, recipe.reward.mode, expected)
+
+
+# ---------------------------------------------------------------------------- run
+
+def run(recipe, flags: list[str]) -> int:
+    if recipe.grpo.backend == "verl":
+        from train.grpo import verl_backend
+
+        return verl_backend.run(recipe, flags)
+    return run_trl(recipe, flags)
+
+
+def run_trl(recipe, flags: list[str]) -> int:
+    import torch
+    import transformers
+
+    from train.grpo.dataset import load_prompts, to_hf_dataset
+    from train.grpo.telemetry import LevelTelemetry
+    from train.modeling import load_processor, pick_device, pick_dtype
+    from train.modules import format_counts
+    from train.run_info import write_run_info
+    from train.sft import dist_env, prepare_model, save_final
+    from train.telemetry import Preemption, hf_report_to
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if recipe.train.num_threads is not None:
+        torch.set_num_threads(recipe.train.num_threads)
+    if recipe.train.max_steps <= 0:
+        raise ValueError("GRPO needs train.max_steps > 0 (prompts are resampled every epoch; there is no natural end)")
+    rank, world = dist_env()
+    run_dir = Path(recipe.train.output_dir)
+    device = pick_device(recipe.train.device)
+    dtype = pick_dtype(recipe.model.dtype, device)
+    transformers.set_seed(recipe.train.seed)
+    check_batch_shape(recipe, world)
+    check_modes(recipe)
+
+    # Data first: a bad prompt stops the run before any model is loaded.
+    processor = load_processor(recipe.model)
+    prompts = load_prompts(recipe, processor)
+    if rank == 0:
+        print(prompts.summary(), flush=True)
+    if "--dry-run" in flags:
+        return 0
+    dataset = to_hf_dataset(prompts, recipe.data)
+    if rank == 0:
+        write_run_info(recipe, run_dir, "grpo")
+
+    funcs, weights = reward_functions(recipe)
+    telemetry = LevelTelemetry(weights, eos_token_ids=[])
+    wrapped = telemetry.wrap(funcs)
+    use_vllm, how = pick_generation(recipe.grpo, device)
+    log.info("rollouts: %s", how)
+    resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
+    report_to = hf_report_to(list(recipe.train.report_to), run_dir)
+    args = grpo_arguments(recipe, run_dir, device, dtype, report_to, use_vllm, weights)
+    if recipe.grpo.beta > 0 and recipe.train.deepspeed and device == "cpu" and world > 1:
+        import deepspeed  # the reference model under ZeRO-3 on CPU needs DeepSpeed's own process group
+
+        deepspeed.init_distributed(dist_backend="gloo")
+    model, _, counts = prepare_model(recipe, device)
+    if rank == 0:
+        print("trainable parameters per group:\n" + format_counts(counts), flush=True)
+
+    preemption = Preemption()
+    callbacks = [preemption]
+    if "jsonl" in recipe.train.report_to:
+        callbacks.append(GRPOJsonlMetrics(run_dir / "metrics.jsonl"))
+    trainer = SpatialGRPOTrainer(model=model, reward_funcs=wrapped, args=args, train_dataset=dataset,
+                                 processing_class=processor, callbacks=callbacks, optim_cfg=recipe.optim,
+                                 run_dir=run_dir, save_total_limit=recipe.train.save_total_limit)
+    telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
+    _attach_eval_hook(trainer, recipe, processor)
+    preemption.install()
+    start = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        preemption.uninstall()
+    if preemption.triggered:
+        log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
+                    trainer.state.global_step, run_dir)
+        return 0
+    save_final(trainer, recipe, run_dir)
+    if trainer.args.should_save:
+        summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
+                   "prompts": len(prompts.rows), "levels": dict(prompts.levels),
+                   "prompts_skipped": prompts.skipped.skipped, "rollouts": how,
+                   "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)}
+        ckpt.write_json_atomic(run_dir / "train_summary.json", summary)
+    return 0
+
+
+def _attach_eval_hook(trainer, recipe, processor) -> None:
+    try:
+        from eval_hooks.callback import attach_bench_eval
+    except ImportError as exc:
+        log.warning("eval_hooks is not importable (%s): no mid-training evaluation", exc)
+        return
+    attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
+                      report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path)
