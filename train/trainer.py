@@ -24,7 +24,74 @@ log = logging.getLogger(__name__)
 DATA_STATE = "data_state_rank{rank}.json"
 
 
-class SFTTrainer(Trainer):
+class AtomicCheckpoints:
+    """Mixin for ``transformers.Trainer`` subclasses (SFT and GRPO): checkpoints are staged, fsynced,
+    renamed and marked COMPLETE (train/checkpoint.py), with this project's retention. The subclass sets
+    ``run_dir``, ``keep`` (save_total_limit) and ``_staging = False`` in its ``__init__``."""
+
+    def _get_output_dir(self, trial) -> str:
+        if self._staging:
+            return str(ckpt.staging_dir(self.run_dir))
+        return super()._get_output_dir(trial)
+
+    def _barrier(self) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+
+    def _save_checkpoint(self, model, trial) -> None:
+        step = self.state.global_step
+        stage_root = ckpt.staging_dir(self.run_dir)
+        staged = stage_root / f"checkpoint-{step}"
+        if self.args.should_save and staged.exists():
+            shutil.rmtree(staged)
+        self._barrier()
+        error: BaseException | None = None
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)
+            stream = self.train_dataset
+            if hasattr(stream, "state_dict"):
+                staged.mkdir(parents=True, exist_ok=True)
+                ckpt.write_json_atomic(staged / DATA_STATE.format(rank=self.args.process_index),
+                                       stream.state_dict())
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after every rank agreed
+            error = exc
+        finally:
+            self._staging = False
+        failed = self._any_rank(error is not None)
+        if failed:
+            self._barrier()
+            if self.args.should_save:
+                shutil.rmtree(staged, ignore_errors=True)
+            exc = error or RuntimeError("another rank failed while saving")
+            if ckpt.is_disk_full(exc):
+                raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
+            raise ckpt.CheckpointError(f"saving checkpoint-{step} failed: {exc}; the previous checkpoint "
+                                       f"({ckpt.latest_complete(self.run_dir)}) is kept") from exc
+        self._barrier()
+        if self.args.should_save:
+            try:
+                final = ckpt.publish(staged, self.run_dir, {"world_size": self.args.world_size})
+            except OSError as exc:
+                shutil.rmtree(staged, ignore_errors=True)
+                if ckpt.is_disk_full(exc):
+                    raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
+                raise
+            if stage_root.is_dir() and not any(stage_root.iterdir()):
+                stage_root.rmdir()
+            removed = ckpt.enforce_retention(self.run_dir, self.keep)
+            log.info("saved %s%s", final, f" (removed {', '.join(p.name for p in removed)})" if removed else "")
+        self._barrier()
+
+    def _any_rank(self, flag: bool) -> bool:
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.args.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+
+class SFTTrainer(AtomicCheckpoints, Trainer):
     """Trainer over a :class:`train.data.BatchStream` with per-group learning rates.
 
     ``optim_cfg`` is the recipe's OptimConfig, ``run_dir`` the run directory (= ``args.output_dir``),
@@ -86,68 +153,6 @@ class SFTTrainer(Trainer):
             self._window = dict.fromkeys(w, 0)
             self._window_start = time.perf_counter()
         super().log(logs, start_time)
-
-    # ------------------------------------------------------------------ checkpoints
-    def _get_output_dir(self, trial) -> str:
-        if self._staging:
-            return str(ckpt.staging_dir(self.run_dir))
-        return super()._get_output_dir(trial)
-
-    def _barrier(self) -> None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-
-    def _save_checkpoint(self, model, trial) -> None:
-        step = self.state.global_step
-        stage_root = ckpt.staging_dir(self.run_dir)
-        staged = stage_root / f"checkpoint-{step}"
-        if self.args.should_save and staged.exists():
-            shutil.rmtree(staged)
-        self._barrier()
-        error: BaseException | None = None
-        self._staging = True
-        try:
-            super()._save_checkpoint(model, trial)
-            stream = self.train_dataset
-            if hasattr(stream, "state_dict"):
-                staged.mkdir(parents=True, exist_ok=True)
-                ckpt.write_json_atomic(staged / DATA_STATE.format(rank=self.args.process_index),
-                                       stream.state_dict())
-        except Exception as exc:  # noqa: BLE001 - re-raised below, after every rank agreed
-            error = exc
-        finally:
-            self._staging = False
-        failed = self._any_rank(error is not None)
-        if failed:
-            self._barrier()
-            if self.args.should_save:
-                shutil.rmtree(staged, ignore_errors=True)
-            exc = error or RuntimeError("another rank failed while saving")
-            if ckpt.is_disk_full(exc):
-                raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
-            raise ckpt.CheckpointError(f"saving checkpoint-{step} failed: {exc}; the previous checkpoint "
-                                       f"({ckpt.latest_complete(self.run_dir)}) is kept") from exc
-        self._barrier()
-        if self.args.should_save:
-            try:
-                final = ckpt.publish(staged, self.run_dir, {"world_size": self.args.world_size})
-            except OSError as exc:
-                shutil.rmtree(staged, ignore_errors=True)
-                if ckpt.is_disk_full(exc):
-                    raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
-                raise
-            if stage_root.is_dir() and not any(stage_root.iterdir()):
-                stage_root.rmdir()
-            removed = ckpt.enforce_retention(self.run_dir, self.keep)
-            log.info("saved %s%s", final, f" (removed {', '.join(p.name for p in removed)})" if removed else "")
-        self._barrier()
-
-    def _any_rank(self, flag: bool) -> bool:
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return flag
-        t = torch.tensor([1.0 if flag else 0.0], device=self.args.device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t.item() > 0)
 
     def load_data_state(self, checkpoint_dir: Path) -> None:
         """Put the data stream where it was when ``checkpoint_dir`` was saved (this rank's shard)."""

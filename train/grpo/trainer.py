@@ -25,7 +25,7 @@ from trl import GRPOTrainer
 from train import checkpoint as ckpt
 from train.modules import param_groups
 from train.telemetry import RENAME, JsonlMetrics
-from train.trainer import SFTTrainer
+from train.trainer import AtomicCheckpoints
 
 log = logging.getLogger("train.grpo")
 
@@ -49,7 +49,7 @@ class GRPOJsonlMetrics(JsonlMetrics):
         super().on_log(args, state, control, logs=renamed, **kwargs)
 
 
-class SpatialGRPOTrainer(GRPOTrainer):
+class SpatialGRPOTrainer(AtomicCheckpoints, GRPOTrainer):
     """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT)."""
 
     def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
@@ -69,12 +69,6 @@ class SpatialGRPOTrainer(GRPOTrainer):
             betas = tuple(float(b) for b in self.optim_cfg.betas)
             self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
         return self.optimizer
-
-    # Checkpoints: staged, fsynced, renamed, marked COMPLETE -- the SFT trainer's implementation.
-    _get_output_dir = SFTTrainer._get_output_dir
-    _save_checkpoint = SFTTrainer._save_checkpoint
-    _barrier = SFTTrainer._barrier
-    _any_rank = SFTTrainer._any_rank
 
 
 # ---------------------------------------------------------------------------- pieces
