@@ -137,6 +137,7 @@ def param_groups(model, optim) -> list[dict]:
     """
     arch = arch_of(model)
     lrs = {"vision": optim.vision_lr, "projector": optim.projector_lr, "llm": optim.lr}
+    lrs = {g: optim.lr if lr is None else lr for g, lr in lrs.items()}  # unfinalized config: None = lr
     buckets: dict[tuple[str, bool], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
