@@ -11,8 +11,9 @@ writes that file: it declares ``writes_metrics_jsonl = True`` and receives the s
 
 Usage (both trainers)::
 
-    cb = attach_bench_eval(trainer, recipe.eval, recipe.data, report_to=recipe.train.report_to,
-                           model_name=recipe.model.name_or_path)
+    cb = attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
+                           report_to=recipe.train.report_to, model_name=recipe.model.name_or_path,
+                           judge=recipe.reward.judge)
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ class BenchEvalCallback(TrainerCallback):
     """Evaluates the model being trained on the fixed SpatialTree-Bench subset (see module doc)."""
 
     def __init__(self, eval_cfg: Any, data_cfg: Any, output_dir: str | Path, processor: Any = None,
-                 report_to: Any = ("jsonl",), model_name: str = ""):
+                 report_to: Any = ("jsonl",), model_name: str = "", judge: Any = None):
         self.cfg = eval_cfg
         self.output_dir = Path(output_dir)
         self.processor = processor
         self.report_to = list(report_to or [])
-        self.evaluator = BenchEvaluator(eval_cfg, data_cfg, model_name=model_name)
+        self.evaluator = BenchEvaluator(eval_cfg, data_cfg, model_name=model_name, judge=judge)
         self.lmms = LmmsEvalLauncher(eval_cfg, self.output_dir) if eval_cfg.lmms_eval_tasks else None
         self.trainer: Any = None
         self.results: list[EvalResult] = []
@@ -139,14 +140,16 @@ class BenchEvalCallback(TrainerCallback):
 
 
 def attach_bench_eval(trainer: Any, eval_cfg: Any, data_cfg: Any, output_dir: str | Path | None = None,
-                      processor: Any = None, report_to: Any = ("jsonl",), model_name: str = "") -> BenchEvalCallback | None:
+                      processor: Any = None, report_to: Any = ("jsonl",), model_name: str = "",
+                      judge: Any = None) -> BenchEvalCallback | None:
     """Build the callback from the recipe sections and attach it; None when ``eval.bench`` is null
-    or nothing would ever be evaluated."""
+    or nothing would ever be evaluated. ``judge``: ``recipe.reward.judge`` (for ``gpteval`` records)."""
     if eval_cfg.bench is None:
         log.info("bench eval: eval.bench is null; no mid-training evaluation")
         return None
     if not (eval_cfg.at_start or eval_cfg.at_end or eval_cfg.every_steps > 0) and not eval_cfg.lmms_eval_tasks:
         return None
     out = Path(output_dir if output_dir is not None else trainer.args.output_dir)
-    cb = BenchEvalCallback(eval_cfg, data_cfg, out, processor=processor, report_to=report_to, model_name=model_name)
+    cb = BenchEvalCallback(eval_cfg, data_cfg, out, processor=processor, report_to=report_to, model_name=model_name,
+                           judge=judge)
     return cb.attach(trainer)

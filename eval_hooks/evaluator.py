@@ -20,7 +20,7 @@ from typing import Any
 from eval_hooks import distributed as D
 from eval_hooks.generation import GenerationSettings, generate
 from eval_hooks.io import atomic_write_json, atomic_write_jsonl
-from eval_hooks.scoring import score_response
+from eval_hooks.scoring import make_judge, score_response
 from eval_hooks.subset import Subset, bench_source, select_subset
 from eval_hooks.tree import SUMMARY_FORMAT, aggregate_records, metrics, tree_dict
 
@@ -56,11 +56,14 @@ def load_subset(eval_cfg: Any, data_cfg: Any) -> Subset:
 class BenchEvaluator:
     """Evaluates models on one fixed subset; the subset is read once, on first use."""
 
-    def __init__(self, eval_cfg: Any, data_cfg: Any, subset: Subset | None = None, model_name: str = ""):
+    def __init__(self, eval_cfg: Any, data_cfg: Any, subset: Subset | None = None, model_name: str = "",
+                 judge: Any = None):
+        """``judge``: the ``gpteval`` judge (``rewards.JudgeConfig`` from ``recipe.reward.judge``, or a callable)."""
         self.cfg = eval_cfg
         self.data_cfg = data_cfg
         self._subset = subset
         self.model_name = model_name
+        self.judge = make_judge(judge)
 
     @property
     def subset(self) -> Subset:
@@ -94,7 +97,7 @@ class BenchEvaluator:
 
     def _record(self, subset: Subset, index: int, response: str) -> dict[str, Any]:
         sample = subset.samples[index]
-        scored = score_response(sample, response)
+        scored = score_response(sample, response, judge=self.judge)
         return {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
                 "answer": sample.answer, "response": response, "score": scored["score"],
                 "details": scored["details"], "where": sample.where}
@@ -119,6 +122,7 @@ class BenchEvaluator:
                          "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature},
             "available_per_leaf": self.subset.available,
             "skipped": self.subset.skipped,
+            "scoring_errors": _errors(records),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "tree": tree_dict(agg),
         }
@@ -130,6 +134,15 @@ class BenchEvaluator:
                  "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
         return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,
                           records=records)
+
+
+def _errors(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Records whose metric reported an error (no judge, unknown metric), by metric."""
+    out: dict[str, int] = {}
+    for rec in records:
+        if isinstance(rec.get("details"), dict) and "error" in rec["details"]:
+            out[rec["metricfunc"]] = out.get(rec["metricfunc"], 0) + 1
+    return out
 
 
 def _progress(total: int, desc: str, disable: bool):

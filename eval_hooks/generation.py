@@ -55,7 +55,12 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any):
     if images:
         kwargs["images"] = images
     if videos:
+        from transformers.video_utils import VideoMetadata
+
+        # frames arrive already sampled at data.video_fps (as in training's collate): say so, sample no more
         kwargs["videos"] = videos
+        kwargs["video_metadata"] = [VideoMetadata(total_num_frames=len(v), fps=data_cfg.video_fps) for v in videos]
+        kwargs["do_sample_frames"] = False
     return processor(**kwargs)
 
 

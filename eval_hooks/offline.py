@@ -63,9 +63,11 @@ def evaluate_checkpoint(recipe: Any, loader: Loader | None = None, out_dir: str 
 
         torch.set_num_threads(recipe.train.num_threads)
     device = _init_distributed(recipe.train.device)
+    evaluator = BenchEvaluator(recipe.eval, recipe.data, model_name=recipe.model.name_or_path,
+                               judge=recipe.reward.judge)
+    _ = evaluator.subset  # read the bench before loading the model: a wrong path fails in a second
     model, processor = (loader or _default_loader)(recipe.model, device=device)
     out = Path(out_dir) if out_dir is not None else Path(recipe.train.output_dir) / "eval" / "final"
-    evaluator = BenchEvaluator(recipe.eval, recipe.data, model_name=recipe.model.name_or_path)
     return evaluator.evaluate(model, processor, out, step="final")
 
 

@@ -6,8 +6,10 @@ baseline, the delta in points against its comparison row (the sweep's ``baseline
 ``compare_to``), classed gain / neutral / drop by a threshold. Written as markdown and CSV next to
 the figures (eval_hooks/figures.py) under SWEEP_DIR/report/.
 
-Scores come from each run's final evaluation, ``RUN_DIR/eval/final/summary.json`` (else the latest
-``eval/step_N`` one, flagged in the table); learning curves from ``RUN_DIR/metrics.jsonl``.
+Scores come from each run's last evaluation: ``RUN_DIR/eval/final/summary.json`` (launch/evaluate.py),
+else the latest ``RUN_DIR/eval/step_N/summary.json`` (the trainers' end-of-training evaluation). A run
+counts as finished when it has eval/final or the sweep's DONE marker; rows of unfinished runs are
+flagged. Learning curves come from ``RUN_DIR/metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class RunResult:
     compare_to: str | None = None
     summary: Path | None = None
     step: str | int | None = None
-    """The evaluation step the scores come from ("final" for a finished run)."""
+    """The evaluation step the scores come from ("final" or the last step N)."""
+    finished: bool = True
+    """The run is over (DONE marker or eval/final): its last evaluation is its final one."""
     scores: dict[str, float | None] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)
     """(step, bench/overall) from metrics.jsonl."""
@@ -163,8 +167,9 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
             missing.append(name)
             continue
         scores, step = read_scores(path)
+        finished = (run_dir / "DONE").exists() or path.parent.name == "final"
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
-                              step=step, scores=scores, curve=read_curve(run_dir)))
+                              step=step, finished=finished, scores=scores, curve=read_curve(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
 
 
@@ -200,7 +205,7 @@ def to_markdown(report: Report) -> str:
             label += " (baseline)"
         elif ref is None:
             notes.append(f"{run.label}: its comparison run {run.compare_to!r} has no summary, so no deltas")
-        if run.step != "final":
+        if not run.finished:
             label += " †"
             notes.append(f"{run.label}: not finished; scores from evaluation step {run.step} ({run.summary})")
         lines.append(f"| {label} | " + " | ".join(cell(report, run, key) for _, key in cols) + " |")
@@ -218,13 +223,13 @@ def to_csv(report: Report) -> str:
     cols = columns()
     out = io.StringIO()
     writer = csv.writer(out)
-    header = ["run", "label", "compare_to", "step", "summary"]
+    header = ["run", "label", "compare_to", "step", "finished", "summary"]
     for label, _ in cols:
         header += [label, f"{label} delta", f"{label} class"]
     writer.writerow(header)
     for run in report.rows:
         ref = report.reference(run)
-        row = [run.name, run.label, ref.name if ref else "", run.step, str(run.summary)]
+        row = [run.name, run.label, ref.name if ref else "", run.step, run.finished, str(run.summary)]
         for _, key in cols:
             score = run.scores.get(key)
             delta = report.delta(run, key)
@@ -256,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")
     p.add_argument("--threshold", type=float, default=1.0, help="points (x100) for gain/drop (default 1.0)")
     p.add_argument("--no-figures", action="store_true", help="tables only")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a run has no final summary")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run is unfinished or has no summary")
     args = p.parse_args(argv)
     try:
         report = collect(args.sweep_dir, args.baseline, args.threshold)
@@ -271,5 +276,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(to_markdown(report))
     for path in written.values():
         print(f"wrote {path}")
-    unfinished = report.missing + [r.name for r in report.rows if r.step != "final"]
+    unfinished = report.missing + [r.name for r in report.rows if not r.finished]
     return 1 if args.strict and unfinished else 0

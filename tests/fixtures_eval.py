@@ -68,3 +68,37 @@ def leaf_scores_of(summary: Mapping[str, Any]) -> dict[str, float]:
 
     visit(summary["tree"])
     return out
+
+
+# A small hand-made bench in the public schema (for tests that must not depend on the engine's output):
+# (leaf tags, metricfunc, question, options, answer)
+HAND_RECORDS = [
+    (("L1", "Geometry", "Distance"), "multichoiceeval", "Which object is closer?", ["A. red", "B. blue"], "A"),
+    (("L1", "Geometry", "Size"), "meanrelativeacc", "How tall is the box in meters?", [], "1.5"),
+    (("L1", "Relation", "RelativeDirection"), "multichoiceeval", "Is red left of blue?", ["A. yes", "B. no"], "B"),
+    (("L3", "Seq.Plan.", "Route"), "multichoiceeval", "Which way first?", ["A. left", "B. right", "C. ahead"], "C"),
+]
+
+
+def write_hand_bench(root, copies: int = 3) -> str:
+    """``root/test.jsonl`` with ``copies`` records per HAND_RECORDS entry and a 56x56 image each."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (tags, metric, question, options, answer) in enumerate(HAND_RECORDS):
+        for c in range(copies):
+            img = f"images/{i}_{c}.png"
+            Image.new("RGB", (56, 56), ((40 * i + 20 * c) % 255, 80, 160)).save(root / img)
+            extra = {"metricfunc": metric, **{f"spatree{k}": t for k, t in enumerate(tags)}}
+            rows.append({"id": f"hand-{i}-{c}", "question": f"{question} ({c})", "option": options,
+                         "answer": answer, "question_type": "open" if metric == "meanrelativeacc" else "mcq",
+                         "hint": "", "extra_info": json.dumps(extra), "image": [img], "video": [],
+                         "video_info": [], "session_id": f"s{i}{c}"})
+    path = root / "test.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)

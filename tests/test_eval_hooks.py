@@ -1,0 +1,155 @@
+"""The mid-training benchmark end to end, on the tiny model and the engine's stand-in bench records.
+
+One short SFT run (the real trainer, eval.every_steps=2) on the bench records themselves, so that
+the model learns answer-shaped replies and leaf scores differ; then the offline evaluation of the
+final checkpoint, in process and through launch/evaluate.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval_hooks.io import read_json
+from tests.fixtures_eval import leaf_scores_of, recompute_root
+
+MAX_STEPS = 8
+EVAL = ["eval.max_samples_per_leaf=3", "eval.max_new_tokens=24", "eval.batch_size=16", "eval.every_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def bench_file(tmp_path_factory) -> str:
+    """Engine stand-in bench: 8 records per bench task (72 records over 9 leaves)."""
+    from data_mix.engine import write_task
+
+    out = tmp_path_factory.mktemp("bench")
+    summary = write_task("bench_all", 8, 0, out, fmt="bench", progress=False)
+    return summary["files"]["bench"]
+
+
+def _recipe(bench: str, out: Path, extra=()):
+    from train.recipe import load_recipe
+
+    return load_recipe(None, [f"eval.bench={bench}", f"train.output_dir={out}", *EVAL,
+                              f"train.max_steps={MAX_STEPS}", "train.per_device_batch_size=8", "train.save_steps=0",
+                              "train.logging_steps=2", "optim.lr=3e-3", "optim.warmup_ratio=0", "train.num_threads=1",
+                              "train.report_to=[jsonl,tensorboard]", *extra])
+
+
+@pytest.fixture(scope="module")
+def sft_run(bench_file, tmp_path_factory) -> Path:
+    """SFT on the bench records with their answers; the hook evaluates at steps 0, 2, 4, 6, 8."""
+    import torch
+
+    from data_mix.readers import read_source
+    from eval_hooks.subset import bench_source
+    from train import sft
+    from train.data import ListSource
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("sft")
+    recipe = _recipe(bench_file, out)
+    samples = [dataclasses.replace(s, messages=s.messages + [
+        {"role": "assistant", "content": [{"type": "text", "text": str(s.answer)}]}])
+        for s in read_source(bench_source(bench_file, recipe.data), recipe.data)]
+    assert sft.run(recipe, [], source=ListSource(samples, epochs=4)) == 0
+    return out
+
+
+def test_hook_logs_bench_metrics_every_2_steps_and_writes_step_folders(sft_run):
+    rows = [json.loads(line) for line in (sft_run / "metrics.jsonl").read_text().splitlines()]
+    bench_rows = [r for r in rows if "bench/overall" in r]
+    assert [r["step"] for r in bench_rows] == [0, 2, 4, 6, 8]
+    for r in bench_rows:
+        for key in ("bench/L1", "bench/L1/Geometry", "bench/L1/Geometry/Distance", "bench/L4",
+                    "bench/eval_seconds", "bench/eval_time_share"):
+            assert key in r, key
+        assert 0.0 <= r["bench/overall"] <= 1.0 and 0.0 < r["bench/eval_time_share"] <= 1.0
+        summary = read_json(sft_run / "eval" / f"step_{r['step']}" / "summary.json")
+        assert summary["overall"] == pytest.approx(r["bench/overall"])
+        assert summary["num_samples"] == 27 and summary["mode"] == "renormalize"
+        preds = (sft_run / "eval" / f"step_{r['step']}" / "predictions.jsonl").read_text().splitlines()
+        assert len(preds) == 27
+        assert set(json.loads(preds[0])) >= {"id", "response", "score", "details", "leaf"}
+    assert not list((sft_run / "eval").rglob("*.tmp*"))  # atomic writes leave nothing behind
+    timing = read_json(sft_run / "eval" / "timing.json")
+    assert [e["step"] for e in timing["evaluations"]] == [0, 2, 4, 6, 8]
+    assert 0 < timing["eval_time_share"] < 1
+    # tensorboard got them too (through the trainer's loggers, prefixed train/ as every Trainer log)
+    assert list((sft_run / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_training_moved_the_scores(sft_run):
+    first = read_json(sft_run / "eval" / "step_0" / "summary.json")
+    last = read_json(sft_run / "eval" / f"step_{MAX_STEPS}" / "summary.json")
+    assert last["overall"] > first["overall"]
+    leaves = leaf_scores_of(last)
+    assert len(leaves) == 9 and len(set(leaves.values())) > 1  # the tree checks below are not all-zero
+
+
+def test_offline_evaluation_of_the_checkpoint_equals_the_hook(sft_run, bench_file, tmp_path):
+    from eval_hooks.offline import run
+    from train.modeling import load_model_and_processor
+
+    out = tmp_path / "offline"
+    recipe = _recipe(bench_file, out, [f"model.name_or_path={sft_run}"])
+    assert run(recipe, [], loader=load_model_and_processor) == 0
+    hook_dir = sft_run / "eval" / f"step_{MAX_STEPS}"
+    hook = [json.loads(x) for x in (hook_dir / "predictions.jsonl").read_text().splitlines()]
+    offline = [json.loads(x) for x in (out / "eval" / "final" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["response"], r["score"]) for r in offline] == [(r["id"], r["response"], r["score"]) for r in hook]
+    a, b = read_json(hook_dir / "summary.json"), read_json(out / "eval" / "final" / "summary.json")
+    assert b["step"] == "final" and b["tree"] == a["tree"]
+    # renormalize: the root is the weighted mean of the summary's own leaves, recomputed by hand
+    assert b["overall"] == pytest.approx(recompute_root(leaf_scores_of(b), "renormalize"), abs=1e-12)
+
+
+def test_launch_evaluate_reference_mode_and_compare(sft_run, bench_file, tmp_path):
+    out = tmp_path / "ref"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "launch/evaluate.py", f"model.name_or_path={sft_run}", f"eval.bench={bench_file}",
+            f"train.output_dir={out}", "eval.mode=reference", "train.num_threads=1", *EVAL]
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_json(out / "eval" / "final" / "summary.json")
+    assert summary["mode"] == "reference"
+    leaves = leaf_scores_of(summary)
+    root = recompute_root(leaves, "reference")
+    assert summary["overall"] == pytest.approx(root, abs=1e-12)
+    # every unsampled leaf counts 0: the reference root is below the renormalized one here
+    renorm = read_json(sft_run / "eval" / f"step_{MAX_STEPS}" / "summary.json")
+    assert summary["overall"] < renorm["overall"]
+    assert leaves == pytest.approx(leaf_scores_of(renorm))
+    # the printed tree: scores x100 to one decimal
+    overall_line = next(line for line in proc.stdout.splitlines() if line.startswith("SpatialTree (overall)"))
+    assert overall_line.split()[2] == f"{100 * summary['overall']:.1f}"
+    assert "L4 Agentic Competence" in proc.stdout
+
+    from eval_hooks.offline import compare_main
+
+    assert compare_main([str(sft_run / "eval" / "step_0"), str(sft_run / "eval" / f"step_{MAX_STEPS}")]) == 0
+
+
+def test_bad_bench_is_a_clear_error_before_any_model_is_loaded(tmp_path, capsys):
+    from eval_hooks.offline import run
+    from train.recipe import load_recipe
+
+    def no_model(*a, **k):
+        raise AssertionError("the model must not be loaded for a bench that does not exist")
+
+    recipe = load_recipe(None, [f"eval.bench={tmp_path}/nothing.jsonl", f"train.output_dir={tmp_path}"])
+    assert run(recipe, [], loader=no_model) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/nothing.jsonl" in err and "spatialtree_bench" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    recipe = load_recipe(None, [f"eval.bench={empty}", f"train.output_dir={tmp_path}"])
+    assert run(recipe, [], loader=no_model) == 2
+    assert "no record" in capsys.readouterr().err
