@@ -74,7 +74,7 @@ def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=
 
     draws = {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
     need_tokens = mix.unit == "tokens" or mix.budget.unit == "tokens" or budget_tokens is not None
-    tps = {s: estimate_tokens(draws[s], counter, data) for s in names} if need_tokens else None
+    tps = {s: estimate_tokens(draws[s], counter, data) for s in names if draws[s].available} if need_tokens else None
     plan = make_plan(mix, {s: len(sources[s]) for s in names}, tps, budget_tokens, label)
     return plan, draws
 

@@ -89,12 +89,25 @@ def available_rows(n: int, fraction: float) -> int:
     return n if fraction >= 1 else max(1 if n else 0, int(n * fraction))
 
 
+def _round_keeping_sum(values: list[float]) -> list[int]:
+    """Integers that sum to round(sum(values)), each within 1 of its value (largest remainders win)."""
+    floors = [int(v) for v in values]
+    missing = int(round(sum(values))) - sum(floors)
+    order = sorted(range(len(values)), key=lambda i: (floors[i] - values[i], i))
+    for i in order[:max(0, missing)]:
+        floors[i] += 1
+    return floors
+
+
 def make_plan(mix, rows_total: dict[str, int], tokens_per_sample: dict[str, float] | None = None,
               budget_tokens: float | None = None, budget_label: str = "") -> MixPlan:
     """The plan of ``mix`` for sources of the given sizes (and mean tokens, when the unit or the
     budget is in tokens). ``budget_tokens`` overrides the budget (a matched recipe)."""
     tps = tokens_per_sample or {}
     need_tokens = mix.unit == "tokens" or budget_tokens is not None or mix.budget.unit == "tokens"
+    empty = [s for g in mix.groups.values() for s in g.sources if not rows_total[s]]
+    if empty:
+        raise PlanError(f"source(s) {', '.join(empty)} have no rows")
     if need_tokens:
         missing = [s for g in mix.groups.values() for s in g.sources if s not in tps]
         if missing:
@@ -104,9 +117,6 @@ def make_plan(mix, rows_total: dict[str, int], tokens_per_sample: dict[str, floa
         return tps[s] if mix.unit == "tokens" else 1.0
 
     rows = {s: available_rows(rows_total[s], g.fraction) for g in mix.groups.values() for s in g.sources}
-    empty = [s for s, n in rows.items() if n == 0]
-    if empty:
-        raise PlanError(f"source(s) {', '.join(empty)} have no rows")
     share: dict[str, float] = {}
     for g in mix.groups.values():
         raw = {s: (g.source_weights[s] if g.source_weights else rows[s] * cost(s)) for s in g.sources}
@@ -141,8 +151,7 @@ def make_plan(mix, rows_total: dict[str, int], tokens_per_sample: dict[str, floa
 
     sources = []
     for gname, g in mix.groups.items():
-        for s in g.sources:
-            k = int(round(lam * per_lam[s]))
+        for s, k in zip(g.sources, _round_keeping_sum([lam * per_lam[s] for s in g.sources])):
             sources.append(SourcePlan(s, gname, rows_total[s], rows[s], k, tps[s] if s in tps else None))
     over = [sp for sp in sources if sp.samples > sp.rows]
     if over and not mix.upsample:

@@ -64,6 +64,14 @@ def _cached_index(path: str, cache_dir: str | None, kind: str, build) -> np.ndar
     return np.load(cpath, mmap_mode="r")
 
 
+def _handle(obj):
+    """The object's read handle, reopened in a new process: a forked DataLoader worker must not share
+    the parent's file offset."""
+    if obj._fh is None or obj._fh_pid != os.getpid():
+        obj._fh, obj._fh_pid = open(obj.path, "rb"), os.getpid()
+    return obj._fh
+
+
 class JsonlFile:
     """One JSON object per line. Blank lines are not rows."""
 
@@ -72,6 +80,7 @@ class JsonlFile:
         self._cache_dir = cache_dir
         self._index: np.ndarray | None = None  # (n+1,) start offsets of rows; last = end of the last row
         self._fh = None
+        self._fh_pid = None
 
     def _build_index(self) -> np.ndarray:
         starts, ends = [], []
@@ -118,10 +127,9 @@ class JsonlFile:
 
     def get(self, i: int) -> dict:
         start, end = (int(x) for x in self.index[i])
-        if self._fh is None:
-            self._fh = open(self.path, "rb")
-        self._fh.seek(start)
-        return _parse(self._fh.read(end - start), self.path, i)
+        fh = _handle(self)
+        fh.seek(start)
+        return _parse(fh.read(end - start), self.path, i)
 
     def iter_rows(self) -> Iterator[tuple[int, dict | BadSample]]:
         row = 0
@@ -147,6 +155,7 @@ class JsonArrayFile:
         self._cache_dir = cache_dir
         self._index: np.ndarray | None = None
         self._fh = None
+        self._fh_pid = None
 
     def _elements(self) -> Iterator[tuple[int, int, Any]]:
         """(byte start, byte end, parsed value) of every element, reading the file in chunks."""
@@ -228,10 +237,9 @@ class JsonArrayFile:
 
     def get(self, i: int) -> dict:
         start, end = (int(x) for x in self.index[i])
-        if self._fh is None:
-            self._fh = open(self.path, "rb")
-        self._fh.seek(start)
-        return _parse(self._fh.read(end - start), self.path, i)
+        fh = _handle(self)
+        fh.seek(start)
+        return _parse(fh.read(end - start), self.path, i)
 
     def iter_rows(self) -> Iterator[tuple[int, dict | BadSample]]:
         for row, (_s, _e, value) in enumerate(self._elements()):
@@ -257,6 +265,7 @@ class ParquetFile:
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._groups: OrderedDict[int, list[dict]] = OrderedDict()
         self._pf = None
+        self._pf_pid = None
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -267,9 +276,9 @@ class ParquetFile:
         if not 0 <= i < len(self):
             raise IndexError(i)
         g = bisect_right(self._starts, i) - 1
+        if self._pf is None or self._pf_pid != os.getpid():
+            self._pf, self._pf_pid, self._groups = pq.ParquetFile(self.path), os.getpid(), OrderedDict()
         if g not in self._groups:
-            if self._pf is None:
-                self._pf = pq.ParquetFile(self.path)
             self._groups[g] = self._pf.read_row_group(g).to_pylist()
             while len(self._groups) > 2:
                 self._groups.popitem(last=False)

@@ -1,0 +1,97 @@
+"""``python -m data_mix recipe=NAME [key=value ...] --report [--json] [--plan] [--tokenizer=auto|none|PATH]``
+
+Prints what a recipe's mix draws: per source rows available, samples drawn and tokens; per group
+samples, tokens and realized share (in the mix's unit); per level counts. ``--plan`` reports the
+plan without drawing (fast on huge data; tokens are estimates). Exit codes: 0 ok, 1 bad data
+(with ``data.on_bad_sample=error``, or too many skipped), 2 a recipe / registry / plan error.
+
+This entry point may read recipes through ``train.recipe``; the data_mix library never imports train.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+USAGE = __doc__
+
+
+def _tokenizer(choice: str, model_name: str):
+    """(tokenizer or None, note) for --tokenizer=auto|none|PATH."""
+    if choice == "none":
+        return None, "estimate (--tokenizer=none)"
+    from transformers import AutoTokenizer
+
+    if choice == "auto":
+        if model_name == "tiny-qwen2.5-vl":
+            from train.tiny import ensure_tiny
+
+            return AutoTokenizer.from_pretrained(str(ensure_tiny())), f"tokenizer of {model_name}"
+        try:
+            return AutoTokenizer.from_pretrained(model_name, local_files_only=True), f"tokenizer of {model_name}"
+        except Exception:  # not available offline: say so and estimate
+            return None, f"estimate (the tokenizer of {model_name} is not available locally)"
+    return AutoTokenizer.from_pretrained(choice), f"tokenizer {choice}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.plan import PlanError
+    from data_mix.registry import RegistryError
+    from data_mix.rowfiles import DataFileError
+    from train.recipe import RecipeError, load_recipe, parse_overrides
+
+    flags = [a for a in argv if a.startswith("--")]
+    rest = [a for a in argv if not a.startswith("--")]
+    known = ("--report", "--json", "--plan", "--tokenizer", "--no-progress")
+    for f in flags:
+        if f.split("=", 1)[0] not in known:
+            print(f"data_mix: error: unknown option {f!r}; known: {', '.join(known)}", file=sys.stderr)
+            return 2
+    tok_choice = next((f.split("=", 1)[1] for f in flags if f.startswith("--tokenizer=")), "auto")
+    try:
+        name, overrides = parse_overrides(rest)
+        if name is None:
+            raise RecipeError("name a recipe: recipe=NAME")
+        recipe = load_recipe(name, overrides)
+        match = None
+        if recipe.mix.budget.match_recipe is not None:
+            match = load_recipe(recipe.mix.budget.match_recipe).mix
+    except RecipeError as exc:
+        print(f"data_mix: error: {exc}", file=sys.stderr)
+        return 2
+    from data_mix.mixer import build_mix
+    from data_mix.report import format_report, planned_report, realized_report
+
+    tokenizer, note = _tokenizer(tok_choice, recipe.model.name_or_path)
+    print(f"data_mix: token counter: {note}", file=sys.stderr)
+    try:
+        mix = build_mix(recipe.data, recipe.mix, tokenizer=tokenizer, match_mix=match)
+        if "--plan" in flags:
+            report = planned_report(mix)
+        else:
+            report = realized_report(mix, progress="--no-progress" not in flags)
+    except (RegistryError, PlanError, FileNotFoundError, DataFileError, ValueError) as exc:
+        print(f"data_mix: error: {exc}", file=sys.stderr)
+        return 2
+    except (BadSample, TooManyBadSamples) as exc:
+        print(f"data_mix: error: bad sample: {exc}", file=sys.stderr)
+        print("data_mix: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
+        return 1
+    if mix.skips.skipped:
+        print(f"data_mix: skipped {mix.skips.skipped} bad sample(s): {mix.skips.summary()}", file=sys.stderr)
+    if "--json" in flags:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report, mix))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""What a mix draws: per source, per group (with realized share in the mix's unit) and per level."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+from tqdm import tqdm
+
+from rewards.taxonomy import LEVELS
+
+UNTAGGED = "untagged"
+
+
+def _shape(mix, samples: Counter, tokens: Counter, levels: Counter) -> dict:
+    groups = {}
+    for gname in mix.plan.groups:
+        names = [sp.name for sp in mix.plan.sources if sp.group == gname]
+        groups[gname] = {"samples": int(sum(samples[n] for n in names)), "tokens": int(sum(tokens[n] for n in names))}
+    key = "tokens" if mix.plan.unit == "tokens" else "samples"
+    total = sum(g[key] for g in groups.values())
+    for g in groups.values():
+        g["share"] = g[key] / total if total else 0.0
+    return {
+        "groups": groups,
+        "sources": [{"name": sp.name, "group": sp.group, "samples": int(samples[sp.name]),
+                     "tokens": int(tokens[sp.name])} for sp in mix.plan.sources],
+        "levels": {lv: int(levels[lv]) for lv in (*LEVELS, UNTAGGED)},
+    }
+
+
+def realized_report(mix, progress: bool = True) -> dict:
+    """Draw the whole mix (this rank) and count samples and tokens of what was drawn."""
+    samples, tokens, levels = Counter(), Counter(), Counter()
+    bar = tqdm(total=mix.samples_this_rank, desc="drawing the mix", unit="sample", file=sys.stderr,
+               disable=not progress, mininterval=0.5)
+    last = mix.position
+    for s in mix:
+        samples[s.source] += 1
+        tokens[s.source] += s.meta["tokens"]
+        levels[s.level or UNTAGGED] += 1
+        bar.update(mix.position - last)
+        last = mix.position
+    bar.update(mix.position - last)
+    bar.close()
+    return _shape(mix, samples, tokens, levels)
+
+
+def planned_report(mix) -> dict:
+    """The same shape from the plan alone (no data drawn; tokens are the planned estimates)."""
+    samples = Counter({sp.name: sp.samples for sp in mix.plan.sources})
+    tokens = Counter({sp.name: round(sp.tokens or 0) for sp in mix.plan.sources})
+    levels = Counter()
+    for sp in mix.plan.sources:
+        spec = mix._draws[[a.name for a in mix._active].index(sp.name)].rows.spec if sp.samples else None
+        if spec is not None:
+            levels[spec.tags.level if spec.tags else UNTAGGED] += sp.samples
+    return _shape(mix, samples, tokens, levels)
+
+
+def format_report(report: dict, mix) -> str:
+    """A human-readable table of the report plus the plan's rows and budget."""
+    plan = {sp.name: sp for sp in mix.plan.sources}
+    lines = [f"mix: unit={mix.plan.unit}, budget={mix.plan.budget}, planned samples={mix.plan.total_samples}, "
+             f"token counter={mix.counter.kind}", "",
+             f"{'source':32} {'group':10} {'rows':>9} {'planned':>9} {'drawn':>9} {'epochs':>7} {'tokens':>12}"]
+    for s in report["sources"]:
+        sp = plan[s["name"]]
+        lines.append(f"{s['name']:32} {s['group']:10} {sp.rows:>9} {sp.samples:>9} {s['samples']:>9} "
+                     f"{sp.epochs:>7.2f} {s['tokens']:>12}")
+    lines += ["", f"{'group':12} {'samples':>9} {'tokens':>12} {'share':>7}  (share in {mix.plan.unit})"]
+    for g, v in report["groups"].items():
+        lines.append(f"{g:12} {v['samples']:>9} {v['tokens']:>12} {v['share']:>7.3f}")
+    lines += ["", "levels: " + ", ".join(f"{k}={v}" for k, v in report["levels"].items())]
+    return "\n".join(lines)
