@@ -124,6 +124,22 @@ def grpo_arguments(recipe, run_dir: Path, device: str, dtype, report_to: list[st
     )
 
 
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+
+
+def suppressed_tokens(processor, model) -> list[int]:
+    """Vision special tokens a rollout must never sample: a sampled image/video placeholder in a completion
+    would not match the image features of the training forward pass (the model's config ids included)."""
+    tok = processor.tokenizer
+    ids = {getattr(model.config, name, None) for name in ("image_token_id", "video_token_id",
+                                                         "vision_start_token_id", "vision_end_token_id")}
+    for token in VISION_TOKENS:
+        tid = tok.convert_tokens_to_ids(token)
+        if tid is not None and tid != tok.unk_token_id:
+            ids.add(tid)
+    return sorted(int(i) for i in ids if i is not None)
+
+
 def check_batch_shape(recipe, world: int) -> None:
     """GRPO groups must fit the generation batch: say so with the recipe's own key names."""
     g, t = recipe.grpo, recipe.train
@@ -180,6 +196,10 @@ def run_trl(recipe, flags: list[str]) -> int:
 
     # Data first: a bad prompt stops the run before any model is loaded.
     processor = load_processor(recipe.model)
+    # TRL left-pads prompt ids; the processor's own padding (mm_token_type_ids, used for Qwen's 3-D positions)
+    # must match, or prompts of different lengths get the wrong image positions.
+    padding_side = processor.tokenizer.padding_side
+    processor.tokenizer.padding_side = "left"
     prompts = load_prompts(recipe, processor)
     if rank == 0:
         print(prompts.summary(), flush=True)
@@ -202,6 +222,7 @@ def run_trl(recipe, flags: list[str]) -> int:
 
         deepspeed.init_distributed(dist_backend="gloo")
     model, _, counts = prepare_model(recipe, device)
+    args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
     if rank == 0:
         print("trainable parameters per group:\n" + format_counts(counts), flush=True)
 
@@ -224,6 +245,7 @@ def run_trl(recipe, flags: list[str]) -> int:
         log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
                     trainer.state.global_step, run_dir)
         return 0
+    processor.tokenizer.padding_side = padding_side  # the saved checkpoint keeps the model's own setting
     save_final(trainer, recipe, run_dir)
     if trainer.args.should_save:
         summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
