@@ -58,8 +58,7 @@ def plot_deltas(report: Report, path: Path) -> Path | None:
     lim = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     lim = max(lim, report.threshold, 1e-6)
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(cols), 1.2 + 0.45 * len(rows)))
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
@@ -78,8 +77,7 @@ def plot_correlation(report: Report, path: Path) -> Path | None:
         return None
     labels, corr = ability_correlation(report)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    cmap = plt.get_cmap("coolwarm").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("coolwarm").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(corr), cmap=cmap, vmin=-1, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)

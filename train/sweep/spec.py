@@ -171,12 +171,14 @@ class Run:
     """``key=value`` strings in the order they are passed, ``{run:NAME}`` still unresolved."""
     slurm: SlurmConfig
 
+    def recipe_overrides(self, sweep_dir: Path) -> list[str]:
+        """The run's overrides (references resolved), then the sweep's own keys (name, run dir, resume)."""
+        out = [resolve_refs(o, sweep_dir) for o in self.overrides]
+        return out + [f"name={self.name}", f"train.output_dir={run_dir(sweep_dir, self.name)}", "train.resume=auto"]
+
     def args(self, sweep_dir: Path) -> list[str]:
-        """The launcher's arguments: recipe, the run's overrides, then the sweep's own keys."""
-        out = [f"recipe={self.recipe}"] if self.recipe else []
-        out += [resolve_refs(o, sweep_dir) for o in self.overrides]
-        out += [f"name={self.name}", f"train.output_dir={run_dir(sweep_dir, self.name)}", "train.resume=auto"]
-        return out
+        """The launcher's arguments: ``recipe=NAME`` (when the run has one) and the overrides."""
+        return ([f"recipe={self.recipe}"] if self.recipe else []) + self.recipe_overrides(sweep_dir)
 
 
 @dataclass
@@ -468,7 +470,7 @@ def _validate_recipes(sweep: Sweep) -> None:
         if r.launcher_name not in LAUNCHERS:
             continue
         try:
-            load_recipe(r.recipe, r.args(Path("/sweep")))
+            load_recipe(r.recipe, r.recipe_overrides(Path("/sweep")))
         except RecipeError as exc:
             raise SweepError(f"{sweep.source}: run {r.name!r} (recipe {r.recipe!r}): {exc}") from exc
 

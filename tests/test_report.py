@@ -1,0 +1,150 @@
+"""launch/report.py: the paper's table layout from a sweep's summaries, and the figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from eval_hooks.report import PAPER_COLUMNS, collect, columns, main, to_markdown
+from tests.fixtures_sweep import STANDIN, leaf_scores, write_summary
+
+REPO = Path(__file__).resolve().parents[1]
+QUALITIES = {"base": 0.30, "plus_a": 0.45, "plus_b": 0.60, "plus_c": 0.25}
+
+
+def node_score(summary_path: Path, key: str) -> float | None:
+    """A node's score read straight from summary.json's nested tree (independent of the report code)."""
+    def find(node):
+        if node["key"] == key:
+            return node
+        for child in node.get("children", ()):
+            hit = find(child)
+            if hit is not None:
+                return hit
+        return None
+
+    return find(json.loads(summary_path.read_text())["tree"])["score"]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    """A sweep of four stand-in runs made with launch/sweep.py --local, plus one run that never finished."""
+    root = tmp_path_factory.mktemp("report")
+    runs = "\n".join(f"  - {{name: {n}, label: 'Label {n}', overrides: {{standin.quality: {q}}}}}"
+                     for n, q in QUALITIES.items())
+    (root / "sweep.yaml").write_text(f"""
+name: report_test
+baseline: base
+defaults:
+  launcher: {STANDIN.relative_to(REPO)}
+  overrides: {{standin.steps: 4}}
+  slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 30}}
+runs:
+{runs}
+  - {{name: broken, overrides: {{standin.fail: true}}}}
+""")
+    out = subprocess.run([sys.executable, "launch/sweep.py", str(root / "sweep.yaml"), "--local", "--sweep-dir",
+                          str(root / "sw")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr  # "broken" fails on purpose
+    return root / "sw"
+
+
+def test_table_deltas_equal_the_differences_of_the_summaries(sweep_dir, capsys):
+    assert main([str(sweep_dir), "--threshold", "1.5"]) == 0
+    printed = capsys.readouterr().out
+    table_md = (sweep_dir / "report/table.md").read_text()
+    assert table_md in printed
+    header = table_md.splitlines()[0]
+    assert header == ("| Run | Avg | Geom. | Motion | Rel. | Local. | Orient. | Underst. | Memory | Caus. Reas. | "
+                      "Seq. Plan. | Goal Exec. | Open Expl. |")
+    assert "no summary yet (not in the table): broken" in table_md
+
+    rows = list(csv.DictReader(io.StringIO((sweep_dir / "report/table.csv").read_text())))
+    assert [r["run"] for r in rows] == list(QUALITIES)
+    base_summary = sweep_dir / "runs/base/eval/final/summary.json"
+    checked = 0
+    for row in rows:
+        summary = sweep_dir / "runs" / row["run"] / "eval/final/summary.json"
+        assert row["summary"] == str(summary) and row["finished"] == "True"
+        for label, key in columns():
+            score = node_score(summary, key)
+            assert float(row[label]) == pytest.approx(100 * score, abs=1e-9)
+            if row["run"] == "base":
+                assert row[f"{label} delta"] == "" and row[f"{label} class"] == ""
+                continue
+            delta = 100 * (score - node_score(base_summary, key))
+            assert float(row[f"{label} delta"]) == pytest.approx(delta, abs=1e-9)
+            expected = "gain" if delta >= 1.5 else "drop" if delta <= -1.5 else "neutral"
+            assert row[f"{label} class"] == expected
+            checked += 1
+    assert checked == 3 * 12
+    classes = {r[f"{label} class"] for r in rows for label, _ in columns()}
+    assert {"gain", "drop"} <= classes  # the qualities differ enough to produce both
+
+    # the markdown cell shows the same numbers, rounded: score (delta marker)
+    plus_b = next(line for line in table_md.splitlines() if line.startswith("| Label plus_b |"))
+    avg = 100 * node_score(sweep_dir / "runs/plus_b/eval/final/summary.json", "")
+    avg_delta = avg - 100 * node_score(base_summary, "")
+    assert f"| {avg:.1f} ({avg_delta:+.1f} ▲) |" in plus_b
+    assert "| Label base (baseline) |" in table_md
+
+
+def test_figures_are_valid_pngs(sweep_dir):
+    assert main([str(sweep_dir), "--out", str(sweep_dir / "figs")]) == 0
+    for name in ("deltas_heatmap.png", "ability_correlation.png", "learning_curves.png"):
+        path = sweep_dir / "figs" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            assert img.size[0] > 300 and img.size[1] > 150
+
+
+def test_correlation_and_delta_matrices(sweep_dir):
+    import numpy as np
+
+    from eval_hooks.figures import ability_correlation, delta_matrix
+
+    report = collect(sweep_dir)
+    labels, corr = ability_correlation(report)
+    assert labels == [label for label, _ in PAPER_COLUMNS]
+    scores = np.array([[r.scores[key] for _, key in PAPER_COLUMNS] for r in report.rows])
+    assert np.allclose(corr, np.corrcoef(scores.T), equal_nan=True)
+    assert np.allclose(np.diag(corr), 1.0)
+    rows, cols, values = delta_matrix(report)
+    assert rows == ["Label plus_a", "Label plus_b", "Label plus_c"] and cols[0] == "Avg"
+    assert values[1, 0] == pytest.approx(report.delta(report.row("plus_b"), ""))
+
+
+def test_learning_curves_and_unfinished_runs(tmp_path):
+    """A run without DONE and with only a step summary is flagged; curves come from metrics.jsonl."""
+    runs = tmp_path / "runs"
+    for name, quality in (("x", 0.2), ("y", 0.5)):
+        write_summary(runs / name, {k: quality for k in leaf_scores(name, quality)}, step=10)
+        (runs / name / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": s, "bench/overall": quality * s / 10}) + "\n" for s in (0, 5, 10))
+            + json.dumps({"step": 10, "train/loss": 0.1}) + "\nnot json\n")
+    (runs / "x" / "DONE").write_text("done\n")
+    report = collect(tmp_path, baseline="x")
+    assert report.row("y").curve == [(0, 0.0), (5, 0.25), (10, 0.5)]
+    assert report.row("x").finished and not report.row("y").finished
+    assert report.delta(report.row("y"), "L1/Geometry") == pytest.approx(30.0)
+    md = to_markdown(report)
+    assert "| y † |" in md and "y: not finished; scores from evaluation step 10" in md
+    assert main([str(tmp_path), "--baseline", "x", "--strict", "--no-figures"]) == 1
+    assert main([str(tmp_path), "--baseline", "nope"]) == 2
+    assert main([str(tmp_path / "nothing")]) == 2
+
+
+def test_columns_follow_the_taxonomy():
+    from rewards import taxonomy as tx
+
+    assert len(PAPER_COLUMNS) == 11 == len(tx.abilities())
+    assert {key for _, key in PAPER_COLUMNS} == {a.key for a in tx.abilities()}
