@@ -37,7 +37,7 @@ class DataConfig:
     token_estimate_rows: int = 1000
     """Rows per source whose tokens are counted to plan a token budget (all rows when a source has fewer)."""
     index_cache: str | None = None
-    """Folder for the row-offset indexes of big JSON/JSONL files; None = ``~/.cache/spatialtree/index``."""
+    """Folder for the row-offset indexes of big (>32 MB) JSON/JSONL files; None = ``~/.cache/spatialtree/index``."""
     num_workers: int = 0
     """DataLoader worker processes."""
 

@@ -46,21 +46,27 @@ class SourceDraws:
         return self._pool(idx) if self._pool is not None else idx
 
 
-def estimate_tokens(draws: SourceDraws, counter: TokenCounter, data) -> float:
-    """Mean tokens per sample of a source: every available row when there are at most
-    ``data.token_estimate_rows``, else that many rows of its first epoch's order."""
+def count_first_draws(draws: SourceDraws, counter: TokenCounter, data) -> list[int]:
+    """Tokens of the source's first draws (its first epoch's order): every available row when there are
+    at most ``data.token_estimate_rows``, else that many. Bad rows are left out (the mix skips or stops
+    on them when it draws them)."""
     n = min(draws.available, max(1, data.token_estimate_rows))
-    total, good = 0, 0
+    counts = []
     for j in range(n):
         try:
-            total += counter(draws.rows.get(draws.row(j)))
-            good += 1
+            counts.append(counter(draws.rows.get(draws.row(j))))
         except BadSample:
             if data.on_bad_sample != "skip":
                 raise
-    if not good:
+    if not counts:
         raise BadSample(draws.rows.paths[0], -1, "bad_record", f"no readable sample among {n} rows of {draws.name}")
-    return total / good
+    return counts
+
+
+def _mean_of_drawn(counts: list[int], k: int) -> float:
+    """Mean tokens of the first k draws when they were all counted (exact), else of all counted rows."""
+    head = counts[:k] if 0 < k <= len(counts) else counts
+    return sum(head) / len(head)
 
 
 def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=None, label="") -> tuple[MixPlan, dict]:
@@ -71,11 +77,21 @@ def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=
         if s not in sources:
             sources[s] = SourceRows(registry.get(s), data)
     fraction = {s: g.fraction for g in mix.groups.values() for s in g.sources}
-
     draws = {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
+    rows = {s: len(sources[s]) for s in names}
     need_tokens = mix.unit == "tokens" or mix.budget.unit == "tokens" or budget_tokens is not None
-    tps = {s: estimate_tokens(draws[s], counter, data) for s in names if draws[s].available} if need_tokens else None
-    plan = make_plan(mix, {s: len(sources[s]) for s in names}, tps, budget_tokens, label)
+    if not need_tokens:
+        return make_plan(mix, rows, None, budget_tokens, label), draws
+    counts = {s: count_first_draws(draws[s], counter, data) for s in names if draws[s].available}
+    tps = {s: sum(c) / len(c) for s, c in counts.items()}
+    plan = make_plan(mix, rows, tps, budget_tokens, label)
+    for _ in range(4):  # the draws' own mean where they were all counted; a few rounds reach a fixed point
+        drawn = {sp.name: sp.samples for sp in plan.sources}
+        tps = {s: _mean_of_drawn(c, drawn[s] if drawn[s] <= draws[s].available else 0) for s, c in counts.items()}
+        new = make_plan(mix, rows, tps, budget_tokens, label)
+        if [sp.samples for sp in new.sources] == [sp.samples for sp in plan.sources]:
+            return new, draws
+        plan = new
     return plan, draws
 
 

@@ -45,23 +45,28 @@ def _parse(text: bytes | str, path: str, row: int) -> dict:
 def _index_cache_path(path: str, cache_dir: str | None, kind: str) -> Path:
     st = os.stat(path)
     key = hashlib.sha1(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{kind}".encode()).hexdigest()
-    base = Path(cache_dir) if cache_dir else Path(os.environ.get("SPATIALTREE_CACHE", "~/.cache/spatialtree")).expanduser() / "index"
-    return base / f"{key[:24]}.{kind}.npy"
+    base = Path(cache_dir) if cache_dir else \
+        Path(os.environ.get("SPATIALTREE_CACHE", "~/.cache/spatialtree")).expanduser() / "index"
+    return base / f"{key[:24]}.{kind}.u64"
 
 
-def _cached_index(path: str, cache_dir: str | None, kind: str, build) -> np.ndarray:
-    """The index array from the cache, or built and (for big files) saved atomically."""
+def _cached_index(path: str, cache_dir: str | None, kind: str, build_chunks) -> np.ndarray:
+    """(rows, 2) uint64 [start, end) byte spans. ``build_chunks()`` yields them in pieces; for big files
+    the pieces go straight to a raw cache file (memory stays flat while indexing) that is memory-mapped."""
     if os.path.getsize(path) < _CACHE_MIN_BYTES:
-        return build()
+        parts = list(build_chunks())
+        return np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
     cpath = _index_cache_path(path, cache_dir, kind)
-    if cpath.exists():
-        return np.load(cpath, mmap_mode="r")
-    arr = build()
-    cpath.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cpath.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, cpath)
-    return np.load(cpath, mmap_mode="r")
+    if not cpath.exists():
+        cpath.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cpath.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            for part in build_chunks():
+                fh.write(np.ascontiguousarray(part, np.uint64).tobytes())
+        os.replace(tmp, cpath)  # atomic: ranks indexing the same file at once do not see half a file
+    if os.path.getsize(cpath) == 0:
+        return np.zeros((0, 2), np.uint64)
+    return np.memmap(cpath, dtype=np.uint64, mode="r").reshape(-1, 2)
 
 
 def _handle(obj):
@@ -82,44 +87,37 @@ class JsonlFile:
         self._fh = None
         self._fh_pid = None
 
-    def _build_index(self) -> np.ndarray:
-        starts, ends = [], []
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        """[start, end) byte spans of the non-blank lines, one array per chunk read."""
         size = os.path.getsize(self.path)
-        with open(self.path, "rb") as fh:
+        with open(self.path, "rb") as fh, open(self.path, "rb") as peek:
             base, line_start = 0, 0
             while True:
                 chunk = fh.read(_CHUNK)
+                if chunk:
+                    nl = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10).astype(np.uint64) + np.uint64(base)
+                    base += len(chunk)
+                elif line_start < size:  # last line without a newline
+                    nl = np.array([size], np.uint64)
+                else:
+                    return
+                if not len(nl):
+                    continue
+                starts = np.concatenate([[np.uint64(line_start)], nl[:-1] + np.uint64(1)])
+                line_start = int(nl[-1]) + 1
+                lengths = nl - starts
+                keep = lengths > 0
+                for i in np.flatnonzero(keep & (lengths <= 4)):  # lines of only spaces or "\r" are blank too
+                    peek.seek(int(starts[i]))
+                    keep[i] = bool(peek.read(int(lengths[i])).strip())
+                yield np.stack([starts[keep], nl[keep]], axis=1)
                 if not chunk:
-                    break
-                nl = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10).astype(np.uint64) + np.uint64(base)
-                if len(nl):
-                    line_starts = np.concatenate([[np.uint64(line_start)], nl[:-1] + np.uint64(1)])
-                    starts.append(line_starts)
-                    ends.append(nl)
-                    line_start = int(nl[-1]) + 1
-                base += len(chunk)
-            if line_start < size:  # last line without a newline
-                starts.append(np.array([line_start], np.uint64))
-                ends.append(np.array([size], np.uint64))
-        if not starts:
-            return np.zeros((0, 2), np.uint64)
-        s, e = np.concatenate(starts), np.concatenate(ends)
-        lengths = e - s
-        keep = lengths > 0
-        # lines of only "\r" or spaces are blank too: check the short ones by reading them
-        short = np.flatnonzero(keep & (lengths <= 4))
-        if len(short):
-            with open(self.path, "rb") as fh:
-                for i in short:
-                    fh.seek(int(s[i]))
-                    if not fh.read(int(lengths[i])).strip():
-                        keep[i] = False
-        return np.stack([s[keep], e[keep]], axis=1)
+                    return
 
     @property
     def index(self) -> np.ndarray:
         if self._index is None:
-            self._index = _cached_index(self.path, self._cache_dir, "jsonl", self._build_index)
+            self._index = _cached_index(self.path, self._cache_dir, "jsonl", self._index_chunks)
         return self._index
 
     def __len__(self) -> int:
@@ -222,14 +220,20 @@ class JsonArrayFile:
                 st["pos"], st["byte"] = end, end_b
                 index += 1
 
-    def _build_index(self) -> np.ndarray:
-        spans = [(s, e) for s, e, _ in self._elements()]
-        return np.array(spans, np.uint64).reshape(-1, 2)
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        spans = []
+        for start, end, _ in self._elements():
+            spans.append((start, end))
+            if len(spans) == 65536:
+                yield np.array(spans, np.uint64)
+                spans = []
+        if spans:
+            yield np.array(spans, np.uint64)
 
     @property
     def index(self) -> np.ndarray:
         if self._index is None:
-            self._index = _cached_index(self.path, self._cache_dir, "json", self._build_index)
+            self._index = _cached_index(self.path, self._cache_dir, "json", self._index_chunks)
         return self._index
 
     def __len__(self) -> int:
