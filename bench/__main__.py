@@ -1,0 +1,110 @@
+"""``python -m bench [--only NAME ...] [--quick] [--repeats N]``: run the benchmarks, write
+bench/results.json and the results block of docs/PERFORMANCE.md.
+
+Each benchmark runs in its own process (one torch thread), with warm-up and interleaved repeats of
+ours and its baseline. Exit code 1 when a benchmark failed (its error is in results.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import BENCHMARKS
+from bench.machine import describe, load_average
+from bench.report import update_doc, write_results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these ({', '.join(BENCHMARKS)})")
+    p.add_argument("--quick", action="store_true", help="smoke-run sizes (about two minutes for everything)")
+    p.add_argument("--repeats", type=int, default=None, help="measured repeats per side (default 5, --quick 3)")
+    p.add_argument("--warmup", type=int, default=1, help="discarded calls per side before measuring (default 1)")
+    p.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="results file")
+    p.add_argument("--doc", default=str(REPO / "docs" / "PERFORMANCE.md"), help="document whose results block is updated")
+    p.add_argument("--no-doc", action="store_true", help="do not touch the document")
+    p.add_argument("--timeout", type=float, default=600, help="seconds one benchmark may take (default 600)")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = p.parse_args(argv)
+    if args.only:
+        unknown = [n for n in args.only if n not in BENCHMARKS]
+        if unknown:
+            p.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 5
+    if args.repeats < 1 or args.warmup < 0:
+        p.error("--repeats must be >= 1 and --warmup >= 0")
+    return args
+
+
+def run_one(name: str, args, scratch: Path) -> dict:
+    out = scratch / f"{name}.json"
+    cmd = [sys.executable, "-m", "bench.worker", name, "--out", str(out), "--workdir", str(scratch / name),
+           "--repeats", str(args.repeats), "--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
+               WANDB_MODE=os.environ.get("WANDB_MODE", "offline"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, timeout=args.timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {args.timeout:.0f} s", "figures": [],
+                "seconds": round(time.perf_counter() - start, 1)}
+    if out.is_file():
+        return json.loads(out.read_text())
+    return {"status": "error", "reason": f"the worker exited with {code} and wrote no result", "figures": [],
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.list:
+        for name, module in BENCHMARKS.items():
+            print(f"{name:10s} {module}")
+        return 0
+    names = args.only or list(BENCHMARKS)
+    start = time.perf_counter()
+    results = {"started": dt.datetime.now().isoformat(timespec="seconds"),
+               "config": {"quick": args.quick, "repeats": args.repeats, "warmup": args.warmup, "only": names},
+               "machine": describe(REPO, threads=1), "benchmarks": {}}
+    scratch = Path(tempfile.mkdtemp(prefix="spatialtree-bench-"))
+    try:
+        for name in names:
+            print(f"[bench] === {name} ===", file=sys.stderr, flush=True)
+            res = run_one(name, args, scratch)
+            results["benchmarks"][name] = res
+            status = res["status"] + (f" ({res.get('reason')})" if res["status"] != "ok" else "")
+            print(f"[bench] {name}: {status}, {len(res['figures'])} figure(s), {res['seconds']} s",
+                  file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results["machine"]["load_average_at_end"] = load_average()
+    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    results["seconds"] = round(time.perf_counter() - start, 1)
+    write_results(results, Path(args.out))
+    if not args.no_doc:
+        update_doc(results, Path(args.doc))
+    for name, res in results["benchmarks"].items():
+        for fig in res["figures"]:
+            r = fig["ratio"]
+            print(f"{name:8s} {fig['name']:28s} ratio {r['median']:.3g} "
+                  f"[{r['spread']['q1']:.3g}-{r['spread']['q3']:.3g}]  ours {fig['ours']['median']:.4g} {fig['unit']}",
+                  flush=True)
+    print(f"wrote {args.out}" + ("" if args.no_doc else f" and {args.doc}"), flush=True)
+    return 1 if any(r["status"] == "error" for r in results["benchmarks"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

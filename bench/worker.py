@@ -1,0 +1,62 @@
+"""One benchmark in its own process (clean memory, its own imports, a timeout the parent enforces).
+
+    python -m bench.worker NAME --out result.json --workdir DIR [--quick] [--repeats N] [--warmup N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import BENCHMARKS
+from bench.harness import Context
+
+
+class Skip(Exception):
+    """A benchmark cannot run here (a missing piece); the message says what and why."""
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.worker")
+    p.add_argument("name", choices=sorted(BENCHMARKS))
+    p.add_argument("--out", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeats", type=int, required=True)
+    p.add_argument("--warmup", type=int, default=1)
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)  # one core per process: the tiny models are fastest so, and runs are comparable
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(quick=args.quick, repeats=args.repeats, warmup=args.warmup, workdir=workdir,
+                  log=lambda m: log(f"{args.name}: {m}"))
+    start = time.perf_counter()
+    try:
+        module = importlib.import_module(BENCHMARKS[args.name])
+        figures = module.run(ctx)
+        result = {"status": "ok", "figures": [f.to_dict() for f in figures]}
+    except Skip as exc:
+        log(f"{args.name}: SKIPPED: {exc}")
+        result = {"status": "skipped", "reason": str(exc), "figures": []}
+    except Exception as exc:  # noqa: BLE001 - reported in results.json and by the exit code
+        traceback.print_exc()
+        result = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "figures": []}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    Path(args.out).write_text(json.dumps(result))
+    return 0 if result["status"] != "error" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
