@@ -128,8 +128,12 @@ def enforce_retention(run_dir: str | Path, limit: int) -> list[Path]:
     return removed
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """True when ``exc`` (or what caused it) is ENOSPC / EDQUOT, however deep torch or safetensors wrapped it."""
+def is_disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
+    """True when ``exc`` (or what caused it) is ENOSPC / EDQUOT, however deep torch or safetensors wrapped it,
+    or when the filesystem of ``where`` has (almost) no space left: torch.save's zip writer reports a full
+    disk only as "unexpected pos ..."."""
+    if where is not None and Path(where).exists() and shutil.disk_usage(where).free < 4 * 2**20:
+        return True
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

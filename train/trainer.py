@@ -60,11 +60,12 @@ class AtomicCheckpoints:
             self._staging = False
         failed = self._any_rank(error is not None)
         if failed:
+            exc = error or RuntimeError("another rank failed while saving")
+            disk_full = ckpt.is_disk_full(exc, stage_root)  # measured before the partial save is removed
             self._barrier()
             if self.args.should_save:
                 shutil.rmtree(staged, ignore_errors=True)
-            exc = error or RuntimeError("another rank failed while saving")
-            if ckpt.is_disk_full(exc):
+            if disk_full:
                 raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
             raise ckpt.CheckpointError(f"saving checkpoint-{step} failed: {exc}; the previous checkpoint "
                                        f"({ckpt.latest_complete(self.run_dir)}) is kept") from exc
@@ -73,8 +74,9 @@ class AtomicCheckpoints:
             try:
                 final = ckpt.publish(staged, self.run_dir, {"world_size": self.args.world_size})
             except OSError as exc:
+                disk_full = ckpt.is_disk_full(exc, self.run_dir)
                 shutil.rmtree(staged, ignore_errors=True)
-                if ckpt.is_disk_full(exc):
+                if disk_full:
                     raise ckpt.CheckpointError(ckpt.disk_full_message(self.run_dir, step, exc)) from exc
                 raise
             if stage_root.is_dir() and not any(stage_root.iterdir()):
@@ -153,6 +155,27 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
             self._window = dict.fromkeys(w, 0)
             self._window_start = time.perf_counter()
         super().log(logs, start_time)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """Load the model weights of a checkpoint, with the checkpoint-key conversion of from_pretrained.
+
+        transformers saves Qwen-VL weights under their legacy names (``model.layers.*``, ``visual.*``)
+        but the Trainer's own resume loads them with ``load_state_dict(strict=False)`` against the
+        module names (``model.language_model.layers.*``): nothing matches and the run silently continues
+        from the initial weights. Loading through ``from_pretrained`` applies the mapping; strict after.
+        """
+        model = self.model if model is None else model
+        from peft import PeftModel
+
+        if isinstance(model, PeftModel):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        dtype = next(model.parameters()).dtype
+        loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+        if missing or unexpected:
+            raise ckpt.CheckpointError(f"{resume_from_checkpoint}: weights do not match the model "
+                                       f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        del loaded
 
     def load_data_state(self, checkpoint_dir: Path) -> None:
         """Put the data stream where it was when ``checkpoint_dir`` was saved (this rank's shard)."""
