@@ -301,6 +301,18 @@ class ParquetFile:
         return {**self.__dict__, "_pf": None, "_groups": OrderedDict()}
 
 
+def _undecoded_images(ds):
+    """Image columns as {path, bytes} (decoded later by load_media, with its checks), not PIL objects."""
+    import datasets
+
+    for name, feat in ds.features.items():
+        if isinstance(feat, datasets.Image) and feat.decode:
+            ds = ds.cast_column(name, datasets.Image(decode=False))
+        elif isinstance(feat, (datasets.List, datasets.LargeList)) and isinstance(feat.feature, datasets.Image):
+            ds = ds.cast_column(name, type(feat)(datasets.Image(decode=False)))
+    return ds
+
+
 class HFDatasetDir:
     """A directory written by ``datasets.Dataset.save_to_disk`` (memory-mapped Arrow)."""
 
@@ -322,7 +334,7 @@ class HFDatasetDir:
                     raise DataFileError(f"{self.path}: a DatasetDict with splits {names}: set the source's "
                                         f"'split' in the registry")
                 ds = ds[split]
-            self._ds = ds
+            self._ds = _undecoded_images(ds)
         return self._ds
 
     def __len__(self) -> int:

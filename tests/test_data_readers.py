@@ -167,6 +167,15 @@ def test_messages_rows_with_paths_and_embedded_bytes(tmp_path):
     [b] = list(read_source("src", data))
     assert a.messages == b.messages and a.images == [str(tmp_path / "img.png")] and isinstance(b.images[0], bytes)
     assert load_media(b, data)[0][0].getpixel((5, 5)) == (0, 0, 255)
+    # a saved HF dataset with an Image column: rows come back undecoded, load_media decodes them
+    import datasets
+    from PIL import Image
+
+    hf = datasets.Dataset.from_dict({"messages": [embedded["messages"]], "images": [[Image.open(tmp_path / "img.png")]]})
+    hf.save_to_disk(str(tmp_path / "hfimg"))
+    data = _source(tmp_path, [], fmt="messages", file="hfimg")
+    [c] = list(read_source("src", data))
+    assert c.messages == a.messages and load_media(c, data)[0][0].getpixel((5, 5)) == (0, 0, 255)
 
 
 def _sample_with(tmp_path, name: str):
