@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
+
+
+@lru_cache(maxsize=16)
+def _camera_grid(w: int, h: int, f: float) -> np.ndarray:
+    """Camera-frame directions (h, w, 3) through pixel centres at unit depth (read-only, cached)."""
+    grid = np.empty((h, w, 3))
+    grid[..., 0] = ((np.arange(w) + 0.5 - w / 2.0) / f)[None, :]
+    grid[..., 1] = ((np.arange(h) + 0.5 - h / 2.0) / f)[:, None]
+    grid[..., 2] = 1.0
+    grid.flags.writeable = False
+    return grid
 
 
 @dataclass(frozen=True)
@@ -75,15 +86,7 @@ class Camera:
     def pixel_rays(self, scale: int = 1) -> np.ndarray:
         """World directions (H*scale, W*scale, 3) through pixel (sub-)centres, scaled so that the
         ray parameter t equals the camera depth of the point C + t * d."""
-        h, w = self.height * scale, self.width * scale
-        f = self.focal * scale
-        us = (np.arange(w) + 0.5 - w / 2.0) / f
-        vs = (np.arange(h) + 0.5 - h / 2.0) / f
-        cam = np.empty((h, w, 3))
-        cam[..., 0] = us[None, :]
-        cam[..., 1] = vs[:, None]
-        cam[..., 2] = 1.0
-        return cam @ self.rotation.T
+        return _camera_grid(self.width * scale, self.height * scale, self.focal * scale) @ self.rotation.T
 
     def moved(self, right: float = 0.0, down: float = 0.0, forward: float = 0.0) -> Camera:
         """The camera translated along its own axes (metres)."""
@@ -106,7 +109,7 @@ class Camera:
         return replace(self, yaw=self.yaw + angle)
 
     def to_dict(self) -> dict:
-        return {"position": [round(float(x), 6) for x in self.position], "yaw": self.yaw, "pitch": self.pitch,
+        return {"position": [float(x) for x in self.position], "yaw": self.yaw, "pitch": self.pitch,
                 "roll": self.roll, "vfov": self.vfov, "width": self.width, "height": self.height}
 
     @classmethod

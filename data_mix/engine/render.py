@@ -144,45 +144,55 @@ def cast(scene: Scene, origin: np.ndarray, dirs: np.ndarray, objects: list[int] 
     return t, ids, normals
 
 
-def _screen_box(o: Obj, cam: Camera, scale: int) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle (x0, y0, x1, y1) at the supersampled resolution that contains the object,
-    None if it is entirely behind the camera; the full image if it straddles the camera plane."""
+_CORNERS = np.array([[dx, dy, dz] for dx in (-1, 1) for dy in (-1, 1) for dz in (-1, 1)], dtype=np.float64)
+
+
+def screen_boxes(objects: list[Obj], cam: Camera, scale: int = 1) -> list[tuple[int, int, int, int] | None]:
+    """Per object, the pixel rectangle (x0, y0, x1, y1) at the supersampled resolution that contains it;
+    None if it is entirely behind the camera or off-screen; the full image if it straddles the camera plane."""
+    if not objects:
+        return []
     w, h = cam.width * scale, cam.height * scale
-    hx, hy, hz = (s / 2.0 for s in o.size)
-    r = math.hypot(hx, hy)
-    corners = np.array([[dx, dy, dz] for dx in (-r, r) for dy in (-r, r) for dz in (-hz, hz)]) + np.asarray(o.center)
-    p = cam.project(corners)
-    if (p[:, 2] <= 0.05).all():
-        return None
-    if (p[:, 2] <= 0.05).any():
-        return 0, 0, w, h
-    x0 = max(0, int(math.floor(p[:, 0].min() * scale)) - 1)
-    x1 = min(w, int(math.ceil(p[:, 0].max() * scale)) + 1)
-    y0 = max(0, int(math.floor(p[:, 1].min() * scale)) - 1)
-    y1 = min(h, int(math.ceil(p[:, 1].max() * scale)) + 1)
-    if x0 >= x1 or y0 >= y1:
-        return None
-    return x0, y0, x1, y1
+    half = np.array([[math.hypot(o.size[0], o.size[1]) / 2] * 2 + [o.size[2] / 2] for o in objects])
+    centers = np.array([o.center for o in objects], dtype=np.float64)
+    p = cam.project((centers[:, None, :] + _CORNERS[None] * half[:, None, :]).reshape(-1, 3)).reshape(-1, 8, 3)
+    boxes: list[tuple[int, int, int, int] | None] = []
+    for q in p:
+        behind = q[:, 2] <= 0.05
+        if behind.all():
+            boxes.append(None)
+            continue
+        if behind.any():
+            boxes.append((0, 0, w, h))
+            continue
+        x0 = max(0, int(math.floor(q[:, 0].min() * scale)) - 1)
+        x1 = min(w, int(math.ceil(q[:, 0].max() * scale)) + 1)
+        y0 = max(0, int(math.floor(q[:, 1].min() * scale)) - 1)
+        y1 = min(h, int(math.ceil(q[:, 1].max() * scale)) + 1)
+        boxes.append((x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None)
+    return boxes
 
 
 def _shade(scene: Scene, origin: np.ndarray, d: np.ndarray, t: np.ndarray, ids: np.ndarray,
            normals: np.ndarray) -> np.ndarray:
-    """Colours of all rays at once (every formula on every ray, then a select: faster than masks)."""
+    """Colours of all rays at once: ``lut[index] * a + horizon * b + (zenith - horizon) * c`` with
+    per-ray weights (sky: b = 1, c = elevation; ground: tile colour, a = 1 - haze, b = haze;
+    objects: their colour, a = Lambert + ambient). One gather and three products, no masks."""
+    sky, ground = ids == SKY, ids == GROUND
     norm = np.sqrt(np.einsum("ij,ij->i", d, d))
-    elev = np.clip(d[:, 2] / norm / 0.7, 0.0, 1.0)[:, None]
-    sky = _SKY_HORIZON + (_SKY_ZENITH - _SKY_HORIZON) * elev
-    tt = np.where(np.isfinite(t), t, 0.0)
+    tt = np.where(sky, 0.0, t)
+    haze = 1.0 - np.exp(-tt * norm / 45.0)
+    lam = 0.5 + 0.5 * np.clip(normals @ _LIGHT, 0.0, 1.0)
     if scene.checker:
-        tile = (np.floor(origin[0] + tt * d[:, 0]) + np.floor(origin[1] + tt * d[:, 1])) % 2 == 0
-        base = np.where(tile[:, None], _GROUND_A, _GROUND_B)
+        tile = ((np.floor(origin[0] + tt * d[:, 0]) + np.floor(origin[1] + tt * d[:, 1])) % 2).astype(np.int64)
     else:
-        base = np.broadcast_to(_GROUND_A, d.shape)
-    haze = (1.0 - np.exp(-tt * norm / 45.0))[:, None]
-    ground = base + (_SKY_HORIZON - base) * haze
-    colors = np.array([(0, 0, 0), *(o.rgb for o in scene.objects)], dtype=np.float64)
-    lam = np.clip(normals @ _LIGHT, 0.0, 1.0)[:, None]
-    obj = colors[np.maximum(ids, 0)] * (0.5 + 0.5 * lam)
-    return np.where((ids == SKY)[:, None], sky, np.where((ids == GROUND)[:, None], ground, obj))
+        tile = 0
+    index = np.where(sky, 0, np.where(ground, 1 + tile, ids + 2))
+    a = np.where(sky, 0.0, np.where(ground, 1.0 - haze, lam))
+    b = np.where(ground, haze, sky.astype(np.float64))
+    c = np.where(sky, np.clip(d[:, 2] / norm / 0.7, 0.0, 1.0), 0.0)
+    lut = np.array([(0, 0, 0), _GROUND_A, _GROUND_B, *(o.rgb for o in scene.objects)], dtype=np.float64)
+    return lut[index] * a[:, None] + _SKY_HORIZON * b[:, None] + (_SKY_ZENITH - _SKY_HORIZON) * c[:, None]
 
 
 def render(scene: Scene, cam: Camera, scale: int = 1) -> Render:
@@ -190,13 +200,15 @@ def render(scene: Scene, cam: Camera, scale: int = 1) -> Render:
     rays = cam.pixel_rays(scale)
     h, w = rays.shape[:2]
     origin = cam.center
-    flat = rays.reshape(-1, 3)
-    t, ids, normals = cast(scene, origin, flat, objects=[])
-    t = t.reshape(h, w)
-    ids = ids.reshape(h, w)
-    normals = normals.reshape(h, w, 3)
-    for k, o in enumerate(scene.objects):
-        box = _screen_box(o, cam, scale)
+    dz = rays[..., 2]
+    down = dz < -1e-12
+    t = np.where(down, -origin[2] / np.where(down, dz, -1.0), np.inf)  # the ground plane z = 0
+    ground = down & (t > _EPS) if origin[2] > 0 else np.zeros_like(down)
+    t = np.where(ground, t, np.inf)
+    ids = np.where(ground, GROUND, SKY)
+    normals = np.zeros((h, w, 3))
+    normals[..., 2] = 1.0  # only read where the ground is the first hit
+    for k, (o, box) in enumerate(zip(scene.objects, screen_boxes(scene.objects, cam, scale))):
         if box is None:
             continue
         x0, y0, x1, y1 = box

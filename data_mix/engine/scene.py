@@ -56,8 +56,8 @@ class Obj:
         return 0.5 * float(np.linalg.norm(self.size))
 
     def to_dict(self) -> dict:
-        return {"shape": self.shape, "color": self.color, "center": [round(float(c), 6) for c in self.center],
-                "size": [round(float(s), 6) for s in self.size], "yaw": round(float(self.yaw), 6)}
+        return {"shape": self.shape, "color": self.color, "center": [float(c) for c in self.center],
+                "size": [float(s) for s in self.size], "yaw": float(self.yaw)}
 
 
 @dataclass

@@ -135,14 +135,14 @@ def general_vqa_video(rng: np.random.Generator, opts: Opts) -> Item:
     direction = ("left", "right", "forward", "backward")[int(rng.integers(4))]
 
     def build(rng):
-        cam0, scene, _ = _scene_image(rng, opts, n_range=(2, 5))
+        cam0, scene, r0 = _scene_image(rng, opts, n_range=(2, 5))
         dist = float(rng.uniform(0.8, 1.6))
         vec = {"left": (-1, 0), "right": (1, 0), "forward": (0, 1), "backward": (0, -1)}[direction]
         frames, cams = [], []
         for k in range(VIDEO_FRAMES):
             f = k / (VIDEO_FRAMES - 1)
-            c = cam0.walked(right=vec[0] * dist * f, forward=vec[1] * dist * f)
-            r = render(scene, c, opts.supersample)
+            c = cam0.walked(right=vec[0] * dist * f, forward=vec[1] * dist * f) if k else cam0
+            r = render(scene, c, opts.supersample) if k else r0
             if k == VIDEO_FRAMES - 1 and (r.pixel_counts(len(scene.objects)) < _min_area(opts.size)).any():
                 raise Retry("an object leaves the view")
             frames.append(r.rgb)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..camera import Camera
-from ..render import _screen_box, render
+from ..render import render, screen_boxes
 from ..scene import COLORS, SHAPES, Obj, Scene, make_object, scatter
 from .base import Item, Opts, Retry, attempt, deg, ground_camera, mcq, pick_kind, rad
 
@@ -27,7 +27,7 @@ def _min_area(size: int) -> float:
 
 def _apart(cam: Camera, a: Obj, b: Obj, scale: int = 1) -> bool:
     """Whether the two objects' screen rectangles do not overlap (neither hides the other)."""
-    ba, bb = _screen_box(a, cam, scale), _screen_box(b, cam, scale)
+    ba, bb = screen_boxes([a, b], cam, scale)
     if ba is None or bb is None:
         return False
     return ba[2] <= bb[0] or bb[2] <= ba[0] or ba[3] <= bb[1] or bb[3] <= ba[1]
