@@ -7,6 +7,8 @@
 #   scripts/slurm/local_cluster.sh stop      # cancel jobs, stop the daemons this script started
 #   scripts/slurm/local_cluster.sh env       # print `export SLURM_CONF=...`
 #
+# SPATIALTREE_SLURM_CPUS=N declares N CPUs on the node instead of what `slurmd -C` finds (tests use
+# it to run several single-threaded tiny jobs at once on a 2-core machine).
 # Everything lives under one directory ($SPATIALTREE_SLURM_DIR, default /tmp/spatialtree-slurm):
 # slurm.conf, state, spool, logs and pid files. Client commands (sbatch, squeue, scontrol) find
 # the cluster through SLURM_CONF=$SPATIALTREE_SLURM_DIR/slurm.conf.
@@ -69,6 +71,12 @@ write_conf() {
   threads="$(sed -n 's/.*ThreadsPerCore=\([0-9]*\).*/\1/p' <<<"$hw")"
   mem="$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")"
   mem=$(( mem * 9 / 10 ))
+  local overrides=""
+  if [ -n "${SPATIALTREE_SLURM_CPUS:-}" ] && [ "$SPATIALTREE_SLURM_CPUS" != "$cpus" ]; then
+    # Declare more (or fewer) CPUs than the machine has, e.g. to run more tiny CPU jobs at once in tests.
+    cpus="$SPATIALTREE_SLURM_CPUS"; sockets=1; cores="$cpus"; threads=1
+    overrides="SlurmdParameters=config_overrides"
+  fi
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
   cat >"$CONF" <<EOF
 # Written by scripts/slurm/local_cluster.sh: a single-node cluster on localhost.
@@ -101,6 +109,7 @@ SlurmctldPidFile=${DIR}/slurmctld.pid
 SlurmdPidFile=${DIR}/slurmd.pid
 SlurmctldLogFile=${DIR}/log/slurmctld.log
 SlurmdLogFile=${DIR}/log/slurmd.log
+${overrides}
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${cpus} Sockets=${sockets} CoresPerSocket=${cores} ThreadsPerCore=${threads} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -115,7 +115,12 @@ if [ "$SIGNAL" = USR1 ] && [ "$REQUEUE" = 1 ]; then
 fi
 printf '{{"exit_code": %s, "signal": "%s", "attempt": %s, "job": "%s", "time": "%s"}}\n' \
   "$RC" "$SIGNAL" "$ATTEMPT" "$TASK" "$(date -Is)" >"$RUN_DIR/FAILED"
-echo "=== run $RUN failed (exit $RC${{SIGNAL:+, SIG$SIGNAL}})"
+if [ "$SIGNAL" = TERM ]; then
+  echo "=== run $RUN stopped by SIGTERM (pre-emption, scontrol requeue, scancel or the time limit; exit $RC):" \
+       "a pre-empted or requeued task runs again and resumes"
+else
+  echo "=== run $RUN failed (exit $RC${{SIGNAL:+, SIG$SIGNAL}})"
+fi
 [ "$RC" -eq 0 ] && RC=1
 exit "$RC"
 """

@@ -1,0 +1,230 @@
+"""A real Slurm on localhost: the quickstart sweep as one job array, a forced requeue that resumes,
+--status and the report on the results. The cluster is installed (apt) and started by the module
+fixture and stopped at teardown. Skipped, loudly, only where neither Slurm nor root + apt-get exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_sweep import STANDIN
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts/slurm/local_cluster.sh"
+QUICKSTART = REPO / "recipes/sweeps/quickstart.yaml"
+# The quickstart made cheap enough for CI: a few steps, tiny evaluations (still real SFT + evaluation).
+QUICK_SETS = ["train.max_steps=4", "train.per_device_batch_size=4", "train.save_steps=2", "eval.every_steps=2",
+              "eval.max_samples_per_leaf=2", "eval.max_new_tokens=8"]
+
+
+def _slurm_installed() -> bool:
+    return all(shutil.which(b) for b in ("slurmctld", "slurmd", "sbatch", "munged"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sh(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
+
+
+def _wait(predicate, timeout: float, what: str, on_fail=lambda: "") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_fail()}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A single-node Slurm (4 declared CPUs) on free ports; SLURM_CONF set for this module."""
+    if not _slurm_installed() and (os.geteuid() != 0 or shutil.which("apt-get") is None):
+        reason = ("Slurm is not installed and cannot be installed here (needs root and apt-get): the real-Slurm "
+                  "tests (job array, requeue) did NOT run")
+        warnings.warn(reason, stacklevel=1)
+        print(f"\n!!! WARNING: {reason} !!!", file=sys.stderr)
+        pytest.skip(reason)
+    state = tmp_path_factory.mktemp("slurm")
+    env = dict(os.environ, SPATIALTREE_SLURM_DIR=str(state), SPATIALTREE_SLURM_CPUS="4",
+               SPATIALTREE_SLURM_CTLD_PORT=str(_free_port()), SPATIALTREE_SLURM_SLURMD_PORT=str(_free_port()))
+    start = time.monotonic()
+    out = _sh("install", env=env)
+    assert out.returncode == 0, f"local_cluster.sh install failed:\n{out.stderr}"
+    installed = time.monotonic() - start
+    out = _sh("start", env=env, timeout=120)
+    assert out.returncode == 0, f"local_cluster.sh start failed:\n{out.stderr}\n{_logs(state)}"
+    conf = out.stdout.strip().split("=", 1)[1]
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    print(f"local Slurm: install {installed:.1f} s, up after {time.monotonic() - start:.1f} s ({conf})")
+    try:
+        yield {"env": dict(env, SLURM_CONF=conf), "state": state}
+    finally:
+        stop = _sh("stop", env=env)
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+        assert stop.returncode == 0, stop.stderr
+        assert _sh("status", env=env).returncode == 3, "the cluster still runs after stop"
+        for pid_file in ("slurmctld.pid", "slurmd.pid"):
+            assert not (state / pid_file).exists()
+
+
+def _logs(state: Path) -> str:
+    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((state / "log").glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def standin_data(tmp_path_factory) -> Path:
+    """Small stand-in data for every registry source (rows with 56x56 images), made in about a second."""
+    from tests.fixtures_data import make_standin_like
+
+    root = tmp_path_factory.mktemp("standin")
+    general = ("llava_onevision_si", "llava_next_interleave", "llava_next_interleave_3d", "llava_video")
+    # general : ability = 3 : 1 over one epoch of the ability data needs ~3x its rows in general data
+    return make_standin_like(root, REPO / "recipes/data/registry.yaml", default_rows=24,
+                             rows_per_source={name: 64 for name in general})
+
+
+@pytest.fixture(scope="module")
+def submitted(cluster, standin_data, tmp_path_factory):
+    """Both sweeps submitted at once (they run side by side on the 4 declared CPUs)."""
+    root = tmp_path_factory.mktemp("sweeps")
+    requeue_yaml = root / "requeue.yaml"
+    requeue_yaml.write_text(f"""
+name: requeue_test
+defaults:
+  launcher: {STANDIN.relative_to(REPO)}
+  slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 60}}
+runs:
+  - {{name: counter, overrides: {{standin.steps: 40, standin.step_secs: 0.25}}}}
+""")
+    dirs = {"requeue": root / "requeue", "quickstart": root / "quickstart"}
+    out = _run([sys.executable, "launch/sweep.py", str(requeue_yaml), "--submit", "--sweep-dir",
+                str(dirs["requeue"])])
+    assert out.returncode == 0, out.stderr
+    sets = [a for s in [f"data.root={standin_data}", *QUICK_SETS] for a in ("--set", s)]
+    out = _run([sys.executable, "launch/sweep.py", str(QUICKSTART), "--submit", "--sweep-dir",
+                str(dirs["quickstart"]), *sets])
+    assert out.returncode == 0, out.stderr
+    assert "submitted quickstart: job" in out.stdout and "tasks 0=baseline, 1=dist, 2=dist_size_corr" in out.stdout
+    return dirs
+
+
+def _job_of(sweep_dir: Path, run: str) -> str:
+    return json.loads((sweep_dir / "sweep.json").read_text())["runs"][run]["job"]
+
+
+def _ckpt_step(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / "standin_ckpt.json").read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def _attempts(run_dir: Path) -> list[dict]:
+    path = run_dir / "attempts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_forced_requeue_and_time_limit_signal_resume(submitted):
+    """scontrol requeue (pre-emption: SIGTERM) and SIGUSR1 to the batch shell (time-limit warning):
+    both times the task checkpoints, runs again and resumes from its checkpoint."""
+    sweep_dir = submitted["requeue"]
+    run_dir = sweep_dir / "runs/counter"
+    job = _job_of(sweep_dir, "counter")
+    log = lambda: (run_dir / "job.log").read_text() if (run_dir / "job.log").exists() else "(no job.log)"  # noqa: E731
+
+    _wait(lambda: _ckpt_step(run_dir) >= 3, 120, "the first attempt to checkpoint step 3", log)
+    out = _run(["scontrol", "requeue", job])
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: len(_attempts(run_dir)) >= 2 and _ckpt_step(run_dir) > _attempts(run_dir)[1]["start_step"] + 2,
+          120, "the requeued attempt to resume and progress", log)
+
+    status = _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)])
+    assert status.returncode == 0 and "running" in status.stdout, status.stdout
+
+    out = _run(["scancel", "--batch", "--signal=USR1", job])  # what --signal=B:USR1@secs delivers
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: (run_dir / "DONE").exists(), 150, "the run to finish after the USR1 requeue", log)
+
+    attempts = _attempts(run_dir)
+    assert len(attempts) == 3, attempts
+    assert [a["restart"] for a in attempts] == [None, "1", "2"]
+    assert 0 < attempts[1]["start_step"] < attempts[2]["start_step"] < 40
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41)), "every step exactly once across the three attempts"
+    text = log()
+    assert "stopped by SIGTERM" in text and "SIGUSR1" in text and "requeueing" in text and "=== run counter done" in text
+    assert all(a["args"][-1] == "train.resume=auto" for a in attempts)
+    assert not (run_dir / "FAILED").exists()
+
+
+def test_quickstart_array_runs_every_task_and_writes_summaries(submitted):
+    sweep_dir = submitted["quickstart"]
+    names = ["baseline", "dist", "dist_size_corr"]
+    out = _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)])
+    assert out.returncode == 0
+
+    def all_over() -> bool:
+        st = _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)]).stdout
+        return all(f"{n} " in st for n in names) and " pending " not in st and " running " not in st
+
+    def logs() -> str:
+        return "\n".join(f"--- {n}\n" + "\n".join((sweep_dir / "runs" / n / "job.log").read_text().splitlines()[-30:])
+                         for n in names if (sweep_dir / "runs" / n / "job.log").exists())
+
+    _wait(all_over, 400, "the quickstart array to finish", logs)
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    [sub] = state["submissions"]
+    assert sub["array"] == "quickstart" and sub["tasks"] == {"0": "baseline", "1": "dist", "2": "dist_size_corr"}
+    assert "#SBATCH --array=0-2\n" in Path(sub["script"]).read_text()
+    status = _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)]).stdout
+    assert "3 done" in status, status + logs()
+    for i, name in enumerate(names):
+        run_dir = sweep_dir / "runs" / name
+        assert state["runs"][name]["job"] == f"{sub['job_id']}_{i}"
+        assert (run_dir / "DONE").exists(), logs()
+        summaries = sorted(run_dir.glob("eval/*/summary.json"))
+        assert summaries, f"{name} wrote no summary.json"
+        assert json.loads((run_dir / "eval/step_4/summary.json").read_text())["step"] == 4
+        steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                 if "bench/overall" in line]
+        assert steps == [0, 2, 4]
+        assert (run_dir / "model.safetensors").exists() and (run_dir / "train_summary.json").exists()
+        assert "attempt 0, 1 node(s)" in (run_dir / "job.log").read_text()
+
+    # resubmitting skips the finished runs
+    again = _run([sys.executable, "launch/sweep.py", str(QUICKSTART), "--submit", "--sweep-dir", str(sweep_dir),
+                  "--no-validate"])
+    assert again.returncode == 0 and "nothing to submit" in again.stdout
+    assert len(json.loads((sweep_dir / "sweep.json").read_text())["submissions"]) == 1
+
+    # the report on the real results: table + figures
+    rep = _run([sys.executable, "launch/report.py", str(sweep_dir)])
+    assert rep.returncode == 0, rep.stderr
+    for f in ("table.md", "table.csv", "deltas_heatmap.png", "ability_correlation.png", "learning_curves.png"):
+        assert (sweep_dir / "report" / f).stat().st_size > 0, f
+    assert "| Baseline (baseline) |" in rep.stdout and "| B+Dist.+Size+Corr. |" in rep.stdout
