@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             report = planned_report(mix)
         else:
             report = realized_report(mix, progress="--no-progress" not in flags)
-    except (RegistryError, PlanError, FileNotFoundError, DataFileError, ValueError) as exc:
+    except DataFileError as exc:  # a data file that cannot be read at all
+        print(f"data_mix: error: {exc}", file=sys.stderr)
+        return 1
+    except (RegistryError, PlanError, FileNotFoundError, ValueError) as exc:
         print(f"data_mix: error: {exc}", file=sys.stderr)
         return 2
     except (BadSample, TooManyBadSamples) as exc:

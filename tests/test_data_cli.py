@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_data import llava_row, make_standin_like, write_image, write_jsonl, write_registry
+from fixtures_engine import standin_small
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "recipes" / "data" / "registry.yaml"
@@ -86,3 +87,24 @@ def test_unknown_source_fails_at_load_with_closest_name(tmp_path, standin):
                   "--report", "--tokenizer=none")
     assert out.returncode == 2 and "unknown source 'spatial_distanse'" in out.stderr
     assert "did you mean 'spatial_distance'" in out.stderr and "drawing" not in out.stderr
+
+
+@pytest.fixture(scope="session")
+def engine_standin(tmp_path_factory):
+    return standin_small(tmp_path_factory)  # built once per test process, shared with the engine tests
+
+
+def test_lead_checks_on_the_engine_standin(engine_standin, capsys):
+    """The issue's checks on the engine's real --scale small stand-in."""
+    from data_mix.__main__ import main
+
+    reports = {}
+    for name in ("dist_size_corr", "baseline", "all_spatial_75"):
+        assert main([f"recipe={name}", f"data.root={engine_standin.root}", "--json", "--no-progress",
+                     "--tokenizer=none"]) == 0
+        reports[name] = json.loads(capsys.readouterr().out)
+    dsc = reports["dist_size_corr"]
+    assert dsc["groups"]["ability"]["share"] == pytest.approx(0.25, abs=0.01)
+    total = sum(g["tokens"] for g in dsc["groups"].values())
+    assert reports["baseline"]["groups"]["general"]["tokens"] == pytest.approx(total, rel=0.02)
+    assert reports["all_spatial_75"]["groups"]["ability"]["share"] == pytest.approx(0.25, abs=0.01)

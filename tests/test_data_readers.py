@@ -101,6 +101,17 @@ def test_malformed_json_line_error_and_skip(tmp_path):
     assert dict(tracker.counts) == {"malformed_json": 1} and tracker.seen == 3
 
 
+def test_json_array_broken_mid_file_names_the_element(tmp_path):
+    from data_mix.rowfiles import DataFileError
+
+    write_image(tmp_path / "img.png")
+    data = _source(tmp_path, [], file="d.json")
+    good = json.dumps([llava_row(0), llava_row(1)])
+    (tmp_path / "d.json").write_text(good[:-1] + ', {"id": 2, "conversations": [}]')
+    with pytest.raises(DataFileError, match=r"d.json: element 3 is not valid JSON"):
+        list(read_source("src", data))
+
+
 def test_parquet_and_saved_hf_dataset_read_like_jsonl(tmp_path):
     import datasets
     import pyarrow as pa
