@@ -13,9 +13,9 @@ import collections
 import math
 import random
 
+import fixtures_rewards as fx
 import pytest
 
-import fixtures_rewards as fx
 from rewards import score
 
 N_CASES = {"multichoiceeval": 1700, "affmask": 1700}

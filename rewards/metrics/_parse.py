@@ -12,6 +12,9 @@ import json
 import re
 
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
+LITERAL_EVAL_MAX_CHARS = 100_000
+"""Longer texts are not tried as Python literals: ast.literal_eval of a megabyte-long tuple takes seconds
+(JSON of any length is still parsed)."""
 
 
 def exact_fence(text: str, opening: str) -> str | None:
@@ -91,6 +94,8 @@ def parse_action_dict(response: str) -> dict | None:
     try:
         value = loads_json_or_fixed(text)
     except json.JSONDecodeError:
+        if len(text) > LITERAL_EVAL_MAX_CHARS:
+            return None
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):

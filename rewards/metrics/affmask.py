@@ -18,7 +18,9 @@ import numpy as np
 
 from rewards.metrics.png import decode_mask_image
 
-_NUM = r"([-+]?\d+(?:\.\d+)?)"
+# A number never starts inside a run of digits: the same matches as without the lookbehind (a match that
+# could start mid-run also starts at the run's first digit, which is tried first), in linear time.
+_NUM = r"([-+]?(?<!\d)\d+(?:\.\d+)?)"
 # (pattern, True when the first group is x); on equal end positions the earlier pattern wins.
 _POINT_PATTERNS = (
     (re.compile(rf"(?i)x\s*[:=]\s*{_NUM}\D+?y\s*[:=]\s*{_NUM}"), True),
@@ -30,14 +32,17 @@ _POINT_PATTERNS = (
 
 
 def last_point(text: str) -> tuple[float, float] | None:
-    """The (x, y) pair whose match ends last in ``text``, or None."""
+    """The (x, y) pair whose match ends last in ``text``, or None. Matches of one pattern come in order
+    of position, so only each pattern's last match can win."""
     text = text.strip()
     best = None
     for pattern, x_first in _POINT_PATTERNS:
-        for m in pattern.finditer(text):
-            a, b = float(m.group(1)), float(m.group(2))
-            if best is None or m.end() > best[0]:
-                best = (m.end(), a, b) if x_first else (m.end(), b, a)
+        last = None
+        for last in pattern.finditer(text):  # noqa: B007 - only the last match is used
+            pass
+        if last is not None and (best is None or last.end() > best[0]):
+            a, b = float(last.group(1)), float(last.group(2))
+            best = (last.end(), a, b) if x_first else (last.end(), b, a)
     return None if best is None else (best[1], best[2])
 
 
