@@ -54,7 +54,8 @@ def run_one(name: str, args, scratch: Path) -> dict:
     cmd = [sys.executable, "-m", "bench.worker", name, "--out", str(out), "--workdir", str(scratch / name),
            "--repeats", str(args.repeats), "--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               WANDB_MODE=os.environ.get("WANDB_MODE", "offline"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+               WANDB_MODE=os.environ.get("WANDB_MODE", "offline"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               TRANSFORMERS_VERBOSITY=os.environ.get("TRANSFORMERS_VERBOSITY", "error"))
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, timeout=args.timeout)

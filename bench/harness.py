@@ -82,22 +82,37 @@ def compare(ours: Callable[[], float], baseline: Callable[[], float], repeats: i
             progress: Callable[[str], None] | None = None) -> tuple[list[float], list[float]]:
     """Call ``ours`` and ``baseline`` ``warmup`` times each (discarded), then ``repeats`` times each in
     ABBA order; return their values, pair by pair."""
+    a, b = compare_many(lambda: {"value": ours()}, lambda: {"value": baseline()}, repeats, warmup, progress)
+    return a["value"], b["value"]
+
+
+def compare_many(ours: Callable[[], dict], baseline: Callable[[], dict], repeats: int, warmup: int = 1,
+                 progress: Callable[[str], None] | None = None) -> tuple[dict[str, list], dict[str, list]]:
+    """:func:`compare` for callables that measure several values at once (a dict each call): returns
+    ``{key: [values]}`` per side, pair by pair."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    a_vals: dict[str, list] = {}
+    b_vals: dict[str, list] = {}
     for _ in range(warmup):
         ours()
         baseline()
-    a, b = [], []
     for i in range(repeats):
         if i % 2 == 0:
-            a.append(float(ours()))
-            b.append(float(baseline()))
+            a, b = ours(), baseline()
         else:
-            b.append(float(baseline()))
-            a.append(float(ours()))
+            b, a = baseline(), ours()
+        for key, value in a.items():
+            a_vals.setdefault(key, []).append(float(value))
+        for key, value in b.items():
+            b_vals.setdefault(key, []).append(float(value))
         if progress is not None:
-            progress(f"repeat {i + 1}/{repeats}: ours {a[-1]:.4g}, baseline {b[-1]:.4g}")
-    return a, b
+            progress(f"repeat {i + 1}/{repeats}: ours {_short(a)}, baseline {_short(b)}")
+    return a_vals, b_vals
+
+
+def _short(values: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
 class Stopwatch:
