@@ -240,3 +240,33 @@ def test_token_count_matches_the_real_processor(tmp_path, tiny_model_dir):
     assert counter.kind == "chat_template" and counter(s) == len(ids)
     est = TokenCounter(data)(s)
     assert est > 0 and abs(est - len(ids)) / len(ids) < 0.6
+
+
+def test_video_file_decodes_with_pyav_or_says_how_to_get_it(tmp_path):
+    row = {"id": "v", "video": "clip.mp4", "conversations": [
+        {"from": "human", "value": "<video>\nWhat happens?"}, {"from": "gpt", "value": "nothing"}]}
+    data = _source(tmp_path, [row])
+    data.video_fps, data.video_max_frames = 2.0, 4
+    try:
+        import av
+    except ImportError:
+        (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)
+        [s] = list(read_source("src", data))
+        with pytest.raises(RuntimeError, match="pip install av"):
+            load_media(s, data)
+        return
+    import numpy as np
+
+    with av.open(str(tmp_path / "clip.mp4"), "w") as out:  # 3 s at 10 fps
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 8, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    [s] = list(read_source("src", data))
+    _, (frames,) = load_media(s, data)
+    assert len(frames) == 4 and frames[0].size == (64, 64)
+    from data_mix.tokens import video_tokens
+
+    assert TokenCounter(data).vision(s) == video_tokens(4, 64, 64, data)  # header-only count agrees
