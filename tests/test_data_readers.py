@@ -172,7 +172,11 @@ def test_messages_rows_with_paths_and_embedded_bytes(tmp_path):
                  "images": ["img.png"]}
     embedded = {"messages": [{"role": "user", "content": "<image>Color?"}, {"role": "assistant", "content": "blue"}],
                 "images": [{"bytes": png, "path": None}]}
-    [a] = list(read_source("src", _source(tmp_path, [with_path], fmt="messages")))
+    inline = {"messages": [{"role": "user", "content": [{"type": "image", "image": "img.png"},
+                                                         {"type": "text", "text": "Color?"}]},
+                           {"role": "assistant", "content": [{"type": "text", "text": "blue"}]}]}
+    [a, a2] = list(read_source("src", _source(tmp_path, [with_path, inline], fmt="messages")))
+    assert a2.messages == a.messages and a2.images == a.images
     pq.write_table(pa.Table.from_pylist([embedded]), tmp_path / "m.parquet")
     data = _source(tmp_path, [], fmt="messages", file="m.parquet")
     [b] = list(read_source("src", data))

@@ -2,7 +2,8 @@
 
 ``content`` is a string (``<image>``/``<video>`` placeholders allowed) or a list of typed parts
 (``{"type": "image"}``, ``{"type": "text", "text": ...}``). ``images`` entries are paths, or
-``{"path": ..., "bytes": ...}`` as a saved HF ``Image`` column stores them (embedded bytes are kept
+``{"path": ..., "bytes": ...}`` as a saved HF ``Image`` column stores them (without an ``images``
+column, paths inside the parts, ``{"type": "image", "image": "x.png"}``, are used) (embedded bytes are kept
 as bytes in ``Sample.images``; :func:`data_mix.media.load_media` decodes them).
 """
 
@@ -27,7 +28,7 @@ def _image_entry(entry, media_dir: str, file: str, row: int):
     raise BadSample(file, row, "bad_record", f"an image must be a path or {{path|bytes}}, got {type(entry).__name__}")
 
 
-def _content(content, file: str, row: int, turn: int) -> list[dict]:
+def _content(content, file: str, row: int, turn: int, inline_media: dict | None = None) -> list[dict]:
     if isinstance(content, str):
         return text_to_parts(content)
     if not isinstance(content, list):
@@ -40,6 +41,9 @@ def _content(content, file: str, row: int, turn: int) -> list[dict]:
                 parts.append({"type": "text", "text": str(p["text"])})
         elif kind in ("image", "video"):
             parts.append({"type": kind})
+            inline = p.get(kind) or p.get("path")
+            if isinstance(inline, str) and inline_media is not None:
+                inline_media[kind].append(inline)
         else:
             raise BadSample(file, row, "bad_record", f"message {turn}: unknown content part {p!r}")
     return parts
@@ -51,13 +55,16 @@ def messages_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
     if not isinstance(raw, list) or not raw:
         raise BadSample(file, row, "bad_record", "no 'messages' list")
     messages = []
+    inline: dict[str, list[str]] = {"image": [], "video": []}  # paths given inside the parts
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in _ROLES:
             raise BadSample(file, row, "bad_record", f"message {i + 1}: role must be one of {', '.join(_ROLES)}")
-        messages.append({"role": m["role"], "content": _content(m.get("content"), file, row, i + 1)})
+        messages.append({"role": m["role"], "content": _content(m.get("content"), file, row, i + 1, inline)})
     media_dir = spec.media_dir(data)
-    images = [_image_entry(e, media_dir, file, row) for e in as_list(rec.get("images", rec.get("image")))]
-    videos = resolve_videos(rec.get("videos", rec.get("video")), media_dir, data, spec.frame_fps, file, row)
+    image_col = rec.get("images", rec.get("image")) or inline["image"]
+    images = [_image_entry(e, media_dir, file, row) for e in as_list(image_col)]
+    video_col = rec.get("videos", rec.get("video")) or inline["video"] or None
+    videos = resolve_videos(video_col, media_dir, data, spec.frame_fps, file, row)
     check_media_counts(messages, len(images), len(videos), file, row)
     check_assistant_turns(messages, file, row, need_one=False)
     tags = spec.tags
