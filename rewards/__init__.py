@@ -5,8 +5,11 @@ functions with hierarchy-aware shaping (``make_reward_funcs``), and verl's ``com
 Imports only numpy, scipy (lazily) and the standard library, so verl's environment can load it.
 """
 
-from rewards.config import JudgeConfig, LevelShaping, RewardConfig
+from rewards.completion import parse_completion
+from rewards.config import JudgeConfig, LevelShaping, RewardConfig, reward_config_from_dict
+from rewards.grpo import make_reward_funcs, reward_weights, total_reward
 from rewards.metrics import DETERMINISTIC, METRICS
+from rewards.metrics.llm_judge import JudgeClient
 from rewards.scoring import resolve_record, reward_columns, score, score_record
 
 __all__ = [
@@ -14,9 +17,15 @@ __all__ = [
     "METRICS",
     "JudgeConfig",
     "LevelShaping",
+    "JudgeClient",
     "RewardConfig",
+    "make_reward_funcs",
+    "parse_completion",
     "resolve_record",
     "reward_columns",
     "score",
+    "reward_config_from_dict",
+    "reward_weights",
     "score_record",
+    "total_reward",
 ]

@@ -1,8 +1,18 @@
-"""Reward settings (the recipe's ``reward`` section). Plain dataclasses: no project imports."""
+"""Reward settings (the recipe's ``reward`` section). Plain dataclasses: no project imports.
+
+The defaults and why they were chosen are in docs/REWARDS.md.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("think", "auto_think", "plain")
+LENGTH_UNITS = ("auto", "words")
 
 
 @dataclass
@@ -25,6 +35,14 @@ class LevelShaping:
     """Bonus when a non-trivial think block precedes a correct answer (accuracy >= ``correct_threshold``)."""
     min_think_tokens: int = 8
     """A think block with fewer whitespace-separated tokens than this is trivial: no bonus."""
+
+    def length_term(self, n_tokens: int) -> float:
+        """The (non-positive) length component: 0 up to ``length_free_tokens``, then falling linearly to
+        ``-length_penalty`` at ``length_cap_tokens`` and staying there."""
+        if self.length_cap_tokens <= 0 or self.length_penalty == 0 or n_tokens <= self.length_free_tokens:
+            return 0.0
+        span = self.length_cap_tokens - self.length_free_tokens
+        return -self.length_penalty * min(1.0, (n_tokens - self.length_free_tokens) / span)
 
 
 def _default_levels() -> dict[str, LevelShaping]:
@@ -69,7 +87,58 @@ class RewardConfig:
     """Weight of the format component (1 when the completion follows the mode's format)."""
     correct_threshold: float = 0.5
     """Accuracy at or above which an answer counts as correct for the reasoning bonus."""
+    length_unit: str = "auto"
+    """How completion length is counted: ``auto`` = model tokens when the trainer passes ``completion_ids``
+    (TRL does), else whitespace-separated words; ``words`` = always words (what verl's adapter can see: use it
+    to get identical rewards from both backends)."""
     levels: dict[str, LevelShaping] = field(default_factory=_default_levels)
     """Per-level shaping used in ``auto_think`` mode, keyed L1..L4."""
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     """The LLM judge for ``gpteval``."""
+
+
+def check_reward_config(cfg: RewardConfig) -> RewardConfig:
+    """Raise ValueError on settings that cannot work; return ``cfg``."""
+    if cfg.mode not in MODES:
+        raise ValueError(f"reward.mode={cfg.mode!r} is not one of {', '.join(MODES)}")
+    if cfg.length_unit not in LENGTH_UNITS:
+        raise ValueError(f"reward.length_unit={cfg.length_unit!r} is not one of {', '.join(LENGTH_UNITS)}")
+    for name, lv in cfg.levels.items():
+        if name not in ("L1", "L2", "L3", "L4"):
+            raise ValueError(f"reward.levels has an unknown level {name!r} (levels are L1..L4)")
+        if lv.length_cap_tokens > 0 and lv.length_cap_tokens <= lv.length_free_tokens:
+            raise ValueError(f"reward.levels.{name}: length_cap_tokens ({lv.length_cap_tokens}) must exceed "
+                             f"length_free_tokens ({lv.length_free_tokens}), or be 0 for no length penalty")
+        if lv.length_penalty < 0:
+            raise ValueError(f"reward.levels.{name}.length_penalty must be >= 0 (it is subtracted)")
+    return cfg
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str):
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{prefix.rstrip('.') or 'reward config'} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ValueError(f"unknown reward setting {prefix}{key!r}{hint}")
+        if key == "levels":
+            kwargs[key] = {lv: _build(LevelShaping, sub, f"{prefix}levels.{lv}.") for lv, sub in value.items()}
+        elif key == "judge":
+            kwargs[key] = _build(JudgeConfig, value, f"{prefix}judge.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def reward_config_from_dict(data: Mapping[str, Any] | RewardConfig | None) -> RewardConfig:
+    """A checked RewardConfig from a plain dict (e.g. ``dataclasses.asdict(recipe.reward)`` carried in verl's
+    extra_info). Missing keys take the defaults; ``levels`` given replace the default levels entirely;
+    unknown keys raise ValueError naming the closest valid key."""
+    if data is None:
+        return check_reward_config(RewardConfig())
+    if isinstance(data, RewardConfig):
+        return check_reward_config(data)
+    return check_reward_config(_build(RewardConfig, data, ""))
