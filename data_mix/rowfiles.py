@@ -2,9 +2,9 @@
 
 Every kind streams (``iter_rows``: never the whole file in memory) and gives random access by row
 (``get``) for the mixer. JSON and JSONL get a row-offset index (uint64 per row) built in one chunked
-pass; for files above ``_CACHE_MIN_BYTES`` it is cached on disk and memory-mapped, keyed by path,
-size and modification time, so a 10-million-row manifest costs one scan once and ~80 MB of page
-cache after that. Parquet rows are read a row group at a time (the last two are kept).
+pass; for files above ``_CACHE_MIN_BYTES`` it is cached on disk (keyed by path, size and modification
+time) and read entry by entry, so a 10-million-row manifest costs one scan once and flat memory after
+that. Parquet rows are read a row group at a time (the last two are kept).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def _index_cache_path(path: str, cache_dir: str | None, kind: str) -> Path:
     return base / f"{key[:24]}.{kind}.u64"
 
 
-def _cached_index(path: str, cache_dir: str | None, kind: str, build_chunks) -> np.ndarray:
+def _cached_index(path: str, cache_dir: str | None, kind: str, build_chunks):
     """(rows, 2) uint64 [start, end) byte spans. ``build_chunks()`` yields them in pieces; for big files
-    the pieces go straight to a raw cache file (memory stays flat while indexing) that is memory-mapped."""
+    the pieces go straight to a raw cache file (memory stays flat while indexing) read with pread."""
     if os.path.getsize(path) < _CACHE_MIN_BYTES:
         parts = list(build_chunks())
         return np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
@@ -64,9 +64,31 @@ def _cached_index(path: str, cache_dir: str | None, kind: str, build_chunks) -> 
             for part in build_chunks():
                 fh.write(np.ascontiguousarray(part, np.uint64).tobytes())
         os.replace(tmp, cpath)  # atomic: ranks indexing the same file at once do not see half a file
-    if os.path.getsize(cpath) == 0:
-        return np.zeros((0, 2), np.uint64)
-    return np.memmap(cpath, dtype=np.uint64, mode="r").reshape(-1, 2)
+    return DiskIndex(str(cpath))
+
+
+class DiskIndex:
+    """A cached index read entry by entry with pread: resident memory stays flat however many rows
+    are drawn (a memory map would keep every touched page, and its read-ahead, resident)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._n = os.path.getsize(path) // 16
+        self._fd, self._pid = None, None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < self._n:
+            raise IndexError(f"row {i} outside [0, {self._n})")
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        raw = os.pread(self._fd, 16, 16 * int(i))
+        return int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None, "_pid": None}
 
 
 def _handle(obj):
