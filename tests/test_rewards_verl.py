@@ -1,0 +1,85 @@
+"""verl adapter: same components and total as the TRL path; imports nothing heavy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewards import LevelShaping, RewardConfig, make_reward_funcs, reward_weights
+from rewards.verl_reward import compute_score
+
+REPO = Path(__file__).resolve().parents[1]
+MCQ = {"option": ["A. cube", "B. chair"]}
+THOUGHT = "The chair is drawn larger and lower in the image than the cube, so it is nearer to the camera."
+SAMPLES = [
+    ("multichoiceeval", "B", MCQ, "L1", "<answer>B</answer>"),
+    ("multichoiceeval", "B", json.dumps(MCQ), "L1", f"<think>{THOUGHT * 8}</think><answer>B</answer>"),
+    ("multichoiceeval", "A", MCQ, "L3", f"<think>{THOUGHT}</think><answer>A</answer>"),
+    ("meanrelativeacc", "3.0", {}, "L4", f"<think>{THOUGHT}</think>about 3.1 m"),
+    ("judge", "no", None, "L2", "No."),
+    ("agenticnaveval", "", {"optimal_rel_pose": [[0, 0, 0, 0, 0, 0, 1], [0, 0, 0.25, 0, 0, 0, 1]],
+                            "0->1": {"translation_step_size": 0.0626, "rotation_step_size": 0.0725}},
+     "L4", '<think>move forward four steps</think>```json\n{"actions": ["W"], "step_nums": [4]}\n```'),
+]
+
+
+@pytest.mark.parametrize("cfg", [RewardConfig(length_unit="words"),
+                                 RewardConfig(mode="think", length_unit="words"),
+                                 RewardConfig(length_unit="words", format_weight=0.3,
+                                              levels={"L1": LevelShaping(length_free_tokens=2, length_cap_tokens=40,
+                                                                         length_penalty=0.4),
+                                                      "L3": LevelShaping(reasoning_bonus=0.5, think_reward=0.05)})])
+@pytest.mark.parametrize("how", ["extra_info", "reward_kwargs"])
+def test_adapter_matches_trl_path(cfg, how):
+    funcs = make_reward_funcs(cfg)
+    weights = reward_weights(cfg)
+    cfg_dict = dataclasses.asdict(cfg)
+    for metricfunc, answer, extra, level, completion in SAMPLES:
+        cols = {"metricfunc": [metricfunc], "answer": [answer], "metric_extra": [extra], "level": [level]}
+        trl = {f.__name__: f(prompts=["q"], completions=[[{"role": "assistant", "content": completion}]], **cols)[0]
+               for f in funcs}
+        trl_total = sum(w * trl[name] for w, name in zip(weights, ["accuracy", "format", "length", "reasoning"]))
+        info = {"metricfunc": metricfunc, "metric_extra": extra, "level": level}
+        if how == "extra_info":
+            out = compute_score("spatialtree", completion, answer, {**info, "reward_config": cfg_dict})
+        else:
+            out = compute_score("spatialtree", completion, answer, info, reward_config=cfg_dict)
+        assert out["score"] == pytest.approx(trl_total, abs=1e-9)
+        for name in ("accuracy", "format", "length", "reasoning"):
+            assert out[name] == pytest.approx(trl[name], abs=1e-9), (name, completion)
+    assert SAMPLES and out["accuracy"] > 0.5  # the navigation sample moved the right way
+
+
+def test_adapter_errors_are_clear():
+    with pytest.raises(ValueError, match="metricfunc"):
+        compute_score("src", "B", "B", {"level": "L1"})
+    with pytest.raises(ValueError, match="did you mean 'format_weight'"):
+        compute_score("src", "B", "B", {"metricfunc": "judge", "reward_config": {"formatweight": 1}})
+
+
+def test_adapter_imports_only_light_modules():
+    """Loaded by file path the way verl loads a custom reward, in a fresh interpreter."""
+    code = f"""
+import importlib.util, json, sys
+import numpy, scipy.spatial.transform  # what numpy/scipy import themselves is their business
+before = {{m.split(".")[0] for m in sys.modules}}
+spec = importlib.util.spec_from_file_location("custom_module", {str(REPO / "rewards" / "verl_reward.py")!r})
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+out = mod.compute_score("s", "<answer>B</answer>", "B", {{"metricfunc": "multichoiceeval",
+                        "metric_extra": {{"option": ["A. x", "B. y"]}}, "level": "L1"}})
+assert out["accuracy"] == 1.0, out
+mod.compute_score("s", '{{"actions": ["W"], "step_nums": [1]}}', "", {{"metricfunc": "agenticnaveval",
+    "metric_extra": {{"optimal_rel_pose": [[0,0,0,0,0,0,1],[0,0,0.1,0,0,0,1]], "0->1": {{}}}}, "level": "L4"}})
+new = {{m.split(".")[0] for m in sys.modules}} - before - set(sys.stdlib_module_names)
+print(json.dumps(sorted(new)))
+"""
+    out = subprocess.run([sys.executable, "-I", "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    new_modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert new_modules <= {"rewards", "custom_module"}, new_modules
+    assert not new_modules & {"torch", "transformers", "trl", "train", "data_mix", "eval_hooks", "cv2", "PIL"}
