@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -119,6 +120,9 @@ def _check_keys(node: Any, cls: type, prefix: str) -> None:
             raise RecipeError(f"unknown key {dotted!r}{hint}")
         ftype = fields[key]
         if dataclasses.is_dataclass(ftype):
+            if value is not None and not isinstance(value, dict):
+                raise RecipeError(f"{dotted!r} is a section: give its keys as a mapping ({dotted}.{next(iter(_field_types(ftype)))}"
+                                  f"=...), not {value!r}")
             _check_keys(value, ftype, dotted + ".")
         elif typing.get_origin(ftype) is dict:
             vtype = typing.get_args(ftype)[1]
@@ -167,7 +171,7 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
     base = compose(name) if name else OmegaConf.create({"name": "default"})
     try:
         cli = OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as exc:
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:  # a value that is not valid YAML, e.g. "x=[1,"
         raise RecipeError(f"cannot parse overrides {list(overrides)}: {exc}") from exc
     merged_plain = OmegaConf.to_container(OmegaConf.merge(base, cli), resolve=False)
     _check_keys(merged_plain, Recipe, "")
