@@ -9,6 +9,7 @@ models this is measured to be a small share of a step, on GPUs see docs/SFT.md.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,11 +46,12 @@ class BatchStream(torch.utils.data.IterableDataset):
         self.seen = 0
         self.skipped = 0
         self.skip_reasons: list[str] = []
+        self.skip_counts: Counter = Counter()  # per data_mix reason code (truncated_image ...) of encoder-level skips
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
         src = self.source.state_dict() if hasattr(self.source, "state_dict") else None
-        return {"source": src, "seen": self.seen, "skipped": self.skipped}
+        return {"source": src, "seen": self.seen, "skipped": self.skipped, "skip_counts": dict(self.skip_counts)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("source") is not None:
@@ -58,6 +60,7 @@ class BatchStream(torch.utils.data.IterableDataset):
             self.source.load_state_dict(state["source"])
         self.seen = int(state.get("seen", 0))
         self.skipped = int(state.get("skipped", 0))
+        self.skip_counts = Counter(state.get("skip_counts", {}))
 
     # ------------------------------------------------------------------ iteration
     def _encode(self, sample):
@@ -68,6 +71,7 @@ class BatchStream(torch.utils.data.IterableDataset):
             if self.data_cfg.on_bad_sample != "skip":
                 raise BadDataError(f"{exc} (data.on_bad_sample=error; set it to skip to count and skip)") from exc
             self.skipped += 1
+            self.skip_counts[getattr(exc.__cause__, "reason", "unencodable")] += 1
             if len(self.skip_reasons) < 20:
                 self.skip_reasons.append(str(exc))
             log.warning("skipped bad sample: %s", exc)

@@ -179,9 +179,20 @@ def run(recipe, flags: list[str], source=None) -> int:
     if trainer.args.should_save:
         summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
                    "samples_seen": stream.seen, "samples_skipped": stream.skipped,
+                   "skipped_by_reason": skipped_by_reason(source, stream),
                    "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)}
         ckpt.write_json_atomic(run_dir / "train_summary.json", summary)
     return 0
+
+
+def skipped_by_reason(source, stream) -> dict[str, int]:
+    """Skipped samples per reason code over the whole data path: the mixer's (read, media and length checks,
+    this rank) plus the encoder's (decoding, processor)."""
+    from collections import Counter
+
+    counts = Counter(getattr(getattr(source, "skips", None), "counts", None) or {})
+    counts.update(stream.skip_counts)
+    return dict(sorted(counts.items()))
 
 
 def _attach_eval_hook(trainer, recipe, processor) -> None:
