@@ -119,6 +119,16 @@ def _total_rotation(poses) -> float:
                for i in range(1, len(poses)))
 
 
+def _quiet(fn):
+    """Overflow in a replay of absurd step counts is expected (it scores ~0): keep numpy from warning."""
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return fn(*args, **kwargs)
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_quiet
 def agenticnaveval(response: str, answer, extra_info: dict) -> dict:
     """One navigation step: replay the answer's actions from the second-to-last annotated pose.
 
@@ -142,6 +152,7 @@ def agenticnaveval(response: str, answer, extra_info: dict) -> dict:
     return {"score": score, "details": parts}
 
 
+@_quiet
 def manipulateeval(response: str, answer, extra_info: dict) -> dict:
     """A multi-segment plan: the answer's segments (sorted by the first number in their keys) are replayed
     from the first annotated pose, one per annotated segment; extra segments are ignored."""
