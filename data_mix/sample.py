@@ -24,7 +24,8 @@ class Sample:
     messages: list[Message]
     """Conversation; for RL/eval prompts the last assistant turn is absent."""
     images: list[str] = field(default_factory=list)
-    """Absolute image paths, in placeholder order."""
+    """Absolute image paths, in placeholder order (``bytes`` of an encoded image where a dataset embeds
+    them, e.g. an HF ``Image`` column; ``data_mix.media.load_media`` decodes both)."""
     videos: list[list[str] | str] = field(default_factory=list)
     """Per video: a video file path, or the list of its (already sampled) frame image paths."""
     level: str | None = None
