@@ -12,7 +12,8 @@ dataset column arrives as a list aligned with ``completions``. The columns used 
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import OrderedDict, defaultdict
 
 from rewards.completion import completion_text, parse_completion
 from rewards.config import RewardConfig, check_reward_config
@@ -22,12 +23,15 @@ from rewards.shaping import (
     accuracy,
     breakdown,
     count_length,
+    extra_key,
     format_component,
     length_component,
     level_shaping,
     reasoning_component,
     weights,
 )
+
+_JUDGED_MAX = 4096
 
 REQUIRED_COLUMNS = ("metricfunc", "answer")
 
@@ -75,8 +79,20 @@ def make_reward_funcs(cfg: RewardConfig, judge=None) -> list:
     if judge is None:
         judge = JudgeClient.from_config(cfg.judge)
 
+    judged: OrderedDict = OrderedDict()  # gpteval grades, so accuracy and reasoning ask the judge once
+
+    def _one(metricfunc, c, answer, extra):
+        if metricfunc != "gpteval":
+            return accuracy(metricfunc, c.answer, answer, extra, judge)
+        key = (c.answer, json.dumps(answer, default=str), extra_key(extra))
+        if key not in judged:
+            judged[key] = accuracy(metricfunc, c.answer, answer, extra, judge)
+            if len(judged) > _JUDGED_MAX:
+                judged.popitem(last=False)
+        return judged[key]
+
     def _accuracies(b: _Batch) -> list:
-        return [accuracy(m, c.answer, a, e, judge) for m, c, a, e in zip(b.metricfunc, b.parsed, b.answer, b.extra)]
+        return [_one(m, c, a, e) for m, c, a, e in zip(b.metricfunc, b.parsed, b.answer, b.extra)]
 
     def accuracy_reward(prompts=None, completions=(), **kwargs) -> list:
         b = _Batch(completions, kwargs, "accuracy")

@@ -84,7 +84,7 @@ class Reference:
     def score(self, metric: str, response: str, answer, extra: dict) -> tuple[float, str, object]:
         before = self._random_calls
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
                 result = self.registry[metric](response=response, answer=answer, extra_info=extra)
         except Exception as exc:  # process_results scores this 0
             return 0.0, "error", exc

@@ -120,9 +120,13 @@ def test_gpteval_through_openai_compatible_endpoint(judge_server):
     assert failed["score"] == 0.0 and "HTTP 400" in failed["details"]["error"]
 
     _Judge.replies = [(200, '{"answer_score": 0.5}')]  # the GRPO path builds its client from the recipe section
-    acc = make_reward_funcs(RewardConfig(judge=cfg))[0]
-    assert acc(prompts=["q"], completions=["<answer>pans left</answer>"], metricfunc=["gpteval"], answer=["pan left"],
-               metric_extra=[{"prompt": "q"}], level=["L2"]) == [0.5]
+    acc, _fmt, _len, reasoning = make_reward_funcs(RewardConfig(judge=cfg))
+    batch = {"prompts": ["q"], "completions": ["<answer>pans left</answer>"], "metricfunc": ["gpteval"],
+             "answer": ["pan left"], "metric_extra": [{"prompt": "q"}], "level": ["L3"]}
+    calls = len(_Judge.seen)
+    assert acc(**batch) == [0.5]
+    assert reasoning(**batch) == [0.0]  # correct enough, but no think block
+    assert len(_Judge.seen) == calls + 1  # the judge is asked once per sample, not once per component
 
 
 def test_gpteval_without_judge_or_with_unreachable_judge():
