@@ -94,9 +94,24 @@ def load_model(cfg: ModelConfig, device: str = "auto"):
         attn_implementation=pick_attn_implementation(cfg.attn_implementation, device),
         trust_remote_code=cfg.trust_remote_code,
     )
+    _drop_prefix_changes(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model.to(device)
+
+
+def _drop_prefix_changes(model) -> None:
+    """Save with the same tensor names as a plain load does.
+
+    Loaded under DeepSpeed ZeRO-3 (zero.Init), transformers records a PrefixChange among the weight
+    conversions it reverts on save; Qwen-VL checkpoints then come out as ``model.model.layers.*``
+    instead of ``model.layers.*``. from_pretrained reads both, other tools (vLLM) expect the latter.
+    """
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        from transformers.core_model_loading import PrefixChange
+
+        model._weight_conversions = [c for c in conversions if not isinstance(c, PrefixChange)]
 
 
 def load_model_and_processor(cfg: ModelConfig, device: str = "auto"):
