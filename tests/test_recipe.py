@@ -108,3 +108,9 @@ def test_run_info_records_recipe_commit_and_versions(tmp_path):
     assert info["launcher"] == "sft"
     assert info["packages"]["transformers"] and info["packages"]["torch"]
     assert len(info["git"]["commit"] or "") == 40
+
+
+def test_unknown_source_exits_2_before_loading_anything(repo_root):
+    res = _cli(repo_root, "recipe=dist_size_corr", "mix.groups.ability.sources=[spatial_distanse]")
+    assert res.returncode == 2
+    assert "spatial_distanse" in res.stderr and "'spatial_distance'" in res.stderr

@@ -32,6 +32,18 @@ def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], l
     return flags, rest
 
 
+def check_sources(recipe) -> None:
+    """Unknown or misplaced source names in ``mix`` fail here, before any model or data is loaded."""
+    if not recipe.mix.groups:
+        return
+    from data_mix.registry import RegistryError, check_mix, load_registry
+
+    try:
+        check_mix(recipe.mix, load_registry(recipe.data.registry))
+    except RegistryError as exc:
+        raise RecipeError(str(exc)) from None
+
+
 def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
          extra_flags: Sequence[str] = (), extra_usage: str = "") -> int:
     """Parse, check, then call ``run(recipe, flags)``; return the process exit code."""
@@ -42,6 +54,7 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
         flags, rest = split_flags(argv, ["--print-config", *extra_flags])
         name, overrides = parse_overrides(rest)
         recipe = load_recipe(name, overrides)
+        check_sources(recipe)
     except RecipeError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
