@@ -259,5 +259,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "grpo.vllm_mode": ("colocate", "server"),
     "grpo.verl.rollout": ("vllm", "sglang"),
     "reward.mode": ("think", "auto_think", "plain"),
+    "reward.length_unit": ("auto", "words"),
     "eval.mode": ("renormalize", "reference"),
 }
