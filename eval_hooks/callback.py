@@ -25,6 +25,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from eval_hooks import distributed as D
 from eval_hooks.evaluator import BenchEvaluator, EvalResult
 from eval_hooks.io import append_jsonl, atomic_write_json
 from eval_hooks.lmms import LmmsEvalLauncher
@@ -100,7 +101,8 @@ class BenchEvalCallback(TrainerCallback):
         processor = self.processor if self.processor is not None else processing_class
         if model is None or processor is None:
             raise RuntimeError("BenchEvalCallback needs the model and the processor: use attach(trainer)")
-        result = self.evaluator.evaluate(model, processor, out, step)
+        with D.generation_model(self.trainer, model, self.cfg.zero3_gather_params) as gen_model:
+            result = self.evaluator.evaluate(gen_model, processor, out, step)
         self._done_steps.add(step)
         self.results.append(result)
         self.eval_seconds_total += result.seconds

@@ -29,6 +29,14 @@ class EvalConfig:
     """Sampling temperature when ``do_sample`` is true."""
     mode: str = "renormalize"
     """Aggregation: ``renormalize`` (a node averages children with samples) or ``reference`` (missing leaves count 0)."""
+    zero3_gather_params: bool = True
+    """Under DeepSpeed ZeRO-3, gather the full weights on every rank for the evaluation (fast generation; needs
+    memory for one full copy of the model per device). False: layers are gathered one at a time inside
+    ``generate`` with ``synced_gpus`` (lean, much slower)."""
+    prompt_template: str | None = None
+    """Ask every bench question through this template (``{question}`` = the record's prompt text), e.g. the GRPO
+    template the model is trained with: ``eval.prompt_template: ${grpo.templates.auto_think}``. None = the
+    benchmark's own prompt."""
     seed: int = 0
     """Seed of the subset choice, so every evaluation of a run sees the same records."""
     lmms_eval_tasks: list[str] = field(default_factory=list)

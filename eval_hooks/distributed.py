@@ -5,7 +5,8 @@ Everything degrades to a no-op in a single process (no process group).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -74,3 +75,45 @@ def merge_shards(shards: Sequence[Sequence[tuple[int, Any]]], n: int) -> list[An
     if seen != n or any(x is None for x in out):
         raise RuntimeError(f"evaluation gather: expected {n} results, got {seen}")
     return out
+
+
+def _zero3_coordinator(engine: Any) -> Any:
+    """DeepSpeed ZeRO-3's parameter coordinator of a DeepSpeedEngine (None when there is none)."""
+    opt = getattr(engine, "optimizer", None)
+    offload = getattr(opt, "parameter_offload", None) or opt
+    get = getattr(offload, "get_param_coordinator", None)
+    return get() if callable(get) else getattr(offload, "param_coordinator", None)
+
+
+def invalidate_zero3_trace(engine: Any) -> None:
+    """Forget the module trace ZeRO-3 recorded during generation: it prefetches parameters by the
+    order of the last recorded forward, and generation's forwards are not training's."""
+    coord = _zero3_coordinator(engine)
+    if coord is not None and hasattr(coord, "is_invalid_trace") and not coord.is_invalid_trace():
+        coord._invalidate_trace()
+
+
+@contextlib.contextmanager
+def generation_model(trainer: Any, model: Any, gather_zero3: bool) -> Iterator[Any]:
+    """The model to call ``generate`` on during training.
+
+    Outside ZeRO-3 that is ``model`` itself. Under ZeRO-3, with ``gather_zero3`` the full weights are
+    gathered on every rank and DeepSpeed's hooks removed for the duration (TRL's
+    ``unwrap_model_for_generation``: fast, needs one full copy of the weights per device); without it,
+    layers are gathered one at a time inside ``generate`` (lean, slow), and the trace ZeRO-3 recorded
+    meanwhile is dropped afterwards so that training's prefetching starts clean.
+    """
+    engine = getattr(trainer, "model_wrapped", None)
+    if trainer is None or engine is None or not is_zero3(model):
+        yield model
+        return
+    if gather_zero3:
+        from trl.models.utils import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(engine, trainer.accelerator, gather_deepspeed3_params=True) as unwrapped:
+            yield unwrapped
+        return
+    try:
+        yield model
+    finally:
+        invalidate_zero3_trace(engine)

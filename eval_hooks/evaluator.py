@@ -119,10 +119,11 @@ class BenchEvaluator:
             "bench": self.cfg.bench,
             "settings": {"max_samples_per_leaf": self.cfg.max_samples_per_leaf, "seed": self.cfg.seed,
                          "max_new_tokens": self.cfg.max_new_tokens, "batch_size": self.cfg.batch_size,
-                         "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature},
+                         "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature,
+                         "prompt_template": self.cfg.prompt_template},
             "available_per_leaf": self.subset.available,
             "skipped": self.subset.skipped,
-            "scoring_errors": _errors(records),
+            "metric_errors": _errors(records),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "tree": tree_dict(agg),
         }

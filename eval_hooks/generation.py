@@ -8,6 +8,7 @@ so that evaluation sees images exactly as training does.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,30 +24,42 @@ class GenerationSettings:
     temperature: float = 1.0
     seed: int = 0
     synced_gpus: bool = False
+    prompt_template: str | None = None
 
     @classmethod
     def from_eval_config(cls, cfg: Any, synced_gpus: bool = False) -> GenerationSettings:
         return cls(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, do_sample=cfg.do_sample,
-                   temperature=cfg.temperature, seed=cfg.seed, synced_gpus=synced_gpus)
+                   temperature=cfg.temperature, seed=cfg.seed, synced_gpus=synced_gpus,
+                   prompt_template=cfg.prompt_template)
 
 
-def prompt_messages(sample: Any) -> list[dict[str, Any]]:
-    """The sample's conversation up to (not including) a final assistant turn."""
-    msgs = list(sample.messages)
+def prompt_messages(sample: Any, template: str | None = None) -> list[dict[str, Any]]:
+    """The sample's conversation up to (not including) a final assistant turn; with ``template``, the last
+    text of the last user turn becomes ``template`` with ``{question}`` replaced by that text."""
+    msgs = copy.deepcopy(list(sample.messages))
     while msgs and msgs[-1].get("role") == "assistant":
         msgs.pop()
-    if not msgs:
-        raise ValueError(f"{sample.where}: the bench record has no prompt")
+    if not msgs or msgs[-1].get("role") != "user":
+        raise ValueError(f"{sample.where}: the bench record has no user prompt")
+    if template is not None:
+        content = msgs[-1]["content"]
+        if isinstance(content, str):
+            msgs[-1]["content"] = template.replace("{question}", content)
+        else:
+            texts = [i for i, part in enumerate(content) if part.get("type") == "text"]
+            if not texts:
+                raise ValueError(f"{sample.where}: the prompt has no text for eval.prompt_template")
+            content[texts[-1]] = {"type": "text", "text": template.replace("{question}", content[texts[-1]]["text"])}
     return msgs
 
 
-def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any):
+def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template: str | None = None):
     """Tokenized, left-padded batch (``BatchFeature``) for ``samples`` with their images and videos."""
     from data_mix.media import load_media
 
     texts, images, videos = [], [], []
     for sample in samples:
-        texts.append(processor.apply_chat_template(prompt_messages(sample), add_generation_prompt=True,
+        texts.append(processor.apply_chat_template(prompt_messages(sample, template), add_generation_prompt=True,
                                                    tokenize=False))
         imgs, vids = load_media(sample, data_cfg)
         images.extend(imgs)
@@ -105,7 +118,8 @@ def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, 
     responses: list[str] = []
     with _eval_mode(model), _own_rng(settings.seed):
         for start in range(0, len(samples), settings.batch_size):
-            batch = build_inputs(processor, samples[start:start + settings.batch_size], data_cfg)
+            batch = build_inputs(processor, samples[start:start + settings.batch_size], data_cfg,
+                                 settings.prompt_template)
             batch = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
             out = model.generate(**batch, **gen_kwargs)
             new_tokens = out[:, batch["input_ids"].shape[1]:]

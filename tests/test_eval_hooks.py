@@ -23,6 +23,14 @@ MAX_STEPS = 8
 EVAL = ["eval.max_samples_per_leaf=3", "eval.max_new_tokens=24", "eval.batch_size=16", "eval.every_steps=2"]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def bench_file(tmp_path_factory) -> str:
     """Engine stand-in bench: 8 records per bench task (72 records over 9 leaves)."""
@@ -153,3 +161,52 @@ def test_bad_bench_is_a_clear_error_before_any_model_is_loaded(tmp_path, capsys)
     recipe = load_recipe(None, [f"eval.bench={empty}", f"train.output_dir={tmp_path}"])
     assert run(recipe, [], loader=no_model) == 2
     assert "no record" in capsys.readouterr().err
+
+
+@pytest.mark.dist
+def test_two_ranks_shard_the_subset_and_gather_the_same_results(sft_run, bench_file, tmp_path):
+    """torchrun --nproc_per_node 2 launch/evaluate.py: each rank generates half, rank 0 writes everything."""
+    out = tmp_path / "dist"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    repo = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+            "launch/evaluate.py", f"model.name_or_path={sft_run}", f"eval.bench={bench_file}",
+            f"train.output_dir={out}", "train.num_threads=1", *EVAL]
+    proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dist = [json.loads(x) for x in (out / "eval" / "final" / "predictions.jsonl").read_text().splitlines()]
+    hook = [json.loads(x) for x in
+            (sft_run / "eval" / f"step_{MAX_STEPS}" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["response"], r["score"]) for r in dist] == [(r["id"], r["response"], r["score"]) for r in hook]
+    summary = read_json(out / "eval" / "final" / "summary.json")
+    assert summary["world_size"] == 2 and summary["num_samples"] == 27
+    assert proc.stdout.count("SpatialTree (overall)") == 1  # the tree is printed by rank 0 only
+
+
+@pytest.mark.dist
+def test_zero3_generation_on_partitioned_weights_between_training_steps(bench_file, tmp_path):
+    """A Trainer under DeepSpeed ZeRO-3 (2 ranks): evaluations at steps 0, 1, 2 interleave with training;
+    step 0 (the untouched tiny model) gives the replies of a plain single-process evaluation."""
+    import torch
+
+    from eval_hooks.evaluator import BenchEvaluator
+    from train.modeling import load_model_and_processor
+    from train.recipe import load_recipe
+
+    out = tmp_path / "z3"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
+    repo = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+            "tests/eval_zero3_child.py", str(out), bench_file, "false"]  # layer-wise gathering + synced_gpus
+    proc = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for step in (0, 1, 2):
+        summary = read_json(out / "eval" / f"step_{step}" / "summary.json")
+        assert summary["world_size"] == 2 and summary["num_samples"] == 18
+
+    torch.set_num_threads(1)
+    recipe = load_recipe(None, [f"eval.bench={bench_file}", "eval.max_samples_per_leaf=2", "eval.max_new_tokens=8"])
+    model, processor = load_model_and_processor(recipe.model, "cpu")
+    single = BenchEvaluator(recipe.eval, recipe.data).evaluate(model, processor, tmp_path / "single", step=0)
+    zero3 = [json.loads(x) for x in (out / "eval" / "step_0" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["response"]) for r in zero3] == [(r["id"], r["response"]) for r in single.records]

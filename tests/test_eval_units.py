@@ -212,3 +212,24 @@ def test_eval_config_fields_have_docstrings():
 
 
 
+
+
+def test_prompt_template_wraps_the_question_and_keeps_media_parts():
+    from eval_hooks.generation import GenerationSettings, prompt_messages
+
+    cfg = EvalConfig(prompt_template="Q: {question}", max_new_tokens=7, do_sample=True, temperature=0.5)
+    settings = GenerationSettings.from_eval_config(cfg, synced_gpus=True)
+    assert (settings.prompt_template, settings.max_new_tokens, settings.do_sample, settings.temperature,
+            settings.synced_gpus) == ("Q: {question}", 7, True, 0.5, True)
+
+    s = Sample(id="x", source="b", messages=[
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which is closer?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A"}]}])
+    plain = prompt_messages(s)
+    assert plain == s.messages[:1]
+    wrapped = prompt_messages(s, "{question}\nThink inside <think> </think>.")
+    assert wrapped[-1]["content"] == [{"type": "image"},
+                                      {"type": "text", "text": "Which is closer?\nThink inside <think> </think>."}]
+    assert s.messages[0]["content"][1]["text"] == "Which is closer?"  # the sample itself is untouched
+    with pytest.raises(ValueError, match="no user prompt"):
+        prompt_messages(Sample(id="y", source="b", messages=[], file="f.jsonl", row=3))
