@@ -81,6 +81,11 @@ class BenchEvalCallback(TrainerCallback):
         if self.lmms is not None and state.is_world_process_zero:
             self.lmms.launch(Path(args.output_dir) / f"checkpoint-{state.global_step}", f"step_{state.global_step}")
 
+    def final_model_saved(self, path: str | Path, is_main_process: bool = True) -> None:
+        """Call after the final model is written (trainers save it after ``train()`` returns): lmms-eval on it."""
+        if self.lmms is not None and is_main_process:
+            self.lmms.launch(path, "final")
+
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         if self.cfg.at_end:  # training stopped before max_steps (early stop, epochs): evaluate where it is
             self._maybe_evaluate(args, state, control, model, processing_class)

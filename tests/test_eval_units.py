@@ -8,6 +8,7 @@ import random
 import stat
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -233,3 +234,27 @@ def test_prompt_template_wraps_the_question_and_keeps_media_parts():
     assert s.messages[0]["content"][1]["text"] == "Which is closer?"  # the sample itself is untouched
     with pytest.raises(ValueError, match="no user prompt"):
         prompt_messages(Sample(id="y", source="b", messages=[], file="f.jsonl", row=3))
+
+
+def test_callback_hands_saved_checkpoints_to_lmms_eval(tmp_path):
+    from eval_hooks.callback import BenchEvalCallback
+
+    fake = tmp_path / "fake_python"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/calls.txt\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    cfg = EvalConfig(lmms_eval_tasks=["vsibench"], lmms_eval_python=str(fake), lmms_eval_max_running=2)
+    run = tmp_path / "run"
+    cb = BenchEvalCallback(cfg, data_cfg=None, output_dir=run)
+    _ckpt(run, "qwen2_vl")  # run/checkpoint-10
+    args, state = SimpleNamespace(output_dir=str(run)), SimpleNamespace(global_step=10, is_world_process_zero=True)
+    cb.on_save(args, state, control=None)
+    (run / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    cb.final_model_saved(run)
+    for _, proc in cb.lmms.running:
+        assert proc.wait(timeout=30) == 0
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert len(calls) == 2 and "--model qwen2_vl" in calls[0] and "--model qwen2_5_vl" in calls[1]
+    assert f"pretrained={(run / 'checkpoint-10').resolve()}" in calls[0]
+    assert (run / "eval" / "lmms_eval" / "step_10" / "command.json").is_file()
+    assert (run / "eval" / "lmms_eval" / "final" / "command.json").is_file()
+    assert BenchEvalCallback(EvalConfig(), data_cfg=None, output_dir=run).lmms is None  # no tasks: nothing runs
