@@ -93,9 +93,18 @@ class BenchEvalCallback(TrainerCallback):
             self._write_timing()
 
     # ------------------------------------------------------------------ work
+    def _preempted(self) -> bool:
+        """True when the run is being pre-empted (the project's Preemption callback has ``triggered`` set):
+        the checkpoint must be written before the grace period ends, so no evaluation then."""
+        handler = getattr(self.trainer, "callback_handler", None)
+        return any(getattr(cb, "triggered", False) is True for cb in getattr(handler, "callbacks", ()))
+
     def _maybe_evaluate(self, args, state, control, model, processing_class, skip_if_written: bool = False) -> None:
         step = state.global_step
         if step in self._done_steps:
+            return
+        if self._preempted():
+            log.warning("bench eval: run pre-empted at step %d; not evaluating (the resumed run will)", step)
             return
         out = step_dir(self.output_dir, step)
         if skip_if_written and step > 0 and (out / "summary.json").is_file():

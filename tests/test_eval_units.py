@@ -258,3 +258,15 @@ def test_callback_hands_saved_checkpoints_to_lmms_eval(tmp_path):
     assert (run / "eval" / "lmms_eval" / "step_10" / "command.json").is_file()
     assert (run / "eval" / "lmms_eval" / "final" / "command.json").is_file()
     assert BenchEvalCallback(EvalConfig(), data_cfg=None, output_dir=run).lmms is None  # no tasks: nothing runs
+
+
+def test_no_evaluation_while_the_run_is_preempted(tmp_path):
+    from eval_hooks.callback import BenchEvalCallback
+
+    cb = BenchEvalCallback(EvalConfig(every_steps=2), data_cfg=None, output_dir=tmp_path)
+    cb.trainer = SimpleNamespace(callback_handler=SimpleNamespace(callbacks=[SimpleNamespace(triggered=True)]),
+                                 model=object())
+    state = SimpleNamespace(global_step=4, max_steps=10, is_world_process_zero=True, epoch=1.0, log_history=[])
+    cb.on_step_end(None, state, None)  # would need the bench (data_cfg=None) if it evaluated
+    cb.on_train_end(None, state, None)
+    assert cb.results == [] and state.log_history == []
