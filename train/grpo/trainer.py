@@ -16,59 +16,69 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+from functools import lru_cache
 from pathlib import Path
-
-from transformers.integrations.integration_utils import rewrite_logs
-from trl import GRPOConfig as TRLGRPOConfig
-from trl import GRPOTrainer
-
-from train import checkpoint as ckpt
-from train.modules import param_groups
-from train.telemetry import RENAME, JsonlMetrics
-from train.trainer import AtomicCheckpoints
 
 log = logging.getLogger("train.grpo")
 
 
-class GRPOJsonlMetrics(JsonlMetrics):
+def logger_name(key: str) -> str:
+    """The name TensorBoard and wandb give a Trainer log key (``L1/reward`` -> ``train/L1/reward``)."""
+    from train.telemetry import RENAME
+
+    if key in RENAME:
+        return RENAME[key]
+    if key.startswith(("train/", "eval/", "test/")):
+        return key
+    if key.startswith("eval_"):
+        return "eval/" + key[len("eval_"):]
+    if key.startswith("test_"):
+        return "test/" + key[len("test_"):]
+    return "train/" + key
+
+
+def jsonl_callback(path: Path):
     """metrics.jsonl with the names TensorBoard and wandb show (``train/L1/reward``, ``train/reward`` ...)."""
+    from train.telemetry import JsonlMetrics
 
-    writes_metrics_jsonl = True
+    class GRPOJsonlMetrics(JsonlMetrics):
+        writes_metrics_jsonl = True
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs:
-            return
-        renamed = {}
-        for key, value in logs.items():
-            if key in RENAME:
-                renamed[RENAME[key]] = value
-            elif key.startswith(("train/", "eval/", "test/")):
-                renamed[key] = value
-            else:
-                renamed.update(rewrite_logs({key: value}))
-        super().on_log(args, state, control, logs=renamed, **kwargs)
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                super().on_log(args, state, control, logs={logger_name(k): v for k, v in logs.items()}, **kwargs)
+
+    return GRPOJsonlMetrics(path)
 
 
-class SpatialGRPOTrainer(AtomicCheckpoints, GRPOTrainer):
-    """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT)."""
+@lru_cache(maxsize=1)
+def trainer_class():
+    """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT).
+    Built on first use: the verl backend and --dry-run never import TRL."""
+    import torch
+    from trl import GRPOTrainer
 
-    def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optim_cfg = optim_cfg
-        self.run_dir = Path(run_dir)
-        self.keep = save_total_limit
-        self._staging = False
+    from train.modules import param_groups
+    from train.trainer import AtomicCheckpoints
 
-    def create_optimizer(self, model=None):
-        import torch
+    class SpatialGRPOTrainer(AtomicCheckpoints, GRPOTrainer):
+        def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.optim_cfg = optim_cfg
+            self.run_dir = Path(run_dir)
+            self.keep = save_total_limit
+            self._staging = False
 
-        if self.optimizer is None:
-            groups = param_groups(self.model, self.optim_cfg)
-            if not groups:
-                raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
-            betas = tuple(float(b) for b in self.optim_cfg.betas)
-            self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
-        return self.optimizer
+        def create_optimizer(self, model=None):
+            if self.optimizer is None:
+                groups = param_groups(self.model, self.optim_cfg)
+                if not groups:
+                    raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
+                betas = tuple(float(b) for b in self.optim_cfg.betas)
+                self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
+            return self.optimizer
+
+    return SpatialGRPOTrainer
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -77,8 +87,7 @@ def reward_functions(recipe):
     """(reward functions in TRL's calling convention, their weights) from the rewards package."""
     from rewards.grpo import make_reward_funcs, reward_weights
 
-    funcs = make_reward_funcs(recipe.reward)
-    return funcs, reward_weights(recipe.reward, funcs)
+    return make_reward_funcs(recipe.reward), reward_weights(recipe.reward)
 
 
 def pick_generation(grpo, device: str) -> tuple[bool, str]:
@@ -93,9 +102,10 @@ def pick_generation(grpo, device: str) -> tuple[bool, str]:
 
 
 def grpo_arguments(recipe, run_dir: Path, device: str, dtype, report_to: list[str], use_vllm: bool,
-                   reward_weights: list[float]) -> TRLGRPOConfig:
+                   reward_weights: list[float]):
     """TRL's GRPOConfig from the recipe (every GRPO knob is a recipe field)."""
     import torch
+    from trl import GRPOConfig as TRLGRPOConfig
 
     from train.sft import SCHEDULERS, deepspeed_config, dist_env
 
@@ -162,17 +172,29 @@ def check_modes(recipe) -> None:
 # ---------------------------------------------------------------------------- run
 
 def run(recipe, flags: list[str]) -> int:
-    if recipe.grpo.backend == "verl":
-        from train.grpo import verl_backend
+    """Train with the recipe's backend. Bad data (a sample named by file and row) exits 1 with one clear line."""
+    import sys
 
-        return verl_backend.run(recipe, flags)
-    return run_trl(recipe, flags)
+    from data_mix.badsample import BadSample, TooManyBadSamples
+    from train.grpo import verl_backend
+    from train.grpo.dataset import GRPODataError
+    from train.grpo.prompts import PromptError
+
+    try:
+        if recipe.grpo.backend == "verl":
+            return verl_backend.run(recipe, flags)
+        return run_trl(recipe, flags)
+    except (BadSample, TooManyBadSamples, GRPODataError, PromptError, verl_backend.VerlBackendError) as exc:
+        hint = " (data.on_bad_sample=skip counts and skips bad samples instead)" if isinstance(exc, BadSample) else ""
+        print(f"launch/grpo.py: error: {exc}{hint}", file=sys.stderr)
+        return 1
 
 
 def run_trl(recipe, flags: list[str]) -> int:
     import torch
     import transformers
 
+    from train import checkpoint as ckpt
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
     from train.modeling import load_processor, pick_device, pick_dtype
@@ -229,8 +251,8 @@ def run_trl(recipe, flags: list[str]) -> int:
     preemption = Preemption()
     callbacks = [preemption]
     if "jsonl" in recipe.train.report_to:
-        callbacks.append(GRPOJsonlMetrics(run_dir / "metrics.jsonl"))
-    trainer = SpatialGRPOTrainer(model=model, reward_funcs=wrapped, args=args, train_dataset=dataset,
+        callbacks.append(jsonl_callback(run_dir / "metrics.jsonl"))
+    trainer = trainer_class()(model=model, reward_funcs=wrapped, args=args, train_dataset=dataset,
                                  processing_class=processor, callbacks=callbacks, optim_cfg=recipe.optim,
                                  run_dir=run_dir, save_total_limit=recipe.train.save_total_limit)
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}

@@ -8,7 +8,8 @@ One row per prompt::
     images        [{"image": "/abs/path.png", "min_pixels": ..., "max_pixels": ...}]  (absolute paths: every node
                   of the Ray cluster must see them, e.g. on a shared filesystem)
     ability       "L1/Geometry"
-    reward_model  {"style": "rule", "ground_truth": <answer as JSON text>}
+    reward_model  {"style": "rule", "ground_truth": <the answer as the benchmark stores it (text); an answer
+                  that is not text goes as JSON text>}
     extra_info    what rewards/verl_reward.py:compute_score needs to score exactly like the TRL path
                   (metricfunc, level, metric_extra, ...; see :func:`verl_reward_fields`)
 
@@ -29,7 +30,7 @@ from train.grpo.prompts import to_verl_prompt
 def verl_reward_fields(row: PromptRow) -> tuple[str, dict[str, Any]]:
     """(ground_truth, extra_info) of one prompt, as the verl reward adapter reads them."""
     s = row.sample
-    ground_truth = json.dumps(s.answer, ensure_ascii=False)
+    ground_truth = s.answer if isinstance(s.answer, str) else json.dumps(s.answer, ensure_ascii=False)
     extra_info = {
         "id": s.id,
         "source": s.source,
@@ -39,7 +40,6 @@ def verl_reward_fields(row: PromptRow) -> tuple[str, dict[str, Any]]:
         "leaf": s.leaf,
         "metricfunc": s.metricfunc,
         "question_type": s.question_type,
-        "answer": ground_truth,
         "metric_extra": json.dumps(s.metric_extra, ensure_ascii=False),
         "prompt_tokens": row.prompt_tokens,
     }

@@ -1,0 +1,178 @@
+"""The verl backend: parquet conversion, the written config loaded by verl's own config code, and verl's
+reward manager scoring our parquet through rewards/verl_reward.py exactly like the TRL reward functions.
+
+verl 0.9.1 lives in its own environment (.venv-verl, scripts/verl/setup_env.sh). The tests that need it
+create it when it is missing (about 2-3 minutes, once) and run verl in subprocesses. verl's training itself
+needs GPUs (vLLM/SGLang rollouts) and is not run here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures_grpo import grpo_recipe, write_bench_source
+
+REPO = Path(__file__).resolve().parents[1]
+VERL_PY = REPO / ".venv-verl" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def verl_python() -> Path:
+    """verl's interpreter; the environment is created with scripts/verl/setup_env.sh when missing."""
+    check = [str(VERL_PY), "-c", "import verl, hydra, pyarrow"]
+    if VERL_PY.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return VERL_PY
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "verl" / "setup_env.sh")], capture_output=True, text=True,
+                          timeout=1500)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-2000:]
+        if "Could not find a version" in tail or "No matching distribution" in tail or "connection" in tail.lower():
+            pytest.skip(f"VERL ENVIRONMENT COULD NOT BE INSTALLED (pip cannot reach verl==0.9.1): {tail}")
+        raise AssertionError(f"scripts/verl/setup_env.sh failed:\n{tail}")
+    return VERL_PY
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A dry run of the verl backend over hand-made bench rows (L1 and L3, 1-3 images each)."""
+    from train.grpo import verl_backend
+
+    root = tmp_path_factory.mktemp("verl")
+    src = write_bench_source(root, n=6, levels=["L1", "L3", "L1", "L3", "L1", "L1"])
+    recipe = grpo_recipe(root, src, [f"train.output_dir={root / 'run'}", "grpo.backend=verl", "grpo.num_generations=4",
+                                     "grpo.beta=0.01", "reward.length_unit=words", "grpo.verl.gpus_per_node=2",
+                                     "train.per_device_batch_size=4", "train.grad_accum=2", "train.max_steps=7",
+                                     "grpo.ray_address=10.0.0.1:6379"])
+    assert verl_backend.run(recipe, ["--dry-run"]) == 0
+    out = root / "run" / "verl"
+    return recipe, out
+
+
+def test_parquet_rows_follow_verls_schema(exported):
+    from train.grpo.verl_export import read_parquet
+
+    recipe, out = exported
+    rows = read_parquet(out / "train.parquet")
+    assert len(rows) == 6
+    for row in rows:
+        assert set(row) == {"data_source", "prompt", "images", "ability", "reward_model", "extra_info"}
+        level = row["extra_info"]["level"]
+        assert row["data_source"] == f"spatialtree/{level}"
+        assert row["ability"].startswith(level + "/")
+        (user,) = row["prompt"]
+        assert user["role"] == "user" and isinstance(user["content"], str)
+        assert user["content"].count("<image>") == len(row["images"]) >= 1
+        assert user["content"].startswith("<image>")  # placeholders stay where the sample had them
+        assert all(Path(im["image"]).is_absolute() and Path(im["image"]).is_file() for im in row["images"])
+        assert row["images"][0]["max_pixels"] == recipe.data.image_max_pixels
+        assert row["reward_model"]["style"] == "rule" and row["reward_model"]["ground_truth"] in ("A", "B")
+        extra = row["extra_info"]
+        assert extra["metricfunc"] == "multichoiceeval"
+        assert json.loads(extra["metric_extra"])["option"] == ["A. the red box", "B. the blue box"]
+        assert extra["where"].split(":")[0].endswith("mine.jsonl")
+    assert sorted(r["extra_info"]["index"] for r in rows) == list(range(6))
+    assert len(read_parquet(out / "val.parquet")) == 6  # no bench: validation on (up to 16) training prompts
+
+
+def test_written_config_says_what_the_recipe_says(exported):
+    from omegaconf import OmegaConf
+
+    recipe, out = exported
+    cfg = OmegaConf.load(out / "grpo_verl.yaml")
+    assert list(cfg.defaults) == ["ppo_trainer", "_self_"]
+    arr = cfg.actor_rollout_ref
+    assert arr.actor.freeze_vision_tower is True
+    assert arr.rollout.n == 4 and cfg.algorithm.adv_estimator == "grpo"
+    assert arr.actor.use_kl_loss is True and arr.actor.kl_loss_coef == 0.01
+    assert arr.actor.clip_ratio_low == 0.2 and arr.actor.clip_ratio_high == 0.2
+    assert arr.actor.loss_agg_mode == "token-mean"  # dapo
+    assert cfg.data.train_batch_size == 4 * 2 * 2 // 4  # completions per step / group size
+    assert cfg.trainer.total_training_steps == 7 and cfg.trainer.n_gpus_per_node == 2
+    assert cfg.reward.custom_reward_function.path == str(REPO / "rewards" / "verl_reward.py")
+    assert cfg.reward.custom_reward_function.reward_kwargs.reward_config.length_unit == "words"
+    assert cfg.ray_kwargs.ray_init.address == "10.0.0.1:6379"
+    assert Path(arr.model.path).is_dir()  # the tiny model's resolved directory
+
+
+def test_dry_run_from_the_command_line_prints_the_command(tmp_path):
+    src = write_bench_source(tmp_path, n=2)
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), f"data.root={tmp_path}",
+           f"data.registry={tmp_path / 'registry.yaml'}", "mix.groups.rl.sources=[mine]", "recipe=auto_think",
+           "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", f"train.output_dir={out}", "grpo.backend=verl",
+           "--dry-run"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "-m verl.trainer.main_ppo" in proc.stdout and f"--config-path={out / 'verl'}" in proc.stdout
+    assert "--config-name=grpo_verl" in proc.stdout
+    assert (out / "verl" / "train.parquet").is_file() and (out / "recipe.yaml").is_file()
+    assert src.is_file()
+
+
+def test_verl_loads_the_written_config_with_its_own_config_code(exported, verl_python):
+    _, out = exported
+    proc = subprocess.run([str(verl_python), str(REPO / "scripts" / "verl" / "check_config.py"),
+                           str(out / "grpo_verl.yaml")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["dataclasses"] == {"algorithm": "AlgoConfig", "actor_rollout_ref.actor": "FSDPActorConfig",
+                                      "actor_rollout_ref.rollout": "RolloutConfig",
+                                      "actor_rollout_ref.model": "HFModelConfig"}
+    assert summary["reward_manager"].endswith("NaiveRewardManager")
+    assert summary["custom_reward_function"] == str(REPO / "rewards" / "verl_reward.py")
+    assert summary["freeze_vision_tower"] is True and summary["rollout_n"] == 4
+    assert summary["use_reference_policy"] is True  # beta > 0 -> KL loss against the reference
+
+
+def test_verls_reward_manager_scores_our_parquet_like_the_trl_reward_functions(exported, verl_python, tmp_path):
+    """The same completions scored twice: TRL's reward functions on the TRL dataset rows (weighted sum as TRL
+    forms it) and verl's naive reward manager on the parquet rows through rewards/verl_reward.py."""
+    from rewards.grpo import make_reward_funcs, reward_weights
+    from train.grpo.verl_export import read_parquet
+
+    recipe, out = exported
+    rows = read_parquet(out / "train.parquet")
+    texts = ["<think>The red box is nearer to the camera than the blue box, so it is closer.</think><answer>{a}</answer>",
+             "<answer>{a}</answer>", "<answer>{b}</answer>",
+             "<think>" + "look at the boxes again " * 12 + "</think><answer>{a}</answer>",
+             "answer: {a}", "<think>hmm</think>", ""]
+    items = []
+    for i, row in enumerate(rows):
+        a = row["reward_model"]["ground_truth"]
+        b = "B" if a == "A" else "A"
+        for t in texts:
+            items.append({"index": i, "completion": t.format(a=a, b=b)})
+    (tmp_path / "completions.json").write_text(json.dumps(items))
+    proc = subprocess.run([str(verl_python), str(REPO / "scripts" / "verl" / "score_parquet.py"),
+                           str(out / "grpo_verl.yaml"), str(out / "train.parquet"), str(tmp_path / "completions.json"),
+                           str(tmp_path / "scores.json")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    verl_scores = json.loads((tmp_path / "scores.json").read_text())
+    assert len(verl_scores) == len(items)
+
+    funcs = make_reward_funcs(recipe.reward)
+    weights = reward_weights(recipe.reward)
+    by_row = {r["extra_info"]["index"]: r for r in rows}
+    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": []}
+    for item in items:
+        row = by_row[item["index"]]
+        columns["metricfunc"].append(row["extra_info"]["metricfunc"])
+        columns["answer"].append(row["reward_model"]["ground_truth"])
+        columns["metric_extra"].append(json.loads(row["extra_info"]["metric_extra"]))
+        columns["level"].append(row["extra_info"]["level"])
+    completions = [[{"role": "assistant", "content": it["completion"]}] for it in items]
+    per_func = [f(prompts=[None] * len(items), completions=completions, **columns) for f in funcs]
+    totals = [sum(w * (v[i] or 0.0) for w, v in zip(weights, per_func)) for i in range(len(items))]
+    for i, (ours, theirs) in enumerate(zip(totals, verl_scores)):
+        assert theirs["score"] == pytest.approx(ours, abs=1e-9), (items[i], theirs, ours)
+        for k, name in enumerate(("accuracy", "format", "length", "reasoning")):
+            assert theirs[name] == pytest.approx(per_func[k][i] or 0.0, abs=1e-9), (items[i], name)
+    # The cases differ: the comparison is not between constants.
+    assert len({round(t, 6) for t in totals}) >= 4
+    assert max(s["accuracy"] for s in verl_scores) == 1.0 and min(s["accuracy"] for s in verl_scores) == 0.0
