@@ -318,6 +318,22 @@ def test_mcq_option_order_is_randomized(items):
     assert 8 <= two.count("A") <= 22
 
 
+def test_fixed_option_order_lists_objects_left_to_right_on_the_same_scenes():
+    shuffled = [it for _, it in generate("distance", 20, seed=4, opts=Opts(kinds=("closer",)))]
+    fixed = [it for _, it in generate("distance", 20, seed=4, opts=Opts(kinds=("closer",), option_order="fixed"))]
+    for a, b in zip(shuffled, fixed):
+        assert a.scene == b.scene and np.array_equal(a.images[0], b.images[0])
+        cam = Cam(b.scene["cameras"][0])
+        us = [cam.project(obj_named(b, o[3:])["center"])[0] for o in b.options]
+        assert us == sorted(us)
+        assert option_text(a) == option_text(b)  # same object, maybe another letter
+    assert {it.answer for it in fixed} == {"A", "B"}
+    for _, it in generate("relative_direction", 10, seed=4, opts=Opts(option_order="fixed")):
+        assert [o[3:] for o in it.options] in (["left", "right"], ["above", "below"])
+    with pytest.raises(ValueError, match="option_order"):
+        Opts(option_order="random")
+
+
 def test_every_task_writes_readable_files(tmp_path):
     for task in ALL_TASKS:
         s = write_task(task, 2, 0, tmp_path, progress=False)

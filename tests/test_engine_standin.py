@@ -109,6 +109,17 @@ def test_data_mix_readers_read_every_source(standin):
             assert len(videos) == 1 and len(videos[0]) == 8 and videos[0][0].size == (56, 56)
 
 
+def test_standin_entry_can_pick_kinds_and_a_fixed_option_order(tmp_path):
+    path = tmp_path / "reg.yaml"
+    entry = {"format": "llava", "files": ["d.jsonl"], "media_root": "m",
+             "standin": {"task": "distance", "small": 6, "kinds": ["closer"], "option_order": "fixed"}}
+    path.write_text(yaml.safe_dump({"sources": {"dist": entry}}))
+    man = make_standin(tmp_path / "out", registry=path, progress=False, workers=1)
+    assert man["sources"]["dist"]["kinds"] == ["closer"] and man["sources"]["dist"]["option_order"] == "fixed"
+    rows = _rows(tmp_path / "out" / "d.jsonl")
+    assert len(rows) == 6 and all("closer" in r["conversations"][0]["value"] for r in rows)
+
+
 def test_same_seed_same_standin_and_bad_entries_are_named(tmp_path):
     reg = _registry()
     small = {k: dict(v, standin=dict(v["standin"], small=2)) for k, v in reg.items() if k in (
@@ -132,7 +143,13 @@ def test_same_seed_same_standin_and_bad_entries_are_named(tmp_path):
                      ({"format": "llava", "files": ["x.parquet"], "standin": {"task": "distance", "small": 1}},
                       ".jsonl or .json"),
                      ({"format": "llava", "files": ["x.jsonl"], "standin": {"task": "distanse", "small": 1}},
-                      "unknown engine task")):
+                      "unknown engine task"),
+                     ({"format": "llava", "files": ["x.jsonl"], "standin": {"task": "distance", "small": 1,
+                                                                             "kind": ["closer"]}},
+                      "did you mean 'kinds'"),
+                     ({"format": "llava", "files": ["x.jsonl"], "standin": {"task": "distance", "small": 1,
+                                                                             "kinds": ["nearer"]}},
+                      "unknown kind")):
         path.write_text(yaml.safe_dump({"sources": {"my_source": bad}}))
         with pytest.raises(StandinError, match="my_source") as err:
             make_standin(tmp_path / "bad", registry=path, progress=False, workers=1)

@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", help="comma-separated question variants to keep (see --list)")
     p.add_argument("--image-size", type=int, default=56, help="image width = height in pixels (default 56)")
     p.add_argument("--supersample", type=int, default=1, help="rays per pixel per axis (2 = antialiased)")
+    p.add_argument("--option-order", choices=("shuffle", "fixed"), default="shuffle",
+                   help="MCQ options in a seeded random order (default) or in a fixed canonical order")
     p.add_argument("--scenes", action="store_true", help="also write {task}_scenes.jsonl with the geometry")
     p.add_argument("--scale", choices=SCALES, default="small", help="stand-in size (registry standin.small/full)")
     p.add_argument("--registry", help="registry YAML (default recipes/data/registry.yaml)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --supersample must be >= 1", file=sys.stderr)
         return 2
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None
-    opts = Opts(size=args.image_size, kinds=kinds, supersample=args.supersample)
+    opts = Opts(size=args.image_size, kinds=kinds, supersample=args.supersample, option_order=args.option_order)
     t0 = time.perf_counter()
     try:
         if args.standin:

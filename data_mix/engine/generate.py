@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def build_one(task: str, sub: str, index: int, seed: int, stream: str | None = N
     spec = TASKS[sub]
     if opts.kinds is not None and sub != task:  # a composite keeps only the kinds each sub-task has
         mine = tuple(k for k in opts.kinds if k in spec.kinds)
-        opts = Opts(opts.size, mine or None, opts.supersample)
+        opts = replace(opts, kinds=mine or None)
     base = stream or task
     return spec.build(sample_rng(seed, f"{base}/{sub}" if task in COMPOSITES else base, index), opts)
 

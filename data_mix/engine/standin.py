@@ -7,7 +7,9 @@ particular the bench and RL sources never contain a scene of the SFT sources.
 
 from __future__ import annotations
 
+import difflib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .tasks import Opts
@@ -59,6 +61,36 @@ def load_sources(path: Path) -> dict[str, dict]:
     return sources
 
 
+STANDIN_KEYS = ("task", "small", "full", "kinds", "option_order")
+
+
+def _source_opts(name: str, st: dict, opts: Opts) -> Opts:
+    """The engine options for one source: the run's, with the entry's optional ``kinds`` and
+    ``option_order``."""
+    from .tasks import COMPOSITES, OPTION_ORDERS, TASKS
+
+    unknown = [k for k in st if k not in STANDIN_KEYS]
+    if unknown:
+        close = {k: difflib.get_close_matches(k, STANDIN_KEYS, n=1) for k in unknown}
+        hint = "; ".join(f"{k!r} (did you mean {c[0]!r}?)" if c else repr(k) for k, c in close.items())
+        raise StandinError(f"source {name!r}: unknown standin key(s) {hint}; allowed: {', '.join(STANDIN_KEYS)}")
+    changes = {}
+    if "kinds" in st:
+        kinds = [st["kinds"]] if isinstance(st["kinds"], str) else list(st["kinds"])
+        subs = COMPOSITES.get(st["task"], (st["task"],))
+        known = {k for sub in subs if sub in TASKS for k in TASKS[sub].kinds}
+        bad = [k for k in kinds if k not in known]
+        if bad:
+            raise StandinError(f"source {name!r}: unknown kind(s) {bad} for task {st['task']!r}; "
+                               f"it has {sorted(known)}")
+        changes["kinds"] = tuple(kinds)
+    if "option_order" in st:
+        if st["option_order"] not in OPTION_ORDERS:
+            raise StandinError(f"source {name!r}: option_order must be one of {OPTION_ORDERS}")
+        changes["option_order"] = st["option_order"]
+    return replace(opts, **changes)
+
+
 def _plan_source(name: str, src: dict, scale: str) -> tuple[str, str, int, Path, str]:
     """(task, format, rows, file, media_root) for one source, or StandinError naming what is wrong."""
     from . import resolve_formats
@@ -101,6 +133,7 @@ def make_standin(out: str | Path, scale: str = "small", seed: int = 0, registry:
     reg = resolve_registry(registry)
     sources = load_sources(reg)
     plans = {name: _plan_source(name, src, scale) for name, src in sources.items()}  # validate all first
+    source_opts = {name: _source_opts(name, src["standin"], opts) for name, src in sources.items()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"synthetic": True, "note": "engine stand-ins for tests and demos, not the paper's data",
@@ -110,9 +143,12 @@ def make_standin(out: str | Path, scale: str = "small", seed: int = 0, registry:
             n = write_rows(task, rows, seed, media_root=out / media, media_dir=name,
                            llava_path=out / file if fmt == "llava" else None,
                            bench_path=out / file if fmt == "bench" else None,
-                           stream=name, id_prefix=f"{name}-", opts=opts, progress=progress, pool=pool)
+                           stream=name, id_prefix=f"{name}-", opts=source_opts[name], progress=progress,
+                           pool=pool)
             manifest["sources"][name] = {"task": task, "format": fmt, "file": str(file), "media_root": media,
-                                         "rows": n, "stream": name}
+                                         "rows": n, "stream": name, "option_order": source_opts[name].option_order}
+            if source_opts[name].kinds:
+                manifest["sources"][name]["kinds"] = list(source_opts[name].kinds)
     manifest["total_rows"] = sum(s["rows"] for s in manifest["sources"].values())
     (out / "standin_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (out / "STANDIN_README.md").write_text(

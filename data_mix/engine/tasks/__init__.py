@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import general, multiview, perception, planning
-from .base import Item, Opts
+from .base import OPTION_ORDERS, Item, Opts
 
 
 @dataclass(frozen=True)
@@ -66,4 +66,5 @@ spread round-robin over the level's tasks."""
 
 ALL_TASKS = (*TASKS, *COMPOSITES)
 
-__all__ = ["ALL_TASKS", "BENCH_TASKS", "COMPOSITES", "Item", "LEVEL_TASKS", "Opts", "TASKS", "TaskSpec"]
+__all__ = ["ALL_TASKS", "BENCH_TASKS", "COMPOSITES", "Item", "LEVEL_TASKS", "OPTION_ORDERS", "Opts", "TASKS",
+           "TaskSpec"]

@@ -11,6 +11,7 @@ import numpy as np
 from ..camera import Camera
 
 LETTERS = "ABCDEFGH"
+OPTION_ORDERS = ("shuffle", "fixed")
 MCQ_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 
 
@@ -24,6 +25,13 @@ class Opts:
     """Restrict the task to these question variants (None: the task's default mix)."""
     supersample: int = 1
     """Rays per pixel along each axis (2 = 4 rays per pixel, antialiased, 3x slower)."""
+    option_order: str = "shuffle"
+    """MCQ options: ``shuffle`` (seeded random order) or ``fixed`` (canonical: objects left to right in
+    the image, directions as left/right/forward/backward). See docs/ENGINE.md on learnability."""
+
+    def __post_init__(self):
+        if self.option_order not in OPTION_ORDERS:
+            raise ValueError(f"option_order must be one of {OPTION_ORDERS}, got {self.option_order!r}")
 
 
 @dataclass
@@ -64,13 +72,22 @@ class Item:
         return self.reply if self.reply is not None else self.answer
 
 
-def mcq(rng: np.random.Generator, correct: str, distractors: list[str]) -> tuple[list[str], str]:
-    """Options in a seeded random order, lettered, and the correct letter."""
+def mcq(rng: np.random.Generator, correct: str, distractors: list[str], opts: Opts,
+        fixed: list[str] | None = None) -> tuple[list[str], str]:
+    """Lettered options and the correct letter. ``opts.option_order == "shuffle"``: a seeded random
+    order; ``"fixed"``: the task's canonical order ``fixed`` (default: alphabetical). The permutation is
+    drawn in both modes, so a seed gives the same scenes whatever the order."""
     texts = [correct, *distractors]
     order = rng.permutation(len(texts))
-    opts = [texts[i] for i in order]
-    letter = LETTERS[opts.index(correct)]
-    return [f"{LETTERS[i]}. {t}" for i, t in enumerate(opts)], letter
+    if opts.option_order == "shuffle":
+        texts = [texts[i] for i in order]
+    else:
+        texts = list(fixed) if fixed is not None else sorted(texts)
+        if sorted(texts) != sorted([correct, *distractors]):
+            raise ValueError(f"fixed option order {fixed} does not hold the options {[correct, *distractors]}")
+    letter = LETTERS[texts.index(correct)]
+    opts_out = texts
+    return [f"{LETTERS[i]}. {t}" for i, t in enumerate(opts_out)], letter
 
 
 def pick_kind(rng: np.random.Generator, kinds: dict[str, float], only: list[str] | None) -> str:

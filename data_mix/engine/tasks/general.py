@@ -3,6 +3,8 @@ image, multi-image and video. LLaVA format only; they carry no SpatialTree tags.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..camera import Camera
@@ -113,7 +115,7 @@ def general_vqa_multi(rng: np.random.Generator, opts: Opts) -> Item:
                     owners.setdefault(o.name, set()).add(i)
             unique = sorted(n for n, idx in owners.items() if len(idx) == 1)
             if not unique:
-                return general_vqa_multi(rng, Opts(opts.size, ("total_count",), opts.supersample))
+                return general_vqa_multi(rng, replace(opts, kinds=("total_count",)))
             name = unique[int(rng.integers(len(unique)))]
             q = f"Which image contains the {name}? {SHORT}"
             a = f"The {_ORD[next(iter(owners[name]))]} image"

@@ -81,6 +81,9 @@ def correspondence(rng: np.random.Generator, opts: Opts) -> Item:
     cam1, cam2, scene, r1, r2, (u1, v1), cands = attempt(build, rng)
     order = rng.permutation(4)  # cands[0] is the true point; order[i] = candidate shown as option i
     colors = [CANDIDATE_COLORS[int(c)] for c in rng.permutation(4)]
+    if opts.option_order == "fixed":  # candidates left to right, colours in a fixed order
+        order = np.argsort([c[0] for c in cands], kind="stable")
+        colors = list(CANDIDATE_COLORS)
     shown = [cands[int(i)] for i in order]
     letters = "ABCD"
     img1 = draw_markers(r1.rgb, [(u1, v1)], [QUERY_COLOR])
@@ -121,7 +124,7 @@ def ego_motion(rng: np.random.Generator, opts: Opts) -> Item:
 
     cam1, cam2, scene, r1, r2, step = attempt(build, rng)
     others = [d for d in EGO_DIRECTIONS if d != direction]
-    options, letter = mcq(rng, direction, others)
+    options, letter = mcq(rng, direction, others, opts, list(EGO_DIRECTIONS))
     cue = {"left": "the objects shift to the right in the second image while keeping their size",
            "right": "the objects shift to the left in the second image while keeping their size",
            "forward": "the objects grow and spread outwards in the second image",
@@ -155,7 +158,9 @@ def memory(rng: np.random.Generator, opts: Opts) -> Item:
 
     cam1, cam2, scene, gone, r1, r2 = attempt(build, rng)
     names = [o.name for o in scene.objects]
-    options, letter = mcq(rng, f"the {names[gone]}", [f"the {n}" for i, n in enumerate(names) if i != gone])
+    u = cam1.project(np.array([o.center for o in scene.objects]))[:, 0]
+    options, letter = mcq(rng, f"the {names[gone]}", [f"the {n}" for i, n in enumerate(names) if i != gone], opts,
+                          [f"the {names[i]}" for i in np.argsort(u, kind="stable")])
     q = ("The first image shows a scene; the second image shows the same scene later, from another viewpoint. "
          "Which object was in the first image but is gone in the second?")
     kept = ", ".join(f"the {n}" for i, n in enumerate(names) if i != gone)

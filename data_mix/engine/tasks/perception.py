@@ -37,6 +37,12 @@ def _depth(cam: Camera, o: Obj) -> float:
     return float(cam.to_camera(np.asarray(o.center)[None])[0, 2])
 
 
+def _left_to_right(cam: Camera, scene: Scene) -> list[str]:
+    """"the <name>" of the scene's objects in the order they appear from left to right."""
+    u = cam.project(np.array([o.center for o in scene.objects]))[:, 0]
+    return [f"the {scene.objects[i].name}" for i in np.argsort(u, kind="stable")]
+
+
 def _check_visible(r, scene: Scene, size: int) -> None:
     area = r.pixel_counts(len(scene.objects))
     if (area < _min_area(size)).any():
@@ -90,7 +96,7 @@ def distance(rng: np.random.Generator, opts: Opts) -> Item:
                     think=think, scene=meta)
     want = near if kind == "closer" else far
     other = far if kind == "closer" else near
-    options, letter = mcq(rng, f"the {want.name}", [f"the {other.name}"])
+    options, letter = mcq(rng, f"the {want.name}", [f"the {other.name}"], opts, _left_to_right(cam, scene))
     q = f"Which object is {kind} to the camera?" if kind == "closer" else "Which object is farther from the camera?"
     think = f"{facts}, so the {want.name} is {kind}. The answer is {letter}."
     return Item("distance", kind, [r.rgb], q, letter, "multichoiceeval", options=options, think=think, scene=meta)
@@ -135,7 +141,7 @@ def size(rng: np.random.Generator, opts: Opts) -> Item:
         meta["target"] = scene.objects.index(target)
         return Item("size", kind, [r.rgb], q, str(cm), "meanrelativeacc", question_type="open", think=think,
                     scene=meta)
-    options, letter = mcq(rng, f"the {big.name}", [f"the {small_o.name}"])
+    options, letter = mcq(rng, f"the {big.name}", [f"the {small_o.name}"], opts, _left_to_right(cam, scene))
     q = "Which object is larger in the real world (by its longest dimension)?"
     think = (f"The {big.name} is about {big.longest * 100:.0f} cm at {_depth(cam, big):.1f} m and the "
              f"{small_o.name} about {small_o.longest * 100:.0f} cm at {_depth(cam, small_o):.1f} m, "
@@ -187,7 +193,7 @@ def relative_direction(rng: np.random.Generator, opts: Opts) -> Item:
         q = f"Is the {subj.name} above or below the {ref.name}?"
         why = (f"The {'top' if truth == 'above' else 'bottom'} object of the stack is the {subj.name}"
                f" and the {ref.name} is {other} it")
-    options, letter = mcq(rng, truth, [other])
+    options, letter = mcq(rng, truth, [other], opts, ["left", "right"] if kind == "lr" else ["above", "below"])
     think = f"{why}, so the {subj.name} is {truth} the {ref.name}. The answer is {letter}."
     return Item("relative_direction", kind, [r.rgb], q, letter, "multichoiceeval", options=options,
                 think=think, scene=meta)

@@ -73,7 +73,7 @@ def route(rng: np.random.Generator, opts: Opts) -> Item:
            if sum(a != b for a, b in zip(seq, turns)) > 1]
     pool = [", then ".join(near[i]) for i in rng.permutation(len(near))][:2]
     pool += [", then ".join(far[i]) for i in rng.permutation(len(far))][: 3 - len(pool)]
-    options, letter = mcq(rng, correct, pool)
+    options, letter = mcq(rng, correct, pool, opts)
     walk = ", then to the ".join(names[1:])
     q = (f"Seen from above: you stand at the {names[0]}, facing the direction the camera looks (along the ground). "
          f"You walk in straight lines to the {walk}. Which turn do you make before each walk?")
