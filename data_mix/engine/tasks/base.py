@@ -72,14 +72,14 @@ class Item:
         return self.reply if self.reply is not None else self.answer
 
 
-def mcq(rng: np.random.Generator, correct: str, distractors: list[str], opts: Opts,
+def mcq(rng: np.random.Generator, correct: str, distractors: list[str], opts: Opts | None = None,
         fixed: list[str] | None = None) -> tuple[list[str], str]:
-    """Lettered options and the correct letter. ``opts.option_order == "shuffle"``: a seeded random
-    order; ``"fixed"``: the task's canonical order ``fixed`` (default: alphabetical). The permutation is
-    drawn in both modes, so a seed gives the same scenes whatever the order."""
+    """Lettered options and the correct letter. ``opts.option_order == "shuffle"`` (the default): a seeded
+    random order; ``"fixed"``: the task's canonical order ``fixed`` (default: alphabetical). The permutation
+    is drawn in both modes, so a seed gives the same scenes whatever the order."""
     texts = [correct, *distractors]
     order = rng.permutation(len(texts))
-    if opts.option_order == "shuffle":
+    if opts is None or opts.option_order == "shuffle":
         texts = [texts[i] for i in order]
     else:
         texts = list(fixed) if fixed is not None else sorted(texts)
