@@ -35,6 +35,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="results file")
     p.add_argument("--doc", default=str(REPO / "docs" / "PERFORMANCE.md"), help="document whose results block is updated")
     p.add_argument("--no-doc", action="store_true", help="do not touch the document")
+    p.add_argument("--logs", default=str(REPO / "runs" / "bench"), help="folder for each benchmark's full output")
     p.add_argument("--timeout", type=float, default=600, help="seconds one benchmark may take (default 600)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = p.parse_args(argv)
@@ -51,7 +52,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def run_one(name: str, args, scratch: Path) -> dict:
     out = scratch / f"{name}.json"
+    log = Path(args.logs) / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "bench.worker", name, "--out", str(out), "--workdir", str(scratch / name),
+           "--log", str(log),
            "--repeats", str(args.repeats), "--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                WANDB_MODE=os.environ.get("WANDB_MODE", "offline"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -64,7 +68,12 @@ def run_one(name: str, args, scratch: Path) -> dict:
         return {"status": "error", "reason": f"timed out after {args.timeout:.0f} s", "figures": [],
                 "seconds": round(time.perf_counter() - start, 1)}
     if out.is_file():
-        return json.loads(out.read_text())
+        result = json.loads(out.read_text())
+        if result["status"] == "error":
+            print(f"[bench] {name} failed; the end of {log}:\n{log.read_text()[-3000:]}", file=sys.stderr, flush=True)
+        return result
+    print(f"[bench] {name} failed; the end of {log}:\n{log.read_text()[-3000:] if log.exists() else ''}",
+          file=sys.stderr, flush=True)
     return {"status": "error", "reason": f"the worker exited with {code} and wrote no result", "figures": [],
             "seconds": round(time.perf_counter() - start, 1)}
 

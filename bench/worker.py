@@ -1,6 +1,6 @@
 """One benchmark in its own process (clean memory, its own imports, a timeout the parent enforces).
 
-    python -m bench.worker NAME --out result.json --workdir DIR [--quick] [--repeats N] [--warmup N]
+    python -m bench.worker NAME --out result.json --workdir DIR [--quick] [--repeats N] [--warmup N] [--log FILE]
 """
 
 from __future__ import annotations
@@ -21,8 +21,24 @@ class Skip(Exception):
     """A benchmark cannot run here (a missing piece); the message says what and why."""
 
 
+_progress = sys.stderr  # where progress lines go; the rest of the worker's output goes to its log file
+
+
 def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+    print(f"[bench] {msg}", file=_progress, flush=True)
+
+
+def quiet_into(path: str) -> None:
+    """Send this process's stdout and stderr (and its children's) to ``path``; keep progress on the terminal."""
+    import os
+
+    global _progress
+    _progress = os.fdopen(os.dup(2), "w", buffering=1)
+    fh = open(path, "w")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fh.fileno(), 1)
+    os.dup2(fh.fileno(), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, required=True)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--log", default=None, help="file for everything but progress lines (default: the terminal)")
     args = p.parse_args(argv)
+    if args.log:
+        quiet_into(args.log)
 
     import torch
 

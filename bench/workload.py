@@ -145,3 +145,38 @@ def read_samples(corpus: Corpus, data=None) -> list:
 
     data = data or corpus.data_config()
     return [s for name in ("short_mcq", "long_conv") for s in read_source(name, data)]
+
+
+# ---------------------------------------------------------------------------- RL prompts (GRPO)
+
+RL_TAGS = {  # level -> (ability, leaf) tags as SpatialTree-Bench spells them, and the metric
+    "L1": ("Geometry", "Distance", "multichoiceeval"),
+    "L2": ("Memory", "MemoryRetrieval", "multichoiceeval"),
+    "L3": ("Seq.Plan.", "Route", "multichoiceeval"),
+    "L4": ("Goal-DrivenExecution", "AgenticNavigation", "multichoiceeval"),
+}
+
+
+def build_rl(root: Path, n: int, seed: int = 0) -> Path:
+    """``n`` SpatialTree-Bench-format prompts over L1-L4 (MCQ, plus open numeric questions at L1) with 56 px
+    images, and ``root/registry.yaml`` naming the source ``rl_bench``. Returns the registry path."""
+    rng = random.Random(seed)
+    write_images(root / "images", seed)
+    rows = []
+    for i in range(n):
+        level = "L1L2L3L4"[2 * (i % 4):2 * (i % 4) + 2]
+        ability, leaf, metric = RL_TAGS[level]
+        open_q = level == "L1" and i % 8 == 0
+        row = {"question": f"{_sentence(rng, 6, 14)} Which option is right?", "option": [] if open_q else
+               [f"{c}. {_sentence(rng, 2, 4)}" for c in "ABCD"], "answer": str(round(rng.uniform(1, 9), 1))
+               if open_q else rng.choice("ABCD"), "question_type": "open" if open_q else "mcq", "hint": "{}",
+               "extra_info": json.dumps({"metricfunc": metric, "spatree0": level, "spatree1": ability,
+                                         "spatree2": leaf}),
+               "image": [f"img_56_{rng.randrange(8)}.png"], "video": [], "video_info": [], "session_id": f"rl-{i}"}
+        rows.append(row)
+    (root / "rl.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    registry = root / "registry.yaml"
+    registry.write_text(json.dumps({"sources": {"rl_bench": {
+        "format": "bench", "files": ["rl.jsonl"], "media_root": "images", "modality": "image",
+        "description": "benchmark: GRPO prompts over L1-L4"}}}))
+    return registry

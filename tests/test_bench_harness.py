@@ -32,7 +32,8 @@ def quick_run(tmp_path_factory):
     out, doc = tmp / "results.json", tmp / "PERFORMANCE.md"
     doc.write_text("# Performance\n\nHand-written text stays.\n")
     res = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "rewards", "packing", "--repeats", "2",
-                          "--warmup", "0", "--out", str(out), "--doc", str(doc)], capture_output=True, text=True,
+                          "--warmup", "0", "--out", str(out), "--doc", str(doc), "--logs", str(tmp / "logs")],
+                         capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(out.read_text()), doc.read_text()
