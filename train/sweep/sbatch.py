@@ -130,8 +130,21 @@ def _q(value: object) -> str:
     return shlex.quote(str(value))
 
 
+def _wrap(words: list[str], indent: str, width: int = 110) -> str:
+    """Words joined by spaces, continued on the next line (`` \\``) past ``width`` characters."""
+    lines, cur = [], ""
+    for w in words:
+        if cur and len(indent) + len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    lines.append(cur)
+    return (" \\\n" + indent).join(lines)
+
+
 def _case(index: int, run, sweep_dir: Path) -> str:
-    args = " \\\n       ".join(_q(a) for a in run.args(sweep_dir))
+    args = _wrap([_q(a) for a in run.args(sweep_dir)], "       ")
     return (f"  {index}) RUN={_q(run.name)}; LAUNCHER={_q(run.launcher)}\n"
             f"     ARGS=({args}) ;;")
 
