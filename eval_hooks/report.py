@@ -100,7 +100,7 @@ class Report:
         return "neutral"
 
 
-def _summary_path(run_dir: Path) -> Path | None:
+def summary_path(run_dir: Path) -> Path | None:
     final = run_dir / "eval" / "final" / "summary.json"
     if final.is_file():
         return final
@@ -162,7 +162,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
             compare_to = info["compare_to"]
         else:
             compare_to = None if name == sweep_baseline else sweep_baseline
-        path = _summary_path(run_dir)
+        path = summary_path(run_dir)
         if path is None:
             missing.append(name)
             continue

@@ -79,23 +79,23 @@ def test_table2_dry_run_prints_one_array_of_seven_runs(capsys, tmp_path):
 
 
 def test_shipped_sweeps_load_with_their_recipes():
-    """Every run's recipe exists and its overrides are valid recipe keys (table3 needs recipes/rl/)."""
+    """Every run's recipe exists and its overrides are valid recipe keys."""
     for path in (TABLE2, QUICKSTART):
         sweep = load_sweep(path, validate_recipes=True)
         assert len(sweep.runs) >= 3
-    table3 = load_sweep(TABLE3, validate_recipes=False)
+    table3 = load_sweep(TABLE3, validate_recipes=True)
     assert [r.name for r in table3.runs] == ["base", "full_think", "sft", "l1_think", "l2_think", "l3_think",
                                              "l4_think", "full_think_after_sft", "auto_think"]
 
 
 def test_table3_plan_waits_for_the_sft_task(tmp_path, capsys):
-    sweep = load_sweep(TABLE3, validate_recipes=False)
+    sweep = load_sweep(TABLE3)
     arrays = plan(sweep)
     assert [[r.name for r in a.runs] for a in arrays] == [
         ["base"], ["full_think", "sft"],
         ["l1_think", "l2_think", "l3_think", "l4_think", "full_think_after_sft", "auto_think"]]
     assert arrays[2].after == ["sft"]
-    code = sweep_main([str(TABLE3), "--dry-run", "--no-validate", "--sweep-dir", str(tmp_path)])
+    code = sweep_main([str(TABLE3), "--dry-run", "--sweep-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and out.count("#!/bin/bash") == 3
     assert "#SBATCH --dependency=afterok:<table3_rl.1>_1" in out  # sft is task 1 of the second array
