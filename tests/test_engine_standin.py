@@ -75,7 +75,7 @@ def test_readme_and_manifest_say_synthetic(standin):
 
 def test_small_standin_cost(standin):
     # The brief: --scale small in under 30 s here. CPU time is what we control (wall time depends on
-    # how many other jobs share the 2 cores); one process, no workers.
+    # how many other jobs share the 2 cores): this process and its worker processes together.
     assert standin.cpu_seconds < 20, standin.cpu_seconds
 
 

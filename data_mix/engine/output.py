@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,12 @@ def worker_pool(workers: int):
         yield None
         return
     methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    # fork is cheapest; a process that already runs torch (trainers, test sessions) has threads whose
+    # locks a forked child could inherit held, so it gets a fork server instead.
+    if "fork" in methods and "torch" not in sys.modules:
+        ctx = mp.get_context("fork")
+    else:
+        ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
     pool = ctx.Pool(workers)
     try:
         yield pool
