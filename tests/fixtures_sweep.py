@@ -6,7 +6,9 @@ machinery can see it: it counts steps with a checkpoint after each one, resumes 
 ``bench/overall`` to metrics.jsonl, and writes eval/final/summary.json in eval_hooks' format.
 
 Stand-in keys: ``standin.steps`` (default 5), ``standin.step_secs`` (0.02), ``standin.quality``
-(leaf scores are quality + a per-leaf offset), ``standin.fail`` (exit 3 instead of finishing).
+(leaf scores are quality + a per-leaf offset), ``standin.fail`` (exit 3 instead of finishing),
+``standin.fast_file`` (once this file exists, the remaining steps take no time: a test can keep
+the run going as long as it needs, then let it finish).
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ def main(argv: list[str]) -> int:
     stop = []
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, lambda s, _f: stop.append(s))
+    fast_file = Path(args["standin.fast_file"]) if args.get("standin.fast_file") else None
     for step in range(start + 1, steps + 1):
-        time.sleep(step_secs)
+        if fast_file is None or not fast_file.exists():
+            time.sleep(step_secs)
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "bench/overall": quality * step / steps, "train/loss": 1.0 / step})
                     + "\n")

@@ -59,7 +59,7 @@ def _wait(predicate, timeout: float, what: str, on_fail=lambda: "") -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A single-node Slurm (4 declared CPUs) on free ports; SLURM_CONF set for this module."""
+    """A single-node Slurm (5 declared CPUs: the tiny jobs are single-threaded) on free ports; SLURM_CONF set."""
     if not _slurm_installed() and (os.geteuid() != 0 or shutil.which("apt-get") is None):
         reason = ("Slurm is not installed and cannot be installed here (needs root and apt-get): the real-Slurm "
                   "tests (job array, requeue) did NOT run")
@@ -67,7 +67,7 @@ def cluster(tmp_path_factory):
         print(f"\n!!! WARNING: {reason} !!!", file=sys.stderr)
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm")
-    env = dict(os.environ, SPATIALTREE_SLURM_DIR=str(state), SPATIALTREE_SLURM_CPUS="4",
+    env = dict(os.environ, SPATIALTREE_SLURM_DIR=str(state), SPATIALTREE_SLURM_CPUS="5",
                SPATIALTREE_SLURM_CTLD_PORT=str(_free_port()), SPATIALTREE_SLURM_SLURMD_PORT=str(_free_port()))
     start = time.monotonic()
     out = _sh("install", env=env)
@@ -94,7 +94,7 @@ def cluster(tmp_path_factory):
 
 
 def _logs(state: Path) -> str:
-    return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((state / "log").glob("*.log")))
+    return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted((state / "log").glob("*.log")))
 
 
 @pytest.fixture(scope="module")
@@ -111,21 +111,38 @@ def standin_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def submitted(cluster, standin_data, tmp_path_factory):
-    """Both sweeps submitted at once (they run side by side on the 4 declared CPUs)."""
+    """Three sweeps submitted at once (they run side by side on the declared CPUs while the tests
+    drive them): a real SFT run to pre-empt, a stand-in counter to requeue twice, the quickstart."""
     root = tmp_path_factory.mktemp("sweeps")
     requeue_yaml = root / "requeue.yaml"
+    fast = root / "requeue.fast"
     requeue_yaml.write_text(f"""
 name: requeue_test
 defaults:
   launcher: {STANDIN.relative_to(REPO)}
   slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 60}}
 runs:
-  - {{name: counter, overrides: {{standin.steps: 40, standin.step_secs: 0.25}}}}
+  - {{name: counter, overrides: {{standin.steps: 4000, standin.step_secs: 0.25, standin.fast_file: {fast}}}}}
 """)
-    dirs = {"requeue": root / "requeue", "quickstart": root / "quickstart"}
-    out = _run([sys.executable, "launch/sweep.py", str(requeue_yaml), "--submit", "--sweep-dir",
-                str(dirs["requeue"])])
-    assert out.returncode == 0, out.stderr
+    sft_yaml = root / "sft_requeue.yaml"
+    sft_yaml.write_text(f"""
+name: sft_requeue
+defaults:
+  launcher: sft
+  overrides: {{model.name_or_path: tiny-qwen2.5-vl, data.root: {standin_data}, mix.upsample: true,
+              mix.budget.unit: samples, mix.budget.value: 4000, mix.budget.group: null,
+              mix.budget.match_recipe: null, train.max_steps: 30, train.per_device_batch_size: 2,
+              train.grad_accum: 1, train.save_steps: 0, train.num_threads: 1, train.report_to: [jsonl],
+              train.logging_steps: 1, eval.bench: null}}
+  slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 60}}
+runs:
+  - {{name: sft, recipe: dist}}
+""")
+    dirs = {"root": root, "requeue": root / "requeue", "quickstart": root / "quickstart", "fast": fast,
+            "sft_requeue": root / "sft_requeue"}
+    for name, spec in (("sft_requeue", sft_yaml), ("requeue", requeue_yaml)):
+        out = _run([sys.executable, "launch/sweep.py", str(spec), "--submit", "--sweep-dir", str(dirs[name])])
+        assert out.returncode == 0, out.stderr
     sets = [a for s in [f"data.root={standin_data}", *QUICK_SETS] for a in ("--set", s)]
     out = _run([sys.executable, "launch/sweep.py", str(QUICKSTART), "--submit", "--sweep-dir",
                 str(dirs["quickstart"]), *sets])
@@ -150,13 +167,43 @@ def _attempts(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _train_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [row["step"] for row in map(json.loads, path.read_text().splitlines()) if "train/loss" in row]
+
+
+def _sft_log(run_dir: Path) -> str:
+    path = run_dir / "job.log"
+    return path.read_text(errors="replace")[-6000:] if path.exists() else "(no job.log)"
+
+
+def test_real_sft_checkpoints_on_the_time_limit_signal(submitted):
+    """The SFT trainer itself under the batch script: SIGUSR1 (the time-limit warning) through the
+    batch shell -> checkpoint + exit 0 -> the task requeues itself. (The resumed attempt finishes
+    while the next tests run; test_real_sft_resumed_and_finished checks it.)"""
+    sweep_dir = submitted["sft_requeue"]
+    run_dir = sweep_dir / "runs/sft"
+    job = _job_of(sweep_dir, "sft")
+    _wait(lambda: len(_train_steps(run_dir)) >= 2, 240, "the SFT run to log two training steps",
+          lambda: _sft_log(run_dir))
+    out = _run(["scancel", "--batch", "--signal=USR1", job])
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: "requeueing" in _sft_log(run_dir), 120, "the pre-empted SFT task to requeue itself",
+          lambda: _sft_log(run_dir))
+    assert "pre-empted at step" in _sft_log(run_dir)
+    assert sorted(run_dir.glob("checkpoint-*")), "the pre-empted attempt saved no checkpoint"
+    assert not (run_dir / "DONE").exists() and not (run_dir / "FAILED").exists()
+
+
 def test_forced_requeue_and_time_limit_signal_resume(submitted):
     """scontrol requeue (pre-emption: SIGTERM) and SIGUSR1 to the batch shell (time-limit warning):
     both times the task checkpoints, runs again and resumes from its checkpoint."""
     sweep_dir = submitted["requeue"]
     run_dir = sweep_dir / "runs/counter"
     job = _job_of(sweep_dir, "counter")
-    log = lambda: (run_dir / "job.log").read_text() if (run_dir / "job.log").exists() else "(no job.log)"  # noqa: E731
+    log = lambda: _sft_log(run_dir)  # noqa: E731
 
     _wait(lambda: _ckpt_step(run_dir) >= 3, 120, "the first attempt to checkpoint step 3", log)
     out = _run(["scontrol", "requeue", job])
@@ -169,15 +216,17 @@ def test_forced_requeue_and_time_limit_signal_resume(submitted):
 
     out = _run(["scancel", "--batch", "--signal=USR1", job])  # what --signal=B:USR1@secs delivers
     assert out.returncode == 0, out.stderr
-    _wait(lambda: (run_dir / "DONE").exists(), 150, "the run to finish after the USR1 requeue", log)
+    _wait(lambda: len(_attempts(run_dir)) >= 3, 120, "the third attempt after the USR1 requeue", log)
+    submitted["fast"].touch()  # the remaining steps now take no time
+    _wait(lambda: (run_dir / "DONE").exists(), 120, "the run to finish", log)
 
     attempts = _attempts(run_dir)
     assert len(attempts) == 3, attempts
     assert [a["restart"] for a in attempts] == [None, "1", "2"]
-    assert 0 < attempts[1]["start_step"] < attempts[2]["start_step"] < 40
+    assert 0 < attempts[1]["start_step"] < attempts[2]["start_step"] < 4000
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 41)), "every step exactly once across the three attempts"
-    text = log()
+    assert steps == list(range(1, 4001)), "every step exactly once across the three attempts"
+    text = (run_dir / "job.log").read_text(errors="replace")
     assert "stopped by SIGTERM" in text and "SIGUSR1" in text and "requeueing" in text and "=== run counter done" in text
     assert all(a["args"][-1] == "train.resume=auto" for a in attempts)
     assert not (run_dir / "FAILED").exists()
@@ -194,7 +243,8 @@ def test_quickstart_array_runs_every_task_and_writes_summaries(submitted):
         return all(f"{n} " in st for n in names) and " pending " not in st and " running " not in st
 
     def logs() -> str:
-        return "\n".join(f"--- {n}\n" + "\n".join((sweep_dir / "runs" / n / "job.log").read_text().splitlines()[-30:])
+        return "\n".join(f"--- {n}\n" + "\n".join((sweep_dir / "runs" / n / "job.log").read_text(errors="replace")
+                                                    .splitlines()[-30:])
                          for n in names if (sweep_dir / "runs" / n / "job.log").exists())
 
     _wait(all_over, 400, "the quickstart array to finish", logs)
@@ -215,7 +265,7 @@ def test_quickstart_array_runs_every_task_and_writes_summaries(submitted):
                  if "bench/overall" in line]
         assert steps[0] == 0 and steps[-1] == 4 and 2 in steps, steps
         assert (run_dir / "model.safetensors").exists() and (run_dir / "train_summary.json").exists()
-        assert "attempt 0, 1 node(s)" in (run_dir / "job.log").read_text()
+        assert "attempt 0, 1 node(s)" in (run_dir / "job.log").read_text(errors="replace")
 
     # resubmitting skips the finished runs
     again = _run([sys.executable, "launch/sweep.py", str(QUICKSTART), "--submit", "--sweep-dir", str(sweep_dir),
@@ -229,3 +279,20 @@ def test_quickstart_array_runs_every_task_and_writes_summaries(submitted):
     for f in ("table.md", "table.csv", "deltas_heatmap.png", "ability_correlation.png", "learning_curves.png"):
         assert (sweep_dir / "report" / f).stat().st_size > 0, f
     assert "| Baseline (baseline) |" in rep.stdout and "| B+Dist.+Size+Corr. |" in rep.stdout
+
+
+
+def test_real_sft_resumed_and_finished(submitted):
+    """The requeued SFT attempt resumed from the checkpoint (train.resume=auto) and finished."""
+    run_dir = submitted["sft_requeue"] / "runs/sft"
+    _wait(lambda: (run_dir / "DONE").exists(), 300, "the requeued SFT run to finish", lambda: _sft_log(run_dir))
+    text = (run_dir / "job.log").read_text(errors="replace")
+    assert "SIGUSR1" in text and "requeueing" in text and "attempt 1" in text
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["resumed_from"] and "checkpoint-" in summary["resumed_from"], summary
+    assert summary["steps"] == 30
+    resumed_at = int(summary["resumed_from"].rsplit("-", 1)[1])
+    steps = _train_steps(run_dir)
+    assert 0 < resumed_at < 30 and steps[-1] == 30
+    assert resumed_at + 1 in steps and max(s for s in steps if s <= resumed_at) == resumed_at
+    assert (run_dir / "model.safetensors").exists()
