@@ -67,7 +67,7 @@ def cluster(tmp_path_factory):
         print(f"\n!!! WARNING: {reason} !!!", file=sys.stderr)
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm")
-    env = dict(os.environ, SPATIALTREE_SLURM_DIR=str(state), SPATIALTREE_SLURM_CPUS="5",
+    env = dict(os.environ, SPATIALTREE_SLURM_DIR=str(state), SPATIALTREE_SLURM_CPUS="6",
                SPATIALTREE_SLURM_CTLD_PORT=str(_free_port()), SPATIALTREE_SLURM_SLURMD_PORT=str(_free_port()))
     start = time.monotonic()
     out = _sh("install", env=env)
@@ -123,6 +123,8 @@ defaults:
   slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 60}}
 runs:
   - {{name: counter, overrides: {{standin.steps: 4000, standin.step_secs: 0.25, standin.fast_file: {fast}}}}}
+  - {{name: first, overrides: {{standin.steps: 3}}}}
+  - {{name: second, overrides: {{standin.steps: 3, standin.init: "{{run:first}}"}}}}
 """)
     sft_yaml = root / "sft_requeue.yaml"
     sft_yaml.write_text(f"""
@@ -296,3 +298,19 @@ def test_real_sft_resumed_and_finished(submitted):
     assert 0 < resumed_at < 30 and steps[-1] == 30
     assert resumed_at + 1 in steps and max(s for s in steps if s <= resumed_at) == resumed_at
     assert (run_dir / "model.safetensors").exists()
+
+
+def test_dependent_array_waits_for_its_run(submitted):
+    """`second` references {run:first}: it went into a second array submitted afterok on first's task."""
+    sweep_dir = submitted["requeue"]
+    runs = sweep_dir / "runs"
+    _wait(lambda: (runs / "second" / "DONE").exists(), 120, "the dependent run to finish",
+          lambda: _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)]).stdout)
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    first_job = state["runs"]["first"]["job"]
+    deps = [s["dependency"] for s in state["submissions"] if "second" in s["tasks"].values()]
+    assert deps == [f"afterok:{first_job}"]
+    started = (runs / "second" / "job.log").read_text().splitlines()[0].rsplit(", ", 1)[1]
+    assert started >= (runs / "first" / "DONE").read_text().strip()
+    args = _attempts(runs / "second")[0]["args"]
+    assert f"standin.init={runs / 'first'}" in args
