@@ -12,9 +12,10 @@ import pytest
 
 from tests.fixtures_sweep import STANDIN
 from train.sweep.cli import main as sweep_main
+from train.sweep.loader import load_sweep
 from train.sweep.plan import array_spec, plan
 from train.sweep.sbatch import render
-from train.sweep.spec import SweepError, load_sweep, parse_time
+from train.sweep.spec import SweepError, parse_time
 from train.sweep.status import sweep_status
 
 REPO = Path(__file__).resolve().parents[1]

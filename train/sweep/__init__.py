@@ -1,9 +1,10 @@
 """Sweeps: many runs of the launchers as Slurm job arrays (or one after another locally).
 
-spec (the sweep YAML schema), plan (runs -> arrays), sbatch (script rendering), submit, status,
+spec (the sweep YAML schema), loader (load + check a sweep file), plan (runs -> arrays), sbatch (script rendering), submit, status,
 local, cli (launch/sweep.py). See docs/SWEEPS.md.
 """
 
-from train.sweep.spec import Run, SlurmConfig, Sweep, SweepError, load_sweep
+from train.sweep.loader import load_sweep
+from train.sweep.spec import Run, SlurmConfig, Sweep, SweepError
 
 __all__ = ["Run", "SlurmConfig", "Sweep", "SweepError", "load_sweep"]

@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.sweep.spec import SweepError, load_sweep
+from train.sweep.loader import load_sweep
+from train.sweep.spec import SweepError
 from train.sweep.status import format_status, sweep_status
 
 EPILOG = """examples:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from train.sweep.spec import Run, SlurmConfig, Sweep, depth_of
+from train.sweep.loader import depth_of
+from train.sweep.spec import Run, SlurmConfig, Sweep
 
 
 @dataclass
