@@ -256,3 +256,13 @@ def test_paths_in_docs_exist(repo_root):
     for rel in ("scripts/verl/setup_env.sh", "scripts/verl/check_config.py", "scripts/verl/score_parquet.py",
                 "scripts/verl/slurm_ray.sbatch", "docs/GRPO.md"):
         assert (Path(repo_root) / rel).is_file(), rel
+
+
+def test_rollout_engine_choice_is_explained():
+    from train.config import GRPOConfig
+    from train.grpo.trainer import pick_generation
+
+    assert pick_generation(GRPOConfig(), "cpu") == (False, "HF generate (no GPU for vLLM)")
+    assert pick_generation(GRPOConfig(use_vllm=False), "cuda") == (False, "HF generate (grpo.use_vllm=false)")
+    use, why = pick_generation(GRPOConfig(), "cuda")  # vllm is not installed in the test environment
+    assert (use, why) == (False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)")

@@ -206,9 +206,9 @@ class GRPOConfig:
     """Policy updates per generated batch (GRPO's mu)."""
     steps_per_generation: int | None = None
     """Optimizer micro-steps served by one generation round; None = ``train.grad_accum``."""
-    use_vllm: bool = False
-    """vLLM generation when vllm is installed and a GPU is present (colocated with training); otherwise HF
-    generate, logged. False = always HF generate."""
+    use_vllm: bool = True
+    """Roll out with vLLM when it is installed and a GPU is present (``vllm_mode``); otherwise HF generate.
+    The choice and its reason are logged. False = always HF generate."""
     vllm_mode: str = "colocate"
     """``colocate`` (vLLM inside the training processes) or ``server`` (a separate ``trl vllm-serve``)."""
     vllm_gpu_memory_utilization: float = 0.3

@@ -91,13 +91,13 @@ def reward_functions(recipe):
 
 
 def pick_generation(grpo, device: str) -> tuple[bool, str]:
-    """(use vLLM, why): vLLM only when asked, installed and on a GPU; HF generate otherwise."""
+    """(use vLLM, why): vLLM when allowed (grpo.use_vllm), installed and on a GPU; HF generate otherwise."""
     if not grpo.use_vllm:
         return False, "HF generate (grpo.use_vllm=false)"
     if device != "cuda":
-        return False, "HF generate (grpo.use_vllm=true but there is no GPU)"
+        return False, "HF generate (no GPU for vLLM)"
     if importlib.util.find_spec("vllm") is None:
-        return False, "HF generate (grpo.use_vllm=true but vllm is not installed: pip install vllm)"
+        return False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)"
     return True, f"vLLM ({grpo.vllm_mode})"
 
 
