@@ -163,8 +163,15 @@ cmd_stop() {
   fi
   stop_pid "$DIR/slurmd.pid" slurmd
   stop_pid "$DIR/slurmctld.pid" slurmctld
-  # munged only if this script started it (a system munged is left alone).
-  if [ -s "$DIR/munged.pid" ]; then stop_pid "$DIR/munged.pid" munged; fi
+  # munged only if this script started it (a system munged is left alone), and not while another
+  # local cluster (another SPATIALTREE_SLURM_DIR) still authenticates through it.
+  if [ -s "$DIR/munged.pid" ]; then
+    if pgrep -x slurmctld >/dev/null 2>&1; then
+      log "munged left running: another slurmctld on this machine uses it"; rm -f "$DIR/munged.pid"
+    else
+      stop_pid "$DIR/munged.pid" munged
+    fi
+  fi
   log "stopped"
 }
 
