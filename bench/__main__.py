@@ -30,8 +30,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these ({', '.join(BENCHMARKS)})")
     p.add_argument("--quick", action="store_true", help="smoke-run sizes (about two minutes for everything)")
-    p.add_argument("--repeats", type=int, default=None, help="measured repeats per side (default 5, --quick 3)")
-    p.add_argument("--warmup", type=int, default=1, help="discarded calls per side before measuring (default 1)")
+    p.add_argument("--repeats", type=int, default=None, help="measured repeats per side (default 5, --quick 2)")
+    p.add_argument("--warmup", type=int, default=None, help="discarded calls per side before measuring (default 1, "
+                                                            "--quick 0)")
     p.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="results file")
     p.add_argument("--doc", default=str(REPO / "docs" / "PERFORMANCE.md"), help="document whose results block is updated")
     p.add_argument("--no-doc", action="store_true", help="do not touch the document")
@@ -44,7 +45,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         if unknown:
             p.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     if args.repeats is None:
-        args.repeats = 3 if args.quick else 5
+        args.repeats = 2 if args.quick else 5
+    if args.warmup is None:
+        args.warmup = 0 if args.quick else 1
     if args.repeats < 1 or args.warmup < 0:
         p.error("--repeats must be >= 1 and --warmup >= 0")
     return args

@@ -2,44 +2,51 @@
 200-record held-out benchmark evaluated at steps 0, 100, 200 and 300).
 
 Ours: ``launch/sft.py recipe=quickstart_sft`` as a user runs it (the mid-training benchmark hook on).
-Baseline: the same command with ``eval.bench=null`` (no hook). The figure is the training time of the run
-(``train_summary.json`` seconds: the training loop, process start-up excluded) with the hook over without;
-the hook's own accounting (``bench/eval_seconds_total`` and ``bench/eval_time_share`` in metrics.jsonl) is
-kept in ``extra``. One pair by default (each run takes a minute or more); ``--repeats 10`` gives two.
-``--quick`` runs a scaled-down quickstart (20 steps, evaluations every 10 on 50 records) that checks the
+Baseline: the same command with ``eval.bench=null`` (no hook). The two runs of a pair run at the same time
+(one core each, one torch thread each, as the recipe sets), so both see the same machine. The figure is the
+CPU seconds of each run's process (its own rusage) with the hook over without; the hook's own accounting
+(``bench/eval_seconds_total`` and ``bench/eval_time_share`` in metrics.jsonl) and the wall times are kept in
+``extra``. One pair by default (each run takes a minute or more); ``--repeats 10`` gives two.
+``--quick`` runs a scaled-down quickstart (10 steps, evaluations every 5 on 20 records) that checks the
 plumbing, not the quickstart's figure.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.harness import Context, Figure, compare_many, pair_figure
+from bench.harness import Context, Figure, pair_figure
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = ["mix.budget.value=640", "eval.every_steps=10", "eval.max_samples_per_leaf=50"]
+QUICK = ["mix.budget.value=320", "eval.every_steps=5", "eval.max_samples_per_leaf=20"]
 
 
-def quickstart(data_root: Path, out: Path, quick: bool, hook: bool) -> dict:
+def start_quickstart(data_root: Path, out: Path, quick: bool, hook: bool) -> tuple[subprocess.Popen, float]:
     args = ["recipe=quickstart_sft", f"data.root={data_root}", f"train.output_dir={out}", "train.report_to=[jsonl]"]
     if quick:
         args += QUICK
     if not hook:
         args.append("eval.bench=null")
-    log = out.with_suffix(".log")
-    t = time.perf_counter()
-    with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, str(REPO / "launch" / "sft.py"), *args], cwd=REPO, stdout=fh,
-                              stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - t
+    with open(out.with_suffix(".log"), "w") as fh:
+        proc = subprocess.Popen([sys.executable, str(REPO / "launch" / "sft.py"), *args], cwd=REPO, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    return proc, time.perf_counter()
+
+
+def finish_quickstart(proc: subprocess.Popen, started: float, out: Path, hook: bool) -> dict:
+    """Wait for the run; its CPU seconds (this child's own rusage, via wait4), wall time and the hook's accounting."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
     if proc.returncode:
-        raise RuntimeError(f"the quickstart exited {proc.returncode}: {log.read_text()[-2000:]}")
+        raise RuntimeError(f"the quickstart exited {proc.returncode}: {out.with_suffix('.log').read_text()[-2000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
-    result = {"train_s": float(summary["seconds"]), "wall_s": wall}
+    result = {"cpu_s": usage.ru_utime + usage.ru_stime, "train_s": float(summary["seconds"]), "wall_s": wall}
     if hook:
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         evals = [r for r in rows if "bench/eval_seconds_total" in r]
@@ -57,36 +64,39 @@ def run(ctx: Context) -> list[Figure]:
                           capture_output=True, text=True)
     if made.returncode:
         raise RuntimeError(f"python -m train.quickstart_data failed ({made.returncode}): {made.stderr[-1500:]}")
-    counter = {"n": 0}
-    extras: dict[str, list] = {"hook_eval_s": [], "hook_share": [], "evaluations": [], "wall_with_s": [],
-                               "wall_without_s": []}
-
-    def out_dir(kind: str) -> Path:
-        counter["n"] += 1
-        return ctx.workdir / f"{kind}_{counter['n']}"
-
-    def ours() -> dict:
-        r = quickstart(data_root, out_dir("with_hook"), ctx.quick, hook=True)
-        for key in ("hook_eval_s", "hook_share", "evaluations"):
-            extras[key].append(r[key])
-        extras["wall_with_s"].append(r["wall_s"])
-        return {"train_s": r["train_s"]}
-
-    def baseline() -> dict:
-        r = quickstart(data_root, out_dir("without_hook"), ctx.quick, hook=False)
-        extras["wall_without_s"].append(r["wall_s"])
-        return {"train_s": r["train_s"]}
-
+    extras: dict[str, list] = {"hook_eval_s": [], "hook_share": [], "evaluations": [], "train_s_with": [],
+                               "train_s_without": [], "wall_s_with": [], "wall_s_without": []}
+    ours, base = [], []
     pairs = max(1, ctx.repeats // 5)
-    a, b = compare_many(ours, baseline, pairs, 0, ctx.log)
-    what = ("training-loop seconds of the quickstart SFT run with the mid-training benchmark hook (ratio - 1 = "
-            "the hook's share of the run)." if not ctx.quick else
-            "training-loop seconds of a scaled-down quickstart (smoke run: 20 steps, evaluations every 10 on 50 "
-            "records), with the hook over without.")
-    return [pair_figure("quickstart_train_s", what, "s", a["train_s"], b["train_s"],
+    for i in range(pairs):  # the two runs of a pair at the same time, one core each: same machine state
+        with_dir, without_dir = ctx.workdir / f"with_hook_{i}", ctx.workdir / f"without_hook_{i}"
+        a = start_quickstart(data_root, with_dir, ctx.quick, hook=True)
+        b = start_quickstart(data_root, without_dir, ctx.quick, hook=False)
+        try:
+            ra = finish_quickstart(*a, with_dir, hook=True)
+            rb = finish_quickstart(*b, without_dir, hook=False)
+        finally:  # on an error, do not leave the other run behind
+            for proc, _ in (a, b):
+                if proc.returncode is None:
+                    proc.kill()
+        ours.append(ra["cpu_s"])
+        base.append(rb["cpu_s"])
+        for key in ("hook_eval_s", "hook_share", "evaluations"):
+            extras[key].append(ra[key])
+        for key, r in (("with", ra), ("without", rb)):
+            extras[f"train_s_{key}"].append(r["train_s"])
+            extras[f"wall_s_{key}"].append(r["wall_s"])
+        ctx.log(f"pair {i + 1}/{pairs}: with the hook {ra['cpu_s']:.1f} CPU s (hook: {ra['hook_eval_s']:.1f} s, "
+                f"{ra['hook_share']:.1%} by its own account), without {rb['cpu_s']:.1f} CPU s")
+    what = ("CPU seconds of the whole quickstart SFT process with the mid-training benchmark hook (ratio - 1 = the "
+            "hook's cost relative to the run, start-up included)." if not ctx.quick else
+            "CPU seconds of a scaled-down quickstart (smoke run: 10 steps, evaluations every 5 on 20 records), "
+            "with the hook over without.")
+    return [pair_figure("quickstart_cpu_s", what, "CPU s", ours, base,
                         "the same run with eval.bench=null (no hook)", better="lower",
                         target=None if ctx.quick else "ratio <= 1.10 (hook under 10% of the run)",
                         check=None if ctx.quick else (lambda _o, _b, r: r["median"] <= 1.10),
-                        notes=f"{pairs} pair(s) of runs; extra holds the hook's own accounting "
-                              f"(eval seconds and share of the run it reports) and process wall times.",
+                        notes=f"{pairs} pair(s) of runs, the two of a pair run at the same time; extra holds the "
+                              f"hook's own accounting (eval seconds and its share of the run) and the runs' "
+                              f"training-loop and process wall times.",
                         extra=extras)]

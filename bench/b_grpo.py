@@ -12,15 +12,13 @@ callbacks. The baseline scores each completion with the same metric (``rewards.s
 text, one reward function), as a TRL user would write it.
 
 Ours is ``run_trl`` itself; the step clock is attached through its eval-hook attachment point (the hook is
-off: ``eval.bench=null``). A measurement is ``warm + steps`` steps of a fresh run; the mean time between
-step ends of the last ``steps`` counts.
+off: ``eval.bench=null``). A measurement is ``warm + steps`` steps of a fresh run; the mean CPU time (of the
+single-threaded benchmark process) between step ends of the last ``steps`` counts.
 """
 
 from __future__ import annotations
 
-import time
-
-from bench.harness import Context, Figure, compare, pair_figure
+from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
 
 GENERATIONS = 4
 BATCH = 8  # completions per step = 2 prompts x 4
@@ -37,7 +35,7 @@ class StepEnds:
                 self.ends = []
 
             def on_step_end(self, args, state, control, **kwargs):
-                self.ends.append(time.perf_counter())
+                self.ends.append(cpu_clock())
 
             def mean_step_s(self, warm: int) -> float:
                 ends = self.ends[warm - 1:]
@@ -80,8 +78,7 @@ def bare_trl(recipe, out) -> object:
     processor = load_processor(recipe.model)
     processor.tokenizer.padding_side = "left"
     dataset = to_hf_dataset(load_prompts(recipe, processor), recipe.data)
-    args = grpo_arguments(recipe, out, "cpu", torch.float32, [], False, [1.0])
-    args.disable_tqdm, args.log_level = True, "error"
+    args = grpo_arguments(recipe, out, "cpu", torch.float32, [], False, [1.0])  # as ours: same logging and bars
     model, _, _ = prepare_model(recipe, "cpu")
     args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
     return GRPOTrainer(model=model, reward_funcs=[plain_accuracy], args=args, train_dataset=dataset,

@@ -170,7 +170,7 @@ def run(ctx: Context) -> list[Figure]:
 
         raise Skip("lmms-eval (the reference scorer) is not installed: scripts/bootstrap.sh installs it --no-deps")
     n = ctx.pick(300, 1000)
-    min_seconds = ctx.pick(0.1, 0.4)
+    min_seconds = ctx.pick(0.1, 0.25)
     figures = []
     for metric, ref_name in REFERENCE_NAMES.items():
         data = cases(metric, n)

@@ -10,14 +10,13 @@ flag for it) so both train the same parameters.
 
 A measurement is one ``train()`` of ``warm + steps`` optimizer steps on a fresh trainer; only the last
 ``steps`` count: the time between consecutive step ends (data loading, collation, forward, backward,
-optimizer) and the real tokens of those steps' batches.
+optimizer), in CPU seconds of the (single-threaded) benchmark process, and the real tokens of those steps'
+batches.
 """
 
 from __future__ import annotations
 
-import time
-
-from bench.harness import Context, Figure, compare, pair_figure
+from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
 
 BATCH = 4
 LR = 1e-4
@@ -41,7 +40,7 @@ class StepClock:
 
         class _Ends(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
-                clock.ends.append(time.perf_counter())
+                clock.ends.append(cpu_clock())
 
         trainer.add_callback(_Ends())
 

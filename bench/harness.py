@@ -115,6 +115,13 @@ def _short(values: dict) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
+def cpu_clock() -> float:
+    """CPU seconds of this process (all its threads): the clock of the step and throughput benchmarks. Each
+    benchmark process runs one torch thread, so on an idle machine this equals wall time; on a shared one it
+    leaves out the time other jobs held the core (see docs/PERFORMANCE.md)."""
+    return time.process_time()
+
+
 class Stopwatch:
     """``with Stopwatch() as sw: ...`` then ``sw.seconds`` (perf_counter)."""
 
