@@ -18,13 +18,22 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.dist
 
 
+def free_port() -> int:
+    """A free TCP port (torchrun here does not resolve --master_port 0 for its workers)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module", params=["zero2", "zero3"])
 def ds_run(request, tmp_path_factory):
     standin = standin_small(tmp_path_factory)
     out = tmp_path_factory.mktemp(request.param) / "out"
     env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions"))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(REPO / "launch" / "sft.py"), "recipe=dist_size_corr", "model.name_or_path=tiny-qwen2.5-vl",
            f"data.root={standin.root}", "train.max_steps=3", f"train.deepspeed={request.param}",
            f"train.output_dir={out}", "train.num_threads=1"]

@@ -103,15 +103,19 @@ def load_model(cfg: ModelConfig, device: str = "auto"):
 def _drop_prefix_changes(model) -> None:
     """Save with the same tensor names as a plain load does.
 
-    Loaded under DeepSpeed ZeRO-3 (zero.Init), transformers records a PrefixChange among the weight
-    conversions it reverts on save; Qwen-VL checkpoints then come out as ``model.model.layers.*``
-    instead of ``model.layers.*``. from_pretrained reads both, other tools (vLLM) expect the latter.
+    Loaded under DeepSpeed ZeRO-3 (zero.Init), transformers records its legacy renamings and prefix
+    changes among the weight conversions it reverts on save; Qwen-VL checkpoints then come out as
+    ``model.model.layers.*`` instead of ``model.layers.*``. from_pretrained reads both, other tools
+    (vLLM) expect the latter. The conversions of a plain load are the non-legacy ones without
+    PrefixChange: use those.
     """
-    conversions = getattr(model, "_weight_conversions", None)
-    if conversions:
-        from transformers.core_model_loading import PrefixChange
+    if getattr(model, "_weight_conversions", None) is None:
+        return
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import PrefixChange
 
-        model._weight_conversions = [c for c in conversions if not isinstance(c, PrefixChange)]
+    plain = [c for c in get_model_conversion_mapping(model, add_legacy=False) if not isinstance(c, PrefixChange)]
+    model._weight_conversions = plain or None
 
 
 def load_model_and_processor(cfg: ModelConfig, device: str = "auto"):

@@ -39,6 +39,25 @@ def dist_env() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def init_process_group(device: str) -> None:
+    """The process group before the model loads, for DeepSpeed.
+
+    accelerate skips DeepSpeed's process-group setup with ``use_cpu``, and ZeRO-3's partitioned loading
+    then sees a world size of 1. torch's env:// init comes first, then DeepSpeed's comm layer adopts
+    the existing group.
+    """
+    import deepspeed
+    import torch
+    import torch.distributed as dist
+
+    backend = "gloo" if device == "cpu" else "nccl"
+    if device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    deepspeed.init_distributed(dist_backend=backend)
+
+
 def build_source(recipe, rank: int, world_size: int, tokenizer):
     """This rank's share of the recipe's data mix (data_mix.mixer.build_mix)."""
     from data_mix.mixer import build_mix
@@ -134,11 +153,7 @@ def run(recipe, flags: list[str], source=None) -> int:
     resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
     report_to = hf_report_to(list(recipe.train.report_to), run_dir)
     if recipe.train.deepspeed and world > 1:
-        # accelerate skips DeepSpeed's own process-group setup with use_cpu; ZeRO-3's partitioned
-        # loading then sees world size 1. Initialising it here is harmless on GPUs (idempotent).
-        import deepspeed
-
-        deepspeed.init_distributed(dist_backend="gloo" if device == "cpu" else "nccl")
+        init_process_group(device)
     # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
     args = training_arguments(recipe, run_dir, device, dtype, max(recipe.train.max_steps, 1), report_to)
     model, processor, counts = prepare_model(recipe, device)
