@@ -129,9 +129,9 @@ def run(ctx: Context) -> list[Figure]:
 
     a, b = compare(ours, baseline, ctx.repeats, ctx.warmup, ctx.log)
     return [pair_figure(
-        "step_s", f"seconds per GRPO optimizer step ({BATCH} completions = {BATCH // GENERATIONS} prompts x "
+        "step_s", f"CPU seconds per GRPO optimizer step ({BATCH} completions = {BATCH // GENERATIONS} prompts x "
         f"{GENERATIONS}, up to 24 new tokens, HF generate), tiny Qwen2.5-VL, vision frozen, one CPU thread; mean "
-        f"of {steps} steps after {warm} warm-up per fresh run.", "s/step", a, b,
+        f"of {steps} steps after {warm} warm-up per fresh run.", "CPU s/step", a, b,
         "TRL 1.16 GRPOTrainer, same model/prompts/GRPOConfig, one plain reward (rewards.score on the completion)",
         better="lower", target="ratio <= 1.05 (routing, shaping, telemetry under 5%)",
         check=lambda _o, _b, r: r["median"] <= 1.05,

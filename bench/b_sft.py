@@ -137,8 +137,9 @@ def run(ctx: Context) -> list[Figure]:
     def trl() -> float:
         return measure(lambda: trl_trainer(dataset, out / "trl", total), trl_tokens)
 
-    what = (f"real tokens per second of SFT steps (batch {BATCH}, {steps} timed steps after {warm} warm-up, per "
-            f"fresh trainer), tiny Qwen2.5-VL, vision frozen, one CPU thread.")
+    what = (f"real tokens per CPU second of SFT steps (batch {BATCH}, {steps} timed steps after {warm} warm-up, "
+            f"per fresh trainer; data, collation, forward, backward, optimizer), tiny Qwen2.5-VL, vision frozen, one "
+            f"CPU thread.")
     base = "TRL 1.16 SFTTrainer (datasets.Dataset + its default VLM collator, assistant_only_loss)"
     figures = []
     a, b = compare(ours_padded, trl, ctx.repeats, ctx.warmup, ctx.log)
