@@ -28,7 +28,7 @@ def logger_name(key: str) -> str:
 
     if key in RENAME:
         return RENAME[key]
-    if key.startswith(("train/", "eval/", "test/")):
+    if key.startswith(("train/", "eval/", "test/", "bench/")):  # bench/...: the eval hook's names, kept as they are
         return key
     if key.startswith("eval_"):
         return "eval/" + key[len("eval_"):]
