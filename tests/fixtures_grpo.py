@@ -20,6 +20,11 @@ def subset_registry(path: Path, names: tuple[str, ...]) -> Path:
     return path
 
 
+def shared_rl_standin(tmp_path_factory) -> Path:
+    """One stand-in of rl_l1..rl_l4 per test session (every GRPO test module asks for the same directory)."""
+    return make_rl_standin(tmp_path_factory.getbasetemp() / "grpo_rl_standin")
+
+
 def make_rl_standin(root: Path, names: tuple[str, ...] = RL_SOURCES, seed: int = 0) -> Path:
     """Engine stand-ins (small scale) of the RL prompt sources under ``root`` (data.root), once."""
     from data_mix.engine.standin import make_standin

@@ -239,6 +239,7 @@ RL_RECIPES = ("full_think", "l1_think", "l2_think", "l3_think", "l4_think", "ful
 
 @pytest.mark.parametrize("name", RL_RECIPES)
 def test_table3_recipes_resolve_and_agree_on_modes(name):
+    """Each recipe: sources, modes and the frozen vision tower as Table 3 says."""
     from train.recipe import load_recipe
 
     r = load_recipe(name, ["model.name_or_path=tiny-qwen2.5-vl"])
@@ -266,3 +267,21 @@ def test_rollout_engine_choice_is_explained():
     assert pick_generation(GRPOConfig(use_vllm=False), "cuda") == (False, "HF generate (grpo.use_vllm=false)")
     use, why = pick_generation(GRPOConfig(), "cuda")  # vllm is not installed in the test environment
     assert (use, why) == (False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)")
+
+
+def test_every_rl_recipe_loads_its_prompts_here(processor, tmp_path_factory):
+    """The data side of `launch/grpo.py recipe=NAME model.name_or_path=tiny-qwen2.5-vl data.root=STANDIN`."""
+    from fixtures_grpo import shared_rl_standin
+
+    from train.grpo.dataset import load_prompts
+    from train.recipe import load_recipe
+
+    standin = shared_rl_standin(tmp_path_factory)
+    for name in RL_RECIPES:
+        r = load_recipe(name, ["model.name_or_path=tiny-qwen2.5-vl", f"data.root={standin}"])
+        loaded = load_prompts(r, processor)
+        expected = {"l1_think": {"L1"}, "l2_think": {"L2"}, "l3_think": {"L3"}, "l4_think": {"L4"},
+                    "quickstart_grpo": {"L1", "L3"}}.get(name, {"L1", "L2", "L3", "L4"})
+        assert set(loaded.levels) == expected, name
+        assert all(n == 100 for n in loaded.levels.values()) and loaded.skipped.skipped == 0
+        assert loaded.max_prompt_tokens <= r.grpo.max_prompt_length
