@@ -104,7 +104,7 @@ def write_split(out: Path, n: int, seed: int, fmt: str, kinds: tuple[str, ...] =
     return path
 
 
-def make_quickstart_data(root: str | Path, n_train: int = 10000, n_heldout: int = 200, seed: int = 1,
+def make_quickstart_data(root: str | Path, n_train: int = 12800, n_heldout: int = 200, seed: int = 1,
                          kinds: tuple[str, ...] = DEFAULT_KINDS, options_by: str = "position") -> Path:
     """Training rows (seed) and held-out bench records (seed + 1000) under ``root`` as quickstart.yaml expects."""
     root = Path(root)
@@ -118,7 +118,7 @@ def make_quickstart_data(root: str | Path, n_train: int = 10000, n_heldout: int 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.quickstart_data", description=__doc__.splitlines()[0])
     parser.add_argument("out")
-    parser.add_argument("--train", type=int, default=10000)
+    parser.add_argument("--train", type=int, default=12800)
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS), help="question variants: closer, farther")

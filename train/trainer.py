@@ -109,6 +109,8 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
         self._window = {"real_tokens": 0, "total_tokens": 0, "label_tokens": 0, "samples": 0, "steps": 0}
         self._window_start = time.perf_counter()
         self._group_lrs: dict[str, float] = {}
+        ds = getattr(self.args, "hf_deepspeed_config", None)
+        self.uniform_vision = bool(ds is not None and ds.is_zero3())
 
     # ------------------------------------------------------------------ optimizer and data
     def create_optimizer(self, model=None):
@@ -133,8 +135,38 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
         if stats is not None and model.training:
             for key in ("real_tokens", "total_tokens", "label_tokens", "samples"):
                 self._window[key] += stats[key]
-        return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                    num_items_in_batch=num_items_in_batch)
+        dummy = self._uniform_vision_calls(inputs) if self.uniform_vision else None
+        out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                   num_items_in_batch=num_items_in_batch)
+        if dummy is None:
+            return out
+        if return_outputs:
+            return out[0] + dummy, out[1]
+        return out + dummy
+
+    def _uniform_vision_calls(self, inputs):
+        """Under ZeRO-3 every rank must run the same modules in the same order (each call gathers the
+        parameters collectively). A micro-batch without images (or without videos) runs the vision tower
+        on a blank 2x2-patch input instead, before the real forward, and adds 0 x its output to the loss,
+        so every rank calls the tower twice per micro-batch and reduces the same gradients."""
+        if "pixel_values" in inputs and "pixel_values_videos" in inputs:
+            return None
+        owner = next(m for m in self.model.modules() if hasattr(m, "get_image_features") and hasattr(m, "visual"))
+        vc = self.model.config.vision_config
+        m = vc.spatial_merge_size
+        dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
+        param = next(owner.visual.parameters())
+        total = None
+        for key in ("pixel_values", "pixel_values_videos"):
+            if key in inputs:
+                continue
+            grid = torch.tensor([[1, m, m]], device=param.device)
+            pixels = torch.zeros(m * m, dim, dtype=param.dtype, device=param.device)
+            feats = owner.get_image_features(pixels, grid, return_dict=True).pooler_output
+            parts = feats if isinstance(feats, (list, tuple)) else [feats]
+            term = sum(p.sum() for p in parts) * 0.0
+            total = term if total is None else total + term
+        return total
 
     # ------------------------------------------------------------------ logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
