@@ -228,3 +228,28 @@ def test_lora_with_a_kl_term_trains_adapters_only_and_saves_a_merged_model(stand
     assert not any(k.startswith("model.visual.") and ".merger." not in k for k in changed)  # vision frozen
     assert not any(".k_proj." in k or ".o_proj." in k or ".mlp." in k for k in changed if "visual" not in k)
     assert json.loads((out / "lora.json").read_text())["merged"] is True
+
+
+@pytest.mark.dist
+def test_deepspeed_zero3_with_a_kl_term_on_two_processes(standin, learning_setup, tmp_path):
+    """torchrun, 2 CPU processes, ZeRO-3, beta > 0 (a reference model under ZeRO-3: DeepSpeed's gloo process
+    group is set up first); checkpoints are complete and the gathered final model loads."""
+    registry, sft_dir = learning_setup
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29513",
+           str(REPO / "launch" / "grpo.py"), "recipe=quickstart_grpo", f"model.name_or_path={sft_dir}",
+           f"data.root={standin}", f"data.registry={registry}", "mix.groups.rl.sources=[learn_l1,learn_l3]",
+           f"train.output_dir={out}", "eval.bench=null", "train.report_to=[jsonl]", "train.max_steps=2",
+           "train.per_device_batch_size=8", "train.deepspeed=zero3", "grpo.beta=0.04", "train.save_steps=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Detected DeepSpeed ZeRO-3" in proc.stdout + proc.stderr
+    rows = _metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2] and rows[0]["train/kl"] == 0.0 and rows[1]["train/kl"] > 0.0
+    assert (out / "checkpoint-2" / "COMPLETE").is_file() and (out / "checkpoint-1" / "COMPLETE").is_file()
+    check = ("import sys; from train.config import ModelConfig; from train.modeling import load_model; "
+             "m = load_model(ModelConfig(name_or_path=sys.argv[1]), 'cpu'); print(sum(p.numel() for p in m.parameters()))")
+    loaded = subprocess.run([sys.executable, "-c", check, str(out)], capture_output=True, text=True, cwd=REPO,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert loaded.returncode == 0 and int(loaded.stdout.split()[-1]) > 100_000, loaded.stderr[-2000:]
