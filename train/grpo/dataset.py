@@ -121,7 +121,7 @@ class PromptLengthCounter:
 
 # ---------------------------------------------------------------------------- loading
 
-def mix_samples(recipe) -> Iterator[Sample]:
+def mix_samples(recipe, tokenizer=None) -> Iterator[Sample]:
     """The recipe's mix (every source of every group, the planned budget), in mix order, on one process.
 
     Every rank reads the whole set: TRL's sampler shards prompts across processes itself.
@@ -136,7 +136,7 @@ def mix_samples(recipe) -> Iterator[Sample]:
         from train.recipe import load_recipe
 
         match_mix = load_recipe(recipe.mix.budget.match_recipe).mix
-    mix = build_mix(recipe.data, recipe.mix, rank=0, world_size=1, match_mix=match_mix)
+    mix = build_mix(recipe.data, recipe.mix, rank=0, world_size=1, tokenizer=tokenizer, match_mix=match_mix)
     yield from mix
 
 
@@ -184,7 +184,7 @@ def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, bac
     tracker = BadSampleTracker.from_config(recipe.data)
     keep_levels = set(grpo.levels)
     out = PromptSet(rows=[], skipped=tracker)
-    source = samples if samples is not None else mix_samples(recipe)
+    source = samples if samples is not None else mix_samples(recipe, getattr(processor, "tokenizer", None))
     for sample in tqdm(source, desc="GRPO prompts", unit="prompt", mininterval=2.0):
         if keep_levels and sample.level not in keep_levels:
             out.filtered_out += 1
