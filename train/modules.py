@@ -153,3 +153,13 @@ def param_groups(model, optim) -> list[dict]:
             "weight_decay": 0.0 if no_decay else float(optim.weight_decay),
         })
     return groups
+
+
+def build_optimizer(model, optim):
+    """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO."""
+    import torch
+
+    groups = param_groups(model, optim)
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
+    return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas), eps=1e-8)

@@ -136,7 +136,7 @@ def run(recipe, flags: list[str], source=None) -> int:
     from train.modules import format_counts
     from train.packing import rope_index_fn
     from train.run_info import write_run_info
-    from train.telemetry import JsonlMetrics, Preemption, hf_report_to
+    from train.telemetry import JsonlMetrics, Preemption, attach_eval_hook, hf_report_to
     from train.trainer import SFTTrainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -176,7 +176,7 @@ def run(recipe, flags: list[str], source=None) -> int:
     trainer = SFTTrainer(model=model, args=args, train_dataset=stream, processing_class=processor,
                          callbacks=callbacks, optim_cfg=recipe.optim, run_dir=run_dir,
                          save_total_limit=recipe.train.save_total_limit)
-    _attach_eval_hook(trainer, recipe, processor)
+    attach_eval_hook(trainer, recipe, processor)
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
         trainer.load_data_state(resume_from)
@@ -209,16 +209,6 @@ def skipped_by_reason(source, stream) -> dict[str, int]:
     counts.update(stream.skip_counts)
     return dict(sorted(counts.items()))
 
-
-def _attach_eval_hook(trainer, recipe, processor) -> None:
-    """Attach eval_hooks' mid-training benchmark callback (it decides from ``recipe.eval`` whether to run)."""
-    try:
-        from eval_hooks.callback import attach_bench_eval
-    except ImportError as exc:
-        log.warning("eval_hooks is not importable (%s): no mid-training evaluation", exc)
-        return
-    attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
-                      report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path)
 
 
 def save_final(trainer, recipe, run_dir: Path) -> None:

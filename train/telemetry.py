@@ -104,3 +104,13 @@ class Preemption(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+def attach_eval_hook(trainer, recipe, processor):
+    """Attach the mid-training SpatialTree-Bench callback (SFT and GRPO); it reads ``recipe.eval`` to decide
+    when to run, scores gpteval with ``recipe.reward.judge``, and is None when ``eval.bench`` is null."""
+    from eval_hooks.callback import attach_bench_eval
+
+    return attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
+                             report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path,
+                             judge=recipe.reward.judge)

@@ -17,7 +17,7 @@ import torch
 from transformers import Trainer
 
 from train import checkpoint as ckpt
-from train.modules import param_groups
+from train.modules import build_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,7 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
     # ------------------------------------------------------------------ optimizer and data
     def create_optimizer(self, model=None):
         if self.optimizer is None:
-            groups = param_groups(self.model, self.optim_cfg)
-            if not groups:
-                raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
-            betas = tuple(float(b) for b in self.optim_cfg.betas)
-            self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
+            self.optimizer = build_optimizer(self.model, self.optim_cfg)
         return self.optimizer
 
     def get_train_dataloader(self):

@@ -55,10 +55,9 @@ def jsonl_callback(path: Path):
 def trainer_class():
     """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT).
     Built on first use: the verl backend and --dry-run never import TRL."""
-    import torch
     from trl import GRPOTrainer
 
-    from train.modules import param_groups
+    from train.modules import build_optimizer
     from train.trainer import AtomicCheckpoints
 
     class SpatialGRPOTrainer(AtomicCheckpoints, GRPOTrainer):
@@ -71,11 +70,7 @@ def trainer_class():
 
         def create_optimizer(self, model=None):
             if self.optimizer is None:
-                groups = param_groups(self.model, self.optim_cfg)
-                if not groups:
-                    raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
-                betas = tuple(float(b) for b in self.optim_cfg.betas)
-                self.optimizer = torch.optim.AdamW(groups, lr=float(self.optim_cfg.lr), betas=betas, eps=1e-8)
+                self.optimizer = build_optimizer(self.model, self.optim_cfg)
             return self.optimizer
 
     return SpatialGRPOTrainer
@@ -201,7 +196,7 @@ def run_trl(recipe, flags: list[str]) -> int:
     from train.modules import format_counts
     from train.run_info import write_run_info
     from train.sft import dist_env, prepare_model, save_final
-    from train.telemetry import Preemption, hf_report_to
+    from train.telemetry import Preemption, attach_eval_hook, hf_report_to
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if recipe.train.num_threads is not None:
@@ -253,10 +248,10 @@ def run_trl(recipe, flags: list[str]) -> int:
     if "jsonl" in recipe.train.report_to:
         callbacks.append(jsonl_callback(run_dir / "metrics.jsonl"))
     trainer = trainer_class()(model=model, reward_funcs=wrapped, args=args, train_dataset=dataset,
-                                 processing_class=processor, callbacks=callbacks, optim_cfg=recipe.optim,
-                                 run_dir=run_dir, save_total_limit=recipe.train.save_total_limit)
+                              processing_class=processor, callbacks=callbacks, optim_cfg=recipe.optim,
+                              run_dir=run_dir, save_total_limit=recipe.train.save_total_limit)
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
-    _attach_eval_hook(trainer, recipe, processor)
+    attach_eval_hook(trainer, recipe, processor)
     preemption.install()
     start = time.time()
     try:
@@ -278,11 +273,3 @@ def run_trl(recipe, flags: list[str]) -> int:
     return 0
 
 
-def _attach_eval_hook(trainer, recipe, processor) -> None:
-    try:
-        from eval_hooks.callback import attach_bench_eval
-    except ImportError as exc:
-        log.warning("eval_hooks is not importable (%s): no mid-training evaluation", exc)
-        return
-    attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
-                      report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path)
