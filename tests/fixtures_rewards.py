@@ -25,10 +25,15 @@ _PKG = "lmms_eval.tasks.spatialtreebench.metrics"
 
 
 def reference_dir() -> Path | None:
-    spec = importlib.util.find_spec("lmms_eval")
-    if spec is None or not spec.submodule_search_locations:
+    """The installed reference's metrics folder, found through the distribution's files (not an import:
+    sys.modules may hold the empty parent packages of a Reference that is still open)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("lmms-eval")
+    except metadata.PackageNotFoundError:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "spatialtreebench" / "metrics"
+    path = Path(str(dist.locate_file("lmms_eval/tasks/spatialtreebench/metrics")))
     return path if (path / "rule_metrics.py").exists() else None
 
 
