@@ -18,6 +18,7 @@ from transformers import Trainer
 
 from train import checkpoint as ckpt
 from train.modules import build_optimizer
+from train.uniform_vision import install_uniform_vision
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,8 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
         self._window = {"real_tokens": 0, "total_tokens": 0, "label_tokens": 0, "samples": 0, "steps": 0}
         self._window_start = time.perf_counter()
         self._group_lrs: dict[str, float] = {}
-        ds = getattr(self.args, "hf_deepspeed_config", None)
-        self._dummy_terms = []
-        if ds is not None and ds.is_zero3():
-            self._install_uniform_vision()
+        if self.args.deepspeed and self.args.world_size > 1:  # ranks see different media: see train/uniform_vision.py
+            install_uniform_vision(self.model)
 
     # ------------------------------------------------------------------ optimizer and data
     def create_optimizer(self, model=None):
@@ -133,53 +132,8 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
         if stats is not None and model.training:
             for key in ("real_tokens", "total_tokens", "label_tokens", "samples"):
                 self._window[key] += stats[key]
-        self._dummy_terms: list = []
-        out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                   num_items_in_batch=num_items_in_batch)
-        if not self._dummy_terms:
-            return out
-        dummy = sum(self._dummy_terms)
-        self._dummy_terms = []
-        if return_outputs:
-            return out[0] + dummy, out[1]
-        return out + dummy
-
-    def _install_uniform_vision(self) -> None:
-        """Under ZeRO-3 every rank must run the same modules in the same order (each call gathers the
-        parameters collectively). A training forward without images (or without videos) runs the vision
-        tower on a blank 2x2-patch input right after the token embedding (where the real vision calls
-        follow), and 0 x its output is added to the embeddings: every rank runs embed, vision, vision, language model
-        per micro-batch and reduces the same gradients."""
-        owner = next(m for m in self.model.modules() if hasattr(m, "get_image_features") and hasattr(m, "visual")
-                     and hasattr(m, "language_model") and not hasattr(m, "lm_head"))
-        vc = self.model.config.vision_config
-        merge = vc.spatial_merge_size
-        dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
-
-        missing: list[str] = []
-
-        def note_missing(module, args, kwargs):  # which vision inputs this training forward lacks
-            missing[:] = [k for k in ("pixel_values", "pixel_values_videos")
-                          if module.training and kwargs.get(k) is None]
-
-        def run_dummies(module, args, output):  # right after the token embedding, where the real calls follow
-            keys, missing[:] = list(missing), []
-            if not keys:
-                return None
-            param = next(owner.visual.parameters())
-            zero = None
-            for _ in keys:
-                grid = torch.tensor([[1, merge, merge]], device=param.device)
-                pixels = torch.zeros(merge * merge, dim, dtype=param.dtype, device=param.device)
-                feats = owner.get_image_features(pixels, grid, return_dict=True).pooler_output
-                parts = feats if isinstance(feats, (list, tuple)) else [feats]
-                term = sum(p.sum() for p in parts) * 0.0
-                zero = term if zero is None else zero + term
-            # join the graph where real features do (the embeddings), so backward visits modules in the same order
-            return output + zero.to(output.dtype)
-
-        owner.register_forward_pre_hook(note_missing, with_kwargs=True)
-        owner.get_input_embeddings().register_forward_hook(run_dummies)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
 
     # ------------------------------------------------------------------ logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -1,0 +1,62 @@
+"""torchrun child of tests/test_sft_dist.py: an SFT run whose two ranks see different media in every
+micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
+
+    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3
+    python tests/zero3_media_child.py OUT ZOO_DIR none      # the reference: one process, no DeepSpeed
+
+Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
+text vs image+video, image vs text, video vs image, image+video vs video. The reference runs the same
+micro-batches in one process with 4 per optimizer step (rank 0's two, then rank 1's two): the same
+token-mean loss, so the same weights.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fixtures_sft import assistant, sample_zoo, user  # noqa: E402
+
+from data_mix.sample import Sample  # noqa: E402
+from train.data import ListSource  # noqa: E402
+
+SCHEDULE = {  # per rank: the samples of each micro-batch, in order
+    0: [("text", "text"), ("single", "single"), ("video", "video"), ("single", "video")],
+    1: [("both", "both"), ("text", "text"), ("single", "multi"), ("video", "video")],
+}
+
+
+def samples(zoo_dir: Path) -> dict[str, Sample]:
+    zoo = sample_zoo(zoo_dir)
+    both = Sample(id="both", source="hand", images=zoo["single"].images, videos=zoo["video"].videos,
+                  messages=[user("image", "video", "Same color in both?"), assistant("no")])
+    return {**zoo, "both": both}
+
+
+def main(out: str, zoo_dir: str, stage: str) -> int:
+    from train.recipe import load_recipe
+    from train.sft import run
+
+    rank = int(os.environ.get("RANK", 0))
+    zoo = samples(Path(zoo_dir) / f"rank{rank}")
+    if stage == "none":
+        batches = [b for step in (0, 2) for r in (0, 1) for b in SCHEDULE[r][step:step + 2]]
+    else:
+        batches = SCHEDULE[rank]
+    ordered = [zoo[name] for batch in batches for name in batch]
+    accum = 4 if stage == "none" else 2
+    recipe = load_recipe(None, [f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
+                                "train.max_steps=2", "train.per_device_batch_size=2", f"train.grad_accum={accum}",
+                                "train.save_steps=0",
+                                "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
+                                "eval.bench=null", "train.report_to=[jsonl]", "train.num_threads=1",
+                                "model.freeze.projector=false"])
+    return run(recipe, [], source=ListSource(ordered, epochs=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""The same vision-tower calls on every rank, for DeepSpeed on mixed-media batches.
+
+Under ZeRO-3 each module call gathers its parameters collectively, forward and backward. When one rank's
+micro-batch has images and videos and another's has only images (or only text), the ranks would gather
+different parameters at the same moment and the collective fails ("Detected mismatch between
+collectives", or gloo's "Received data size doesn't match"). Under ZeRO-2 a text-only micro-batch leaves
+the trainable merger without gradients on that rank only, and the gradient all-reduce buckets differ in
+size: the same failure at the end of backward. The fix, in the spirit of the dummy-image trick other
+multimodal trainers use, made exact for Qwen-VL:
+
+* every training forward runs the vision tower twice (the image call, then the video call), on a blank
+  2x2-patch input for whatever the micro-batch lacks;
+* the blank calls run where the real ones do, after the real features are merged into ``inputs_embeds``
+  and before the language model, and add ``0 x`` their output to ``inputs_embeds``;
+* so backward, too, reaches both merger calls before the token embedding on every rank, exactly as when
+  both media are real. (A blank call joined at the embedding output is reached after the embedding in
+  backward, because DeepSpeed's backward hook sits on that output: the ranks diverge there.)
+
+The added term is exactly zero: loss, gradients and weights equal those of the run without it
+(tests/test_sft_dist.py compares a ZeRO-3 run on adversarial per-rank media with ZeRO-2).
+Qwen2-VL and Qwen2.5-VL only: Qwen3-VL's deepstack features join the language model's first layers, a
+different backward path that this does not reproduce (not verified under ZeRO-3 on mixed media).
+"""
+
+from __future__ import annotations
+
+import torch
+
+VISION_INPUTS = ("pixel_values", "pixel_values_videos")
+
+
+def vision_owner(model: torch.nn.Module) -> torch.nn.Module:
+    """The multimodal body (``Qwen2_5_VLModel`` and kin): it has the vision tower and the language model."""
+    for module in model.modules():
+        if (hasattr(module, "get_image_features") and hasattr(module, "visual")
+                and hasattr(module, "language_model") and not hasattr(module, "lm_head")):
+            return module
+    raise TypeError(f"{type(model).__name__}: no module with a vision tower and a language model")
+
+
+def install_uniform_vision(model: torch.nn.Module) -> list:
+    """Hook ``model`` so every training forward runs the image and the video vision call; returns the hook
+    handles (``handle.remove()`` undoes it). Evaluation forwards (``model.eval()``) are left alone."""
+    owner = vision_owner(model)
+    vc = model.config.vision_config
+    merge = vc.spatial_merge_size
+    dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
+    missing: list[str] = []
+
+    def note_missing(module, args, kwargs):
+        missing[:] = [k for k in VISION_INPUTS if module.training and kwargs.get(k) is None]
+
+    def run_blank_calls(module, args, kwargs):
+        keys, missing[:] = list(missing), []
+        embeds = kwargs.get("inputs_embeds")
+        if not keys or embeds is None:
+            return None
+        param = next(owner.visual.parameters())
+        zero = embeds.new_zeros(())
+        for _ in keys:
+            grid = torch.tensor([[1, merge, merge]], device=param.device)
+            pixels = torch.zeros(merge * merge, dim, dtype=param.dtype, device=param.device)
+            feats = owner.get_image_features(pixels, grid, return_dict=True).pooler_output
+            parts = feats if isinstance(feats, (list, tuple)) else [feats]
+            zero = zero + sum(p.sum() for p in parts).to(embeds.dtype) * 0.0
+        return args, {**kwargs, "inputs_embeds": embeds + zero}
+
+    return [owner.register_forward_pre_hook(note_missing, with_kwargs=True),
+            owner.language_model.register_forward_pre_hook(run_blank_calls, with_kwargs=True)]
