@@ -10,9 +10,9 @@ from train.cli import main  # noqa: E402
 
 
 def _run(recipe, flags):
-    from train.sft import run
+    from train.sft import run_cli
 
-    return run(recipe, flags)
+    return run_cli(recipe, flags)
 
 
 if __name__ == "__main__":

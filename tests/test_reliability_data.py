@@ -94,4 +94,5 @@ def test_error_policy_from_the_command_line_exits_1_naming_the_row(tmp_path):
     assert proc.returncode == 1, "\n".join(lines[-30:])
     named = [line for line in lines if f"{root / 'train.jsonl'}, row 3: truncated_image" in line]
     assert named and "data.on_bad_sample" in named[-1], lines[-30:]  # the row, the reason, and how to skip instead
+    assert named[-1].startswith("launch/sft.py: error: ") and "Traceback" not in log.read_text(), lines[-30:]
     assert not (out / "model.safetensors").exists()

@@ -124,6 +124,37 @@ def prepare_model(recipe, device: str):
     return model, processor, counts
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that name what the user can fix (a data file and row, a full disk, a model path, a packing
+    length): the command line prints them as one line and exits 1. Anything else is a bug: a traceback."""
+    from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.plan import PlanError
+    from data_mix.registry import RegistryError
+    from data_mix.rowfiles import DataFileError
+    from train.checkpoint import CheckpointError
+    from train.data import BadDataError
+    from train.modeling import ModelLoadError
+    from train.modules import UnsupportedArchitecture
+    from train.packing import PackingError
+
+    return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,
+            ModelLoadError, UnsupportedArchitecture, PackingError)
+
+
+def run_cli(recipe, flags: list[str], prog: str = "launch/sft.py") -> int:
+    """:func:`run` for the command line: a user error (:func:`user_errors`) is one line on stderr, exit 1."""
+    import sys
+
+    try:
+        return run(recipe, flags)
+    except user_errors() as exc:
+        message = str(exc)
+        if "on_bad_sample" not in message and type(exc).__name__ == "BadSample":
+            message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
+        print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)  # \n: ends an open progress bar line
+        return 1
+
+
 def run(recipe, flags: list[str], source=None) -> int:
     """Train ``recipe``; ``source`` (an iterable of Samples) replaces the recipe's mix when given (tests)."""
     import torch
