@@ -91,23 +91,54 @@ class DiskIndex:
         return {**self.__dict__, "_fd": None, "_pid": None}
 
 
-def _handle(obj):
-    """The object's read handle, reopened in a new process: a forked DataLoader worker must not share
-    the parent's file offset."""
-    if obj._fh is None or obj._fh_pid != os.getpid():
-        obj._fh, obj._fh_pid = open(obj.path, "rb"), os.getpid()
-    return obj._fh
+class _ByteSpanFile:
+    """A file whose rows are JSON objects at byte spans [start, end): the span index is built once by the
+    subclass's ``_index_chunks`` (cached on disk for big files, see ``_cached_index``) and ``get`` reads
+    one span."""
 
-
-class JsonlFile:
-    """One JSON object per line. Blank lines are not rows."""
+    _INDEX_KIND = ""
+    """Names the file kind in the index cache key."""
 
     def __init__(self, path: str, cache_dir: str | None = None):
         self.path = path
         self._cache_dir = cache_dir
-        self._index: np.ndarray | None = None  # (n+1,) start offsets of rows; last = end of the last row
+        self._index: np.ndarray | DiskIndex | None = None  # (rows, 2) [start, end) byte spans
         self._fh = None
         self._fh_pid = None
+
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def index(self) -> np.ndarray | DiskIndex:
+        if self._index is None:
+            self._index = _cached_index(self.path, self._cache_dir, self._INDEX_KIND, self._index_chunks)
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _handle(self):
+        """The read handle, reopened in a new process: a forked DataLoader worker must not share the
+        parent's file offset."""
+        if self._fh is None or self._fh_pid != os.getpid():
+            self._fh, self._fh_pid = open(self.path, "rb"), os.getpid()
+        return self._fh
+
+    def get(self, i: int) -> dict:
+        start, end = (int(x) for x in self.index[i])
+        fh = self._handle()
+        fh.seek(start)
+        return _parse(fh.read(end - start), self.path, i)
+
+    def __getstate__(self):  # file handles do not cross process boundaries
+        return {**self.__dict__, "_fh": None}
+
+
+class JsonlFile(_ByteSpanFile):
+    """One JSON object per line. Blank lines are not rows."""
+
+    _INDEX_KIND = "jsonl"
 
     def _index_chunks(self) -> Iterator[np.ndarray]:
         """[start, end) byte spans of the non-blank lines, one array per chunk read."""
@@ -136,21 +167,6 @@ class JsonlFile:
                 if not chunk:
                     return
 
-    @property
-    def index(self) -> np.ndarray:
-        if self._index is None:
-            self._index = _cached_index(self.path, self._cache_dir, "jsonl", self._index_chunks)
-        return self._index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def get(self, i: int) -> dict:
-        start, end = (int(x) for x in self.index[i])
-        fh = _handle(self)
-        fh.seek(start)
-        return _parse(fh.read(end - start), self.path, i)
-
     def iter_rows(self) -> Iterator[tuple[int, dict | BadSample]]:
         row = 0
         with open(self.path, "rb") as fh:
@@ -163,19 +179,11 @@ class JsonlFile:
                     yield row, exc
                 row += 1
 
-    def __getstate__(self):  # file handles do not cross process boundaries
-        return {**self.__dict__, "_fh": None}
 
-
-class JsonArrayFile:
+class JsonArrayFile(_ByteSpanFile):
     """A JSON array of objects (the usual LLaVA ``.json``), parsed incrementally element by element."""
 
-    def __init__(self, path: str, cache_dir: str | None = None):
-        self.path = path
-        self._cache_dir = cache_dir
-        self._index: np.ndarray | None = None
-        self._fh = None
-        self._fh_pid = None
+    _INDEX_KIND = "json"
 
     def _elements(self) -> Iterator[tuple[int, int, Any]]:
         """(byte start, byte end, parsed value) of every element, reading the file in chunks."""
@@ -252,21 +260,6 @@ class JsonArrayFile:
         if spans:
             yield np.array(spans, np.uint64)
 
-    @property
-    def index(self) -> np.ndarray:
-        if self._index is None:
-            self._index = _cached_index(self.path, self._cache_dir, "json", self._index_chunks)
-        return self._index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def get(self, i: int) -> dict:
-        start, end = (int(x) for x in self.index[i])
-        fh = _handle(self)
-        fh.seek(start)
-        return _parse(fh.read(end - start), self.path, i)
-
     def iter_rows(self) -> Iterator[tuple[int, dict | BadSample]]:
         for row, (_s, _e, value) in enumerate(self._elements()):
             if isinstance(value, dict):
@@ -274,9 +267,6 @@ class JsonArrayFile:
             else:
                 yield row, BadSample(self.path, row, "malformed_json",
                                      f"expected a JSON object, got {type(value).__name__}")
-
-    def __getstate__(self):
-        return {**self.__dict__, "_fh": None}
 
 
 class ParquetFile:

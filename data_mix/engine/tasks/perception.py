@@ -55,12 +55,48 @@ def _lateral(rng, y: float, cam: Camera, frac: float = 0.6) -> float:
     return float(rng.uniform(-half, half))
 
 
+def _two_colors(rng) -> list[str]:
+    return [str(c) for c in rng.choice(COLORS, size=2, replace=False)]
+
+
+def _require_apart(cam: Camera, objs: list[Obj]) -> None:
+    if not _apart(cam, objs[0], objs[1]):
+        raise Retry("objects overlap on screen")
+
+
+def _render_pair(rng, cam: Camera, objs: list[Obj], opts: Opts):
+    """(cam, scene, render) of the two objects in random order (the first object is not always the near,
+    large or lower one); Retry unless both are clearly visible."""
+    if rng.random() < 0.5:
+        objs.reverse()
+    scene = Scene(objs)
+    r = render(scene, cam, opts.supersample)
+    _check_visible(r, scene, opts.size)
+    return cam, scene, r
+
+
+def _scene_meta(cam: Camera, scene: Scene, **extra) -> dict:
+    return {"cameras": [cam.to_dict()], **scene.to_dict(), **extra}
+
+
+def _metric_item(task: str, kind: str, r, scene: Scene, meta: dict, target: Obj, q: str, answer: str,
+                 think: str) -> Item:
+    """An open question about one object (``meta["target"]`` names it), scored by mean relative accuracy."""
+    meta["target"] = scene.objects.index(target)
+    return Item(task, kind, [r.rgb], q, answer, "meanrelativeacc", question_type="open", think=think, scene=meta)
+
+
+def _which_object(rng, want: Obj, other: Obj, opts: Opts, cam: Camera, scene: Scene) -> tuple[list[str], str]:
+    """(options, letter) of an MCQ whose answer is ``want``; ``fixed`` order lists objects left to right."""
+    return mcq(rng, f"the {want.name}", [f"the {other.name}"], opts, _left_to_right(cam, scene))
+
+
 def distance(rng: np.random.Generator, opts: Opts) -> Item:
     kind = pick_kind(rng, DISTANCE_KINDS, opts.kinds)
 
     def build(rng):
         cam = ground_camera(rng, opts.size)
-        colors = [str(c) for c in rng.choice(COLORS, size=2, replace=False)]
+        colors = _two_colors(rng)
         near_y = rng.uniform(2.2, 4.0)
         far_y = near_y * rng.uniform(1.6, 2.3)
         scale = rng.uniform(0.5, 0.8)
@@ -68,14 +104,8 @@ def distance(rng: np.random.Generator, opts: Opts) -> Item:
         for c, y in zip(colors, (near_y, far_y)):
             shape = str(rng.choice(SHAPES))
             objs.append(make_object(rng, shape, c, (_lateral(rng, y, cam), y), scale * rng.uniform(0.9, 1.1)))
-        if not _apart(cam, objs[0], objs[1]):
-            raise Retry("objects overlap on screen")
-        if rng.random() < 0.5:
-            objs.reverse()
-        scene = Scene(objs)
-        r = render(scene, cam, opts.supersample)
-        _check_visible(r, scene, opts.size)
-        return cam, scene, r
+        _require_apart(cam, objs)
+        return _render_pair(rng, cam, objs, opts)
 
     cam, scene, r = attempt(build, rng)
     a, b = scene.objects
@@ -83,7 +113,7 @@ def distance(rng: np.random.Generator, opts: Opts) -> Item:
     near, far = (a, b) if da < db else (b, a)
     dn, df = min(da, db), max(da, db)
     facts = f"The {near.name} is about {dn:.1f} m from the camera and the {far.name} about {df:.1f} m"
-    meta = {"cameras": [cam.to_dict()], **scene.to_dict(), "depths": [round(da, 4), round(db, 4)]}
+    meta = _scene_meta(cam, scene, depths=[round(da, 4), round(db, 4)])
     if kind == "metric":
         target = a if rng.random() < 0.5 else b
         d = _depth(cam, target)
@@ -91,12 +121,10 @@ def distance(rng: np.random.Generator, opts: Opts) -> Item:
              "(the depth of its centre), in meters? Answer with a single number.")
         think = (f"The {target.name} stands on the ground; from its image position and size its centre is "
                  f"about {d:.2f} m in front of the camera.")
-        meta["target"] = scene.objects.index(target)
-        return Item("distance", kind, [r.rgb], q, f"{d:.2f}", "meanrelativeacc", question_type="open",
-                    think=think, scene=meta)
+        return _metric_item("distance", kind, r, scene, meta, target, q, f"{d:.2f}", think)
     want = near if kind == "closer" else far
     other = far if kind == "closer" else near
-    options, letter = mcq(rng, f"the {want.name}", [f"the {other.name}"], opts, _left_to_right(cam, scene))
+    options, letter = _which_object(rng, want, other, opts, cam, scene)
     q = f"Which object is {kind} to the camera?" if kind == "closer" else "Which object is farther from the camera?"
     think = f"{facts}, so the {want.name} is {kind}. The answer is {letter}."
     return Item("distance", kind, [r.rgb], q, letter, "multichoiceeval", options=options, think=think, scene=meta)
@@ -107,7 +135,7 @@ def size(rng: np.random.Generator, opts: Opts) -> Item:
 
     def build(rng):
         cam = ground_camera(rng, opts.size)
-        colors = [str(c) for c in rng.choice(COLORS, size=2, replace=False)]
+        colors = _two_colors(rng)
         small = rng.uniform(0.3, 0.55)
         scales = [small, small * rng.uniform(1.5, 2.2)]
         ys = sorted([rng.uniform(2.5, 4.0), rng.uniform(4.5, 7.5)])
@@ -118,19 +146,13 @@ def size(rng: np.random.Generator, opts: Opts) -> Item:
         lo, hi = sorted(o.longest for o in objs)
         if hi / lo < 1.35:
             raise Retry("sizes too similar")
-        if not _apart(cam, objs[0], objs[1]):
-            raise Retry("objects overlap on screen")
-        if rng.random() < 0.5:
-            objs.reverse()
-        scene = Scene(objs)
-        r = render(scene, cam, opts.supersample)
-        _check_visible(r, scene, opts.size)
-        return cam, scene, r
+        _require_apart(cam, objs)
+        return _render_pair(rng, cam, objs, opts)
 
     cam, scene, r = attempt(build, rng)
     a, b = scene.objects
     big, small_o = (a, b) if a.longest > b.longest else (b, a)
-    meta = {"cameras": [cam.to_dict()], **scene.to_dict()}
+    meta = _scene_meta(cam, scene)
     if kind == "metric":
         target = a if rng.random() < 0.5 else b
         cm = round(target.longest * 100)
@@ -138,10 +160,8 @@ def size(rng: np.random.Generator, opts: Opts) -> Item:
              "in centimeters? Answer with a single number.")
         think = (f"The {target.name} is about {_depth(cam, target):.1f} m away; at that distance its image extent "
                  f"means its longest side is about {cm} cm.")
-        meta["target"] = scene.objects.index(target)
-        return Item("size", kind, [r.rgb], q, str(cm), "meanrelativeacc", question_type="open", think=think,
-                    scene=meta)
-    options, letter = mcq(rng, f"the {big.name}", [f"the {small_o.name}"], opts, _left_to_right(cam, scene))
+        return _metric_item("size", kind, r, scene, meta, target, q, str(cm), think)
+    options, letter = _which_object(rng, big, small_o, opts, cam, scene)
     q = "Which object is larger in the real world (by its longest dimension)?"
     think = (f"The {big.name} is about {big.longest * 100:.0f} cm at {_depth(cam, big):.1f} m and the "
              f"{small_o.name} about {small_o.longest * 100:.0f} cm at {_depth(cam, small_o):.1f} m, "
@@ -154,7 +174,7 @@ def relative_direction(rng: np.random.Generator, opts: Opts) -> Item:
 
     def build(rng):
         cam = ground_camera(rng, opts.size)
-        colors = [str(c) for c in rng.choice(COLORS, size=2, replace=False)]
+        colors = _two_colors(rng)
         y = rng.uniform(3.0, 5.5)
         scale = rng.uniform(0.5, 0.8)
         if kind == "lr":
@@ -164,25 +184,19 @@ def relative_direction(rng: np.random.Generator, opts: Opts) -> Item:
             xs = [x0 - gap, x0 + gap]
             objs = [make_object(rng, str(rng.choice(SHAPES)), c, (x, y + rng.uniform(-0.4, 0.4)), scale)
                     for c, x in zip(colors, xs)]
-            if not _apart(cam, objs[0], objs[1]):
-                raise Retry("objects overlap on screen")
+            _require_apart(cam, objs)
         else:
             x = _lateral(rng, y, cam, 0.4)
             base = make_object(rng, "box", colors[0], (x, y), scale * 1.1)
             top_shape = str(rng.choice(SHAPES))
             top = make_object(rng, top_shape, colors[1], (x, y), scale * 0.8, lift=base.size[2])
             objs = [base, top]
-        if rng.random() < 0.5:
-            objs.reverse()
-        scene = Scene(objs)
-        r = render(scene, cam, opts.supersample)
-        _check_visible(r, scene, opts.size)
-        return cam, scene, r
+        return _render_pair(rng, cam, objs, opts)
 
     cam, scene, r = attempt(build, rng)
     subj_i = int(rng.integers(2))
     subj, ref = scene.objects[subj_i], scene.objects[1 - subj_i]
-    meta = {"cameras": [cam.to_dict()], **scene.to_dict(), "subject": subj_i}
+    meta = _scene_meta(cam, scene, subject=subj_i)
     if kind == "lr":
         xs = cam.to_camera(np.array([subj.center, ref.center]))[:, 0]
         truth, other = ("left", "right") if xs[0] < xs[1] else ("right", "left")
@@ -227,6 +241,6 @@ def gravity(rng: np.random.Generator, opts: Opts) -> Item:
     think = (f"The horizon {tilt} by about {abs(roll):.0f} degrees and sits {updown} the image centre, so the camera "
              f"is pitched {'up' if pitch > 0 else 'down'} about {abs(pitch):.0f} degrees; the floor tiles' "
              f"perspective suggests a vertical field of view near {vfov:.0f} degrees.")
-    meta = {"cameras": [cam.to_dict()], **scene.to_dict()}
+    meta = _scene_meta(cam, scene)
     return Item("gravity", "gravity", [r.rgb], q, answer, "gravityeval", question_type="open",
                 hint=dict(GRAVITY_UNC), think=think, scene=meta)
