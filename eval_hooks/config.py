@@ -37,6 +37,12 @@ class EvalConfig:
     """Ask every bench question through this template (``{question}`` = the record's prompt text), e.g. the GRPO
     template the model is trained with: ``eval.prompt_template: ${grpo.templates.auto_think}``. None = the
     benchmark's own prompt."""
+    answer_extraction: str = "auto"
+    """What the metric reads. ``auto``: a response holding an ``<answer>..</answer>`` block is scored on that
+    block's content, and one with a closed ``<think>`` block but no answer block on the text after the last
+    ``</think>`` -- exactly the span GRPO's accuracy reward scores (``rewards.parse_completion``); any other
+    response (no tags) is scored on its raw text, as the public bench scorer does. ``none``: always the raw
+    text (the reasoning too, which may name other options or numbers)."""
     seed: int = 0
     """Seed of the subset choice, so every evaluation of a run sees the same records."""
     lmms_eval_tasks: list[str] = field(default_factory=list)

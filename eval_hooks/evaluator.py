@@ -4,7 +4,8 @@ Used unchanged by the training callback (every ``eval.every_steps``) and by ``la
 (any checkpoint), so both produce the same numbers for the same checkpoint and subset.
 
 Files (rank 0 only), in ``OUT_DIR`` = ``<run>/eval/step_<N>`` or ``<run>/eval/final``:
-``predictions.jsonl`` (one line per record) then ``summary.json`` (the tree); each is written to a
+``predictions.jsonl`` (one line per record: the raw response, plus ``scored_text`` and ``answer_source``
+when ``eval.answer_extraction`` had the metric read a part of it) then ``summary.json`` (the tree); each is written to a
 temporary file and renamed, and summary.json is written last, so its presence means "complete".
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from eval_hooks import distributed as D
 from eval_hooks.generation import GenerationSettings, generate
 from eval_hooks.io import atomic_write_json, atomic_write_jsonl
-from eval_hooks.scoring import make_judge, score_response
+from eval_hooks.scoring import extraction_metrics, extraction_summary, make_judge, score_response
 from eval_hooks.subset import Subset, bench_source, select_subset
 from eval_hooks.tree import SUMMARY_FORMAT, aggregate_records, metrics, tree_dict
 
@@ -33,7 +34,8 @@ class EvalResult:
 
     step: int | str
     metrics: dict[str, float]
-    """Logger metrics: ``bench/overall``, ``bench/L1``, ... plus ``bench/eval_seconds``, ``bench/num_samples``."""
+    """Logger metrics: ``bench/overall``, ``bench/L1``, ... plus ``bench/eval_seconds``, ``bench/num_samples``,
+    ``bench/answer_extracted_fraction`` and ``bench/answer_after_think_fraction``."""
     summary: dict[str, Any]
     out_dir: Path
     seconds: float = 0.0
@@ -97,14 +99,22 @@ class BenchEvaluator:
 
     def _record(self, subset: Subset, index: int, response: str) -> dict[str, Any]:
         sample = subset.samples[index]
-        scored = score_response(sample, response, judge=self.judge)
-        return {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
-                "answer": sample.answer, "response": response, "score": scored["score"],
-                "details": scored["details"], "where": sample.where}
+        scored = score_response(sample, response, judge=self.judge, extraction=self.cfg.answer_extraction)
+        rec = {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
+               "answer": sample.answer, "response": response, "score": scored["score"],
+               "details": scored["details"], "where": sample.where}
+        if scored["answer_source"] != "raw":  # the metric read a part of the response: say which
+            rec["scored_text"], rec["answer_source"] = scored["scored_text"], scored["answer_source"]
+        return rec
 
     def _finish(self, records: list[dict[str, Any]], out_dir: Path, step: int | str, start: float,
                 world: int) -> EvalResult:
         agg = aggregate_records(records, self.cfg.mode)
+        extraction = extraction_summary(records, self.cfg.answer_extraction)
+        if extraction.get("raw_with_answer_tag"):
+            log.warning("bench eval: eval.answer_extraction=none, yet %d of %d responses hold an <answer> block; "
+                        "their scores read the whole text, reasoning included (auto scores the answer block)",
+                        extraction["raw_with_answer_tag"], len(records))
         atomic_write_jsonl(out_dir / "predictions.jsonl", records)
         seconds = time.perf_counter() - start
         summary = {
@@ -120,10 +130,12 @@ class BenchEvaluator:
             "settings": {"max_samples_per_leaf": self.cfg.max_samples_per_leaf, "seed": self.cfg.seed,
                          "max_new_tokens": self.cfg.max_new_tokens, "batch_size": self.cfg.batch_size,
                          "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature,
-                         "prompt_template": self.cfg.prompt_template},
+                         "prompt_template": self.cfg.prompt_template,
+                         "answer_extraction": self.cfg.answer_extraction},
             "available_per_leaf": self.subset.available,
             "skipped": self.subset.skipped,
             "metric_errors": _errors(records),
+            "answer_extraction": extraction,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "tree": tree_dict(agg),
         }
@@ -131,6 +143,7 @@ class BenchEvaluator:
         found = metrics(agg)
         found["bench/eval_seconds"] = seconds
         found["bench/num_samples"] = float(len(records))
+        found.update(extraction_metrics(extraction, len(records)))
         log.info("bench eval step %s: overall %s over %d records in %.1f s -> %s", step,
                  "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
         return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,

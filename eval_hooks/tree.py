@@ -141,9 +141,18 @@ def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A"
     lines = []
     if a.get("mode") != b.get("mode"):
         lines.append(f"warning: aggregation modes differ ({name_a}: {a.get('mode')}, {name_b}: {b.get('mode')})")
+    ext_a, ext_b = _answer_extraction(a), _answer_extraction(b)
+    if ext_a != ext_b:
+        lines.append(f"warning: answer extraction differs ({name_a}: {ext_a}, {name_b}: {ext_b}); "
+                     "GRPO-format responses were scored on different text")
     lines.append(f"A = {name_a}\nB = {name_b}")
     lines.append(f"{'node':<{width}}{'A':>7}{'B':>7}{'B-A':>7}")
     for label, r in zip(labels, rows):
         delta = "-" if r["delta"] is None else f"{100.0 * r['delta']:+.1f}"
         lines.append(f"{label:<{width}}{_fmt(r['a']):>7}{_fmt(r['b']):>7}{delta:>7}")
     return "\n".join(lines)
+
+
+def _answer_extraction(summary: Mapping[str, Any]) -> str:
+    """``eval.answer_extraction`` of a summary; summaries written before the setting existed scored raw text."""
+    return (summary.get("settings") or {}).get("answer_extraction", "none")

@@ -261,4 +261,5 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "reward.mode": ("think", "auto_think", "plain"),
     "reward.length_unit": ("auto", "words"),
     "eval.mode": ("renormalize", "reference"),
+    "eval.answer_extraction": ("auto", "none"),
 }
