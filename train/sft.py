@@ -211,6 +211,17 @@ def run(recipe, flags: list[str], source=None) -> int:
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
         trainer.load_data_state(resume_from)
+    return train_to_end(trainer, recipe, run_dir, resume_from, preemption, lambda: {
+        "samples_seen": stream.seen, "samples_skipped": stream.skipped,
+        "skipped_by_reason": skipped_by_reason(source, stream)})
+
+
+def train_to_end(trainer, recipe, run_dir: Path, resume_from, preemption, summary, before_save=None) -> int:
+    """The end of every training launcher (SFT, GRPO): train with pre-emption armed (a pre-empted run has saved
+    a checkpoint and exits 0), save the final model, then write ``train_summary.json`` from ``summary()``
+    (the launcher's own fields) between the common ones. ``before_save`` runs just before the final save."""
+    from train import checkpoint as ckpt
+
     preemption.install()
     start = time.time()
     try:
@@ -221,13 +232,13 @@ def run(recipe, flags: list[str], source=None) -> int:
         log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
                     trainer.state.global_step, run_dir)
         return 0
+    if before_save is not None:
+        before_save()
     save_final(trainer, recipe, run_dir)
     if trainer.args.should_save:
-        summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
-                   "samples_seen": stream.seen, "samples_skipped": stream.skipped,
-                   "skipped_by_reason": skipped_by_reason(source, stream),
-                   "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)}
-        ckpt.write_json_atomic(run_dir / "train_summary.json", summary)
+        ckpt.write_json_atomic(run_dir / "train_summary.json", {
+            "steps": trainer.state.global_step, "seconds": round(time.time() - start, 1), **summary(),
+            "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)})
     return 0
 
 

@@ -27,8 +27,8 @@ DATA_STATE = "data_state_rank{rank}.json"
 
 class AtomicCheckpoints:
     """Mixin for ``transformers.Trainer`` subclasses (SFT and GRPO): checkpoints are staged, fsynced,
-    renamed and marked COMPLETE (train/checkpoint.py), with this project's retention. The subclass sets
-    ``run_dir``, ``keep`` (save_total_limit) and ``_staging = False`` in its ``__init__``."""
+    renamed and marked COMPLETE (train/checkpoint.py), with this project's retention. ``run_dir``, ``keep``
+    (save_total_limit) and ``_staging = False`` are set by :class:`RecipeTrainer`'s ``__init__``."""
 
     def _get_output_dir(self, trial) -> str:
         if self._staging:
@@ -94,8 +94,9 @@ class AtomicCheckpoints:
         return bool(t.item() > 0)
 
 
-class SFTTrainer(AtomicCheckpoints, Trainer):
-    """Trainer over a :class:`train.data.BatchStream` with per-group learning rates.
+class RecipeTrainer(AtomicCheckpoints):
+    """Mixin for the SFT and GRPO trainers: the recipe's per-group optimizer (train/modules.py) and atomic
+    checkpoints with this project's retention.
 
     ``optim_cfg`` is the recipe's OptimConfig, ``run_dir`` the run directory (= ``args.output_dir``),
     ``save_total_limit`` our retention (the Trainer's own rotation is off: it is not atomic).
@@ -107,18 +108,26 @@ class SFTTrainer(AtomicCheckpoints, Trainer):
         self.run_dir = Path(run_dir)
         self.keep = save_total_limit
         self._staging = False
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            self.optimizer = build_optimizer(self.model, self.optim_cfg)
+        return self.optimizer
+
+
+class SFTTrainer(RecipeTrainer, Trainer):
+    """Trainer over a :class:`train.data.BatchStream`: throughput and non-padding metrics, learning rates per
+    module group in the logs, the data position in every checkpoint."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._window = {"real_tokens": 0, "total_tokens": 0, "label_tokens": 0, "samples": 0, "steps": 0}
         self._window_start = time.perf_counter()
         self._group_lrs: dict[str, float] = {}
         if self.args.deepspeed and self.args.world_size > 1:  # ranks see different media: see train/uniform_vision.py
             install_uniform_vision(self.model)
 
-    # ------------------------------------------------------------------ optimizer and data
-    def create_optimizer(self, model=None):
-        if self.optimizer is None:
-            self.optimizer = build_optimizer(self.model, self.optim_cfg)
-        return self.optimizer
-
+    # ------------------------------------------------------------------ data
     def get_train_dataloader(self):
         # No accelerate sharding: the mixer already shards by rank. No workers, no prefetch: the data
         # position saved with a checkpoint is exactly after the last batch trained on.
