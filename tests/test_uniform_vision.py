@@ -93,3 +93,57 @@ def test_qwen2_vl_is_covered_too():
 def test_a_model_without_vision_is_refused():
     with pytest.raises(TypeError, match="no module with a vision tower"):
         install_uniform_vision(torch.nn.Linear(2, 2))
+
+
+def test_in_eval_runs_the_blank_calls_in_evaluation_too(batches):
+    """GRPO's ZeRO-3 reference model runs in eval mode and gathers per module: ``in_eval=True`` covers it."""
+    plain, hooked = fresh_model().eval(), fresh_model().eval()
+    calls = count_vision_calls(hooked)
+    install_uniform_vision(hooked, in_eval=True)
+    with torch.no_grad():
+        for name, real_calls in (("text", 0), ("single", 1)):
+            before = calls[0]
+            assert torch.equal(plain(**batches[name]).logits, hooked(**batches[name]).logits)
+            assert calls[0] - before == 2, (name, real_calls)
+
+
+def test_decoding_steps_get_no_blank_calls(batches):
+    """Generation in training mode (TRL's rollouts): blank calls in the first step only (an empty KV cache), none in
+    the decoding steps, and the same tokens as without the hooks."""
+    plain, hooked = fresh_model(), fresh_model()
+    calls = count_vision_calls(hooked)
+    install_uniform_vision(hooked)
+    batch = batches["text"]
+    kwargs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=6,
+                  min_new_tokens=6, do_sample=False)
+    with torch.no_grad():
+        expected, got = plain.generate(**kwargs), hooked.generate(**kwargs)
+    assert torch.equal(expected, got) and got.shape[1] == batch["input_ids"].shape[1] + 6
+    assert calls[0] == 2  # the first step's image and video calls; 6 steps would be 12
+
+
+def test_blank_calls_run_before_hooks_already_on_the_language_model(batches):
+    """Installed after DeepSpeed (GRPO's reference engine exists before the trainer can hook it), the blank calls
+    still run before DeepSpeed's own pre-hook on the language model, which is where the real calls are."""
+    model = fresh_model()
+    calls = count_vision_calls(model)
+    seen = []
+    vision_owner(model).language_model.register_forward_pre_hook(lambda *_: seen.append(calls[0]))
+    install_uniform_vision(model)
+    model(**batches["text"])
+    assert seen == [2]
+
+
+def test_a_second_install_changes_nothing(batches):
+    """train/trainer.py's RecipeTrainer and GRPO's media mixin may both install it on the policy: still two calls."""
+    model = fresh_model()
+    calls = count_vision_calls(model)
+    first = install_uniform_vision(model)
+    assert len(first) == 2 and install_uniform_vision(model) == []
+    model(**batches["text"])
+    assert calls[0] == 2
+    with pytest.raises(ValueError, match="in_eval=False"):
+        install_uniform_vision(model, in_eval=True)
+    for h in first:
+        h.remove()
+    assert len(install_uniform_vision(model, in_eval=True)) == 2  # removed hooks do not count

@@ -18,6 +18,13 @@ multimodal trainers use, made exact for Qwen-VL:
 
 The added term is exactly zero: loss, gradients and weights equal those of the run without it
 (tests/test_sft_dist.py compares a ZeRO-3 run on adversarial per-rank media with ZeRO-2).
+
+Evaluation forwards are left alone unless ``in_eval`` is set: a ZeRO-3 reference model (GRPO's KL term) runs in
+eval mode and gathers per module like the policy, so it needs the calls too. Decoding steps (a forward with a
+non-empty KV cache) never get them: pixels enter only the first step of a generation (transformers 5.23 even
+encodes them in a separate call before it), so no rank calls the vision tower while decoding. The first step
+still gets them, but that does not make generation on ZeRO-3-partitioned weights uniform (the separate encoder
+call runs only where there are media): GRPO keeps TRL's default of gathering the whole policy for generation.
 Qwen2-VL and Qwen2.5-VL only: Qwen3-VL's deepstack features join the language model's first layers, a
 different backward path that this does not reproduce (not verified under ZeRO-3 on mixed media).
 """
@@ -38,17 +45,34 @@ def vision_owner(model: torch.nn.Module) -> torch.nn.Module:
     raise TypeError(f"{type(model).__name__}: no module with a vision tower and a language model")
 
 
-def install_uniform_vision(model: torch.nn.Module) -> list:
+def decoding(kwargs: dict) -> bool:
+    """A generation step after the first: the forward continues a non-empty KV cache."""
+    cache = kwargs.get("past_key_values")
+    length = getattr(cache, "get_seq_length", None)
+    return length is not None and length() > 0
+
+
+def install_uniform_vision(model: torch.nn.Module, in_eval: bool = False) -> list:
     """Hook ``model`` so every training forward runs the image and the video vision call; returns the hook
-    handles (``handle.remove()`` undoes it). Evaluation forwards (``model.eval()``) are left alone."""
+    handles (``handle.remove()`` undoes it). Evaluation forwards (``model.eval()``) are left alone unless
+    ``in_eval``; decoding steps always are. A model hooked already is left as it is (returns ``[]``): a trainer
+    and its mixins may each install it."""
     owner = vision_owner(model)
+    installed = [h for h in owner._forward_pre_hooks.values() if hasattr(h, "uniform_vision_in_eval")]
+    if installed:
+        if installed[0].uniform_vision_in_eval != in_eval:
+            raise ValueError(f"uniform vision hooks are installed already with in_eval={not in_eval}")
+        return []
     vc = model.config.vision_config
     merge = vc.spatial_merge_size
     dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
     missing: list[str] = []
 
     def note_missing(module, args, kwargs):
-        missing[:] = [k for k in VISION_INPUTS if module.training and kwargs.get(k) is None]
+        active = (module.training or in_eval) and not decoding(kwargs)
+        missing[:] = [k for k in VISION_INPUTS if active and kwargs.get(k) is None]
+
+    note_missing.uniform_vision_in_eval = in_eval
 
     def run_blank_calls(module, args, kwargs):
         keys, missing[:] = list(missing), []
@@ -65,5 +89,7 @@ def install_uniform_vision(model: torch.nn.Module) -> list:
             zero = zero + sum(p.sum() for p in parts).to(embeds.dtype) * 0.0
         return args, {**kwargs, "inputs_embeds": embeds + zero}
 
+    # prepend: before DeepSpeed's own pre-hook on the language model when the engine exists already (GRPO's ZeRO-3
+    # reference model), so the blank calls are traced before the language model's fetch, where real calls are.
     return [owner.register_forward_pre_hook(note_missing, with_kwargs=True),
-            owner.language_model.register_forward_pre_hook(run_blank_calls, with_kwargs=True)]
+            owner.language_model.register_forward_pre_hook(run_blank_calls, with_kwargs=True, prepend=True)]

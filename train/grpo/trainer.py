@@ -53,20 +53,23 @@ def jsonl_callback(path: Path):
 
 @lru_cache(maxsize=1)
 def trainer_class():
-    """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT).
+    """TRL's GRPOTrainer with the project's optimizer groups and atomic checkpoints (as in SFT), prompts with and
+    without images in one run, and the same vision calls on every DeepSpeed rank (train/grpo/media.py).
     Built on first use: the verl backend and --dry-run never import TRL."""
     from trl import GRPOTrainer
 
+    from train.grpo.media import MixedMediaGRPO
     from train.modules import build_optimizer
     from train.trainer import AtomicCheckpoints
 
-    class SpatialGRPOTrainer(AtomicCheckpoints, GRPOTrainer):
+    class SpatialGRPOTrainer(AtomicCheckpoints, MixedMediaGRPO, GRPOTrainer):
         def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
             super().__init__(*args, **kwargs)
             self.optim_cfg = optim_cfg
             self.run_dir = Path(run_dir)
             self.keep = save_total_limit
             self._staging = False
+            self.media_hooks = self.install_media_hooks()
 
         def create_optimizer(self, model=None):
             if self.optimizer is None:
