@@ -38,6 +38,7 @@ def samples(zoo_dir: Path) -> dict[str, Sample]:
 
 
 def main(out: str, zoo_dir: str, stage: str) -> int:
+    from train.cli import close_process_group
     from train.recipe import load_recipe
     from train.sft import run
 
@@ -55,7 +56,9 @@ def main(out: str, zoo_dir: str, stage: str) -> int:
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
                                 "eval.bench=null", "train.report_to=[jsonl]", "train.num_threads=1",
                                 "model.freeze.projector=false"])
-    return run(recipe, [], source=ListSource(ordered, epochs=1))
+    code = run(recipe, [], source=ListSource(ordered, epochs=1))
+    close_process_group(code)  # as launch/sft.py does (train/cli.py)
+    return code
 
 
 if __name__ == "__main__":

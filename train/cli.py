@@ -61,5 +61,19 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     if "--print-config" in flags:
         sys.stdout.write(to_yaml(recipe))
         return 0
-    code = run(recipe, flags)
-    return int(code or 0)
+    code = int(run(recipe, flags) or 0)
+    close_process_group(code)
+    return code
+
+
+def close_process_group(code: int) -> None:
+    """Leave torch.distributed cleanly: after a successful run every rank waits for the others (rank 0 may
+    still be writing the summary), then the group is destroyed before the interpreter exits (left to exit-time
+    destructors, gloo's threads can abort a finished rank: "terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if code == 0:
+        dist.barrier()
+    dist.destroy_process_group()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,22 +58,12 @@ def trainer_class():
     from trl import GRPOTrainer
 
     from train.grpo.media import MixedMediaGRPO
-    from train.modules import build_optimizer
-    from train.trainer import AtomicCheckpoints
+    from train.trainer import RecipeTrainer
 
-    class SpatialGRPOTrainer(AtomicCheckpoints, MixedMediaGRPO, GRPOTrainer):
-        def __init__(self, *args, optim_cfg, run_dir: str | Path, save_total_limit: int = 0, **kwargs):
+    class SpatialGRPOTrainer(RecipeTrainer, MixedMediaGRPO, GRPOTrainer):
+        def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.optim_cfg = optim_cfg
-            self.run_dir = Path(run_dir)
-            self.keep = save_total_limit
-            self._staging = False
             self.media_hooks = self.install_media_hooks()
-
-        def create_optimizer(self, model=None):
-            if self.optimizer is None:
-                self.optimizer = build_optimizer(self.model, self.optim_cfg)
-            return self.optimizer
 
     return SpatialGRPOTrainer
 
@@ -198,7 +187,7 @@ def run_trl(recipe, flags: list[str]) -> int:
     from train.modeling import load_processor, pick_device, pick_dtype
     from train.modules import format_counts
     from train.run_info import write_run_info
-    from train.sft import dist_env, prepare_model, save_final
+    from train.sft import dist_env, prepare_model, train_to_end
     from train.telemetry import Preemption, attach_eval_hook, hf_report_to
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -255,24 +244,12 @@ def run_trl(recipe, flags: list[str]) -> int:
                               run_dir=run_dir, save_total_limit=recipe.train.save_total_limit)
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
     attach_eval_hook(trainer, recipe, processor)
-    preemption.install()
-    start = time.time()
-    try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    finally:
-        preemption.uninstall()
-    if preemption.triggered:
-        log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
-                    trainer.state.global_step, run_dir)
-        return 0
-    processor.tokenizer.padding_side = padding_side  # the saved checkpoint keeps the model's own setting
-    save_final(trainer, recipe, run_dir)
-    if trainer.args.should_save:
-        summary = {"steps": trainer.state.global_step, "seconds": round(time.time() - start, 1),
-                   "prompts": len(prompts.rows), "levels": dict(prompts.levels),
-                   "prompts_skipped": prompts.skipped.skipped, "rollouts": how,
-                   "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)}
-        ckpt.write_json_atomic(run_dir / "train_summary.json", summary)
-    return 0
+
+    def restore_padding_side():  # the saved checkpoint keeps the model's own setting
+        processor.tokenizer.padding_side = padding_side
+
+    return train_to_end(trainer, recipe, run_dir, resume_from, preemption, lambda: {
+        "prompts": len(prompts.rows), "levels": dict(prompts.levels), "prompts_skipped": prompts.skipped.skipped,
+        "rollouts": how}, before_save=restore_padding_side)
 
 
