@@ -21,23 +21,10 @@ import pytest
 import torch
 from grpo_media_child import write_prompts
 from safetensors.torch import load_file
+from test_sft_dist import child_env, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("zero2", "zero3")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions"))
-    return env
 
 
 def run_group(cmd: list[str], log: Path, timeout: float) -> int | str:
