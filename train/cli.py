@@ -66,6 +66,18 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     return code
 
 
+def report_user_error(prog: str, exc: BaseException) -> int:
+    """One line on stderr for an error the user can fix (no traceback), with the hint to skip a bad sample
+    instead; returns the exit code 1. The leading newline ends an open progress-bar line."""
+    from data_mix.badsample import BadSample
+
+    message = str(exc)
+    if isinstance(exc, BadSample) and "on_bad_sample" not in message:
+        message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
+    print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
 def close_process_group(code: int) -> None:
     """Leave torch.distributed cleanly: after a successful run every rank waits for the others (rank 0 may
     still be writing the summary), then the group is destroyed before the interpreter exits (left to exit-time

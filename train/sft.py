@@ -143,16 +143,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 def run_cli(recipe, flags: list[str], prog: str = "launch/sft.py") -> int:
     """:func:`run` for the command line: a user error (:func:`user_errors`) is one line on stderr, exit 1."""
-    import sys
+    from train.cli import report_user_error
 
     try:
         return run(recipe, flags)
     except user_errors() as exc:
-        message = str(exc)
-        if "on_bad_sample" not in message and type(exc).__name__ == "BadSample":
-            message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
-        print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)  # \n: ends an open progress bar line
-        return 1
+        return report_user_error(prog, exc)
 
 
 def run(recipe, flags: list[str], source=None) -> int:

@@ -160,9 +160,8 @@ def check_modes(recipe) -> None:
 
 def run(recipe, flags: list[str]) -> int:
     """Train with the recipe's backend. Bad data (a sample named by file and row) exits 1 with one clear line."""
-    import sys
-
     from data_mix.badsample import BadSample, TooManyBadSamples
+    from train.cli import report_user_error
     from train.grpo import verl_backend
     from train.grpo.dataset import GRPODataError
     from train.grpo.prompts import PromptError
@@ -172,9 +171,7 @@ def run(recipe, flags: list[str]) -> int:
             return verl_backend.run(recipe, flags)
         return run_trl(recipe, flags)
     except (BadSample, TooManyBadSamples, GRPODataError, PromptError, verl_backend.VerlBackendError) as exc:
-        hint = " (data.on_bad_sample=skip counts and skips bad samples instead)" if isinstance(exc, BadSample) else ""
-        print(f"launch/grpo.py: error: {exc}{hint}", file=sys.stderr)
-        return 1
+        return report_user_error("launch/grpo.py", exc)
 
 
 def run_trl(recipe, flags: list[str]) -> int:
