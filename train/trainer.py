@@ -95,8 +95,9 @@ class AtomicCheckpoints:
 
 
 class RecipeTrainer(AtomicCheckpoints):
-    """Mixin for the SFT and GRPO trainers: the recipe's per-group optimizer (train/modules.py) and atomic
-    checkpoints with this project's retention.
+    """Mixin for the SFT and GRPO trainers: the recipe's per-group optimizer (train/modules.py), atomic
+    checkpoints with this project's retention, and under DeepSpeed with several processes the same vision calls
+    on every rank (train/uniform_vision.py).
 
     ``optim_cfg`` is the recipe's OptimConfig, ``run_dir`` the run directory (= ``args.output_dir``),
     ``save_total_limit`` our retention (the Trainer's own rotation is off: it is not atomic).
@@ -108,6 +109,8 @@ class RecipeTrainer(AtomicCheckpoints):
         self.run_dir = Path(run_dir)
         self.keep = save_total_limit
         self._staging = False
+        if self.args.deepspeed and self.args.world_size > 1:  # ranks see different media: see train/uniform_vision.py
+            install_uniform_vision(self.model)
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:
@@ -124,8 +127,6 @@ class SFTTrainer(RecipeTrainer, Trainer):
         self._window = {"real_tokens": 0, "total_tokens": 0, "label_tokens": 0, "samples": 0, "steps": 0}
         self._window_start = time.perf_counter()
         self._group_lrs: dict[str, float] = {}
-        if self.args.deepspeed and self.args.world_size > 1:  # ranks see different media: see train/uniform_vision.py
-            install_uniform_vision(self.model)
 
     # ------------------------------------------------------------------ data
     def get_train_dataloader(self):

@@ -14,9 +14,9 @@ Three things in TRL break such a set, with or without DeepSpeed:
   them itself on every rank, only when completions are logged (``grpo.log_completions``).
 
 And with DeepSpeed on more than one process (``train.deepspeed`` zero2/zero3), the ranks must run the vision
-tower equally often (train/uniform_vision.py explains why): :meth:`MixedMediaGRPO.install_media_hooks` installs
-the blank vision calls on the policy and, when it is partitioned (ZeRO-3, a KL term), on the reference model,
-which runs in eval mode. Under ZeRO-2 TRL keeps the reference model whole on every rank (DeepSpeed stage 0):
+tower equally often (train/uniform_vision.py explains why): :class:`train.trainer.RecipeTrainer` installs
+the blank vision calls on the policy, and :meth:`MixedMediaGRPO.install_media_hooks` on the reference model when it
+is partitioned (ZeRO-3, a KL term), which runs in eval mode. Under ZeRO-2 TRL keeps the reference model whole on every rank (DeepSpeed stage 0):
 its forwards gather nothing and need no blank calls. Generation needs none either (under ZeRO-3 TRL gathers the
 whole policy for it: ``ds3_gather_for_generation``, left at its default); the hooks skip decoding steps, so a
 rollout costs two blank calls, in its first step.
@@ -78,10 +78,9 @@ class MixedMediaGRPO:
             owner = vision_owner(unwrap(model))
             handles[name] = [owner.register_forward_pre_hook(drop_empty_vision_inputs, with_kwargs=True,
                                                              prepend=True)]
-        if self.args.deepspeed and self.args.world_size > 1:
-            handles["policy"] += install_uniform_vision(unwrap(self.model))
-            if "reference" in models and partitioned(self.ref_model):
-                handles["reference"] += install_uniform_vision(unwrap(self.ref_model), in_eval=True)
+        # the policy's blank vision calls are installed by train.trainer.RecipeTrainer, as for SFT
+        if self.args.deepspeed and self.args.world_size > 1 and "reference" in models and partitioned(self.ref_model):
+            handles["reference"] += install_uniform_vision(unwrap(self.ref_model), in_eval=True)
         return handles
 
     def _generate(self, prompts: list):
