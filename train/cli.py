@@ -61,9 +61,27 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     if "--print-config" in flags:
         sys.stdout.write(to_yaml(recipe))
         return 0
+    try:
+        check_judge(recipe)
+    except RecipeError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     code = int(run(recipe, flags) or 0)
     close_process_group(code)
     return code
+
+
+def check_judge(recipe) -> None:
+    """An evaluation whose records need an LLM judge that is not configured stops here, at start (``eval.judge``)."""
+    if recipe.eval.bench is None:
+        return
+    from eval_hooks.evaluator import check_judge_at_start
+    from eval_hooks.judging import JudgeRequired
+
+    try:
+        check_judge_at_start(recipe.eval, recipe.data, recipe.reward.judge)
+    except JudgeRequired as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def report_user_error(prog: str, exc: BaseException) -> int:

@@ -262,4 +262,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "reward.length_unit": ("auto", "words"),
     "eval.mode": ("renormalize", "reference"),
     "eval.answer_extraction": ("auto", "none"),
+    "eval.protocol": ("quick", "paper"),
+    "eval.final_protocol": ("quick", "paper"),
+    "eval.weights": ("lmms_eval", "paper_table"),
+    "eval.inputs": ("training", "lmms_eval"),
+    "eval.judge": ("require", "skip"),
 }

@@ -19,6 +19,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from eval_hooks import protocol as eval_protocol
 from train.config import CHOICES, Recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +207,7 @@ def finalize(recipe: Recipe) -> Recipe:
         recipe.train.packing_max_length = recipe.data.max_length
     if recipe.mix.seed is None:
         recipe.mix.seed = recipe.train.seed
+    recipe.eval = eval_protocol.resolve(recipe.eval)  # the (protocol) keys the recipe leaves unset
     return recipe
 
 
