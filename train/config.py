@@ -259,7 +259,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "grpo.vllm_mode": ("colocate", "server"),
     "grpo.verl.rollout": ("vllm", "sglang"),
     "reward.mode": ("think", "auto_think", "plain"),
-    "reward.length_unit": ("auto", "words"),
+    "reward.accuracy": ("all", "mcq_only"),
+    "reward.length_unit": ("tokens", "words"),
     "eval.mode": ("renormalize", "reference"),
     "eval.answer_extraction": ("auto", "none"),
 }
