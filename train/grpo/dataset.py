@@ -118,6 +118,7 @@ def _no_judge_error(found: list[Sample]) -> GRPODataError:
         by_file.setdefault(s.file or s.source, []).append(s)
     parts = []
     for file, samples in by_file.items():
+        samples = sorted(samples, key=lambda s: s.row)
         rows = ", ".join(str(s.row + 1) for s in samples[:10]) + (" ..." if len(samples) > 10 else "")
         leaves = ", ".join(sorted({str(s.leaf) for s in samples}))
         parts.append(f"{file} rows {rows} (leaf {leaves})")
