@@ -234,7 +234,7 @@ def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
 # ---------------------------------------------------------------------------- recipes
 
 RL_RECIPES = ("full_think", "l1_think", "l2_think", "l3_think", "l4_think", "full_think_after_sft", "auto_think",
-              "quickstart_grpo")
+              "auto_think_by_length", "quickstart_grpo")
 
 
 @pytest.mark.parametrize("name", RL_RECIPES)

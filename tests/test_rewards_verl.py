@@ -70,11 +70,13 @@ import numpy, scipy.spatial.transform  # what numpy/scipy import themselves is t
 before = {{m.split(".")[0] for m in sys.modules}}
 spec = importlib.util.spec_from_file_location("custom_module", {str(REPO / "rewards" / "verl_reward.py")!r})
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+words = {{"length_unit": "words"}}  # length_unit=tokens loads a tokenizer (transformers) by design
 out = mod.compute_score("s", "<answer>B</answer>", "B", {{"metricfunc": "multichoiceeval",
-                        "metric_extra": {{"option": ["A. x", "B. y"]}}, "level": "L1"}})
+                        "metric_extra": {{"option": ["A. x", "B. y"]}}, "level": "L1"}}, reward_config=words)
 assert out["accuracy"] == 1.0, out
 mod.compute_score("s", '{{"actions": ["W"], "step_nums": [1]}}', "", {{"metricfunc": "agenticnaveval",
-    "metric_extra": {{"optimal_rel_pose": [[0,0,0,0,0,0,1],[0,0,0.1,0,0,0,1]], "0->1": {{}}}}, "level": "L4"}})
+    "metric_extra": {{"optimal_rel_pose": [[0,0,0,0,0,0,1],[0,0,0.1,0,0,0,1]], "0->1": {{}}}}, "level": "L4"}},
+    reward_config=words)
 new = {{m.split(".")[0] for m in sys.modules}} - before - set(sys.stdlib_module_names)
 print(json.dumps(sorted(new)))
 """

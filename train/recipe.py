@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from eval_hooks import protocol as eval_protocol
+from rewards.config import check_reward_config
 from train.config import CHOICES, Recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -186,6 +187,10 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
         msg = str(exc).splitlines()[0]
         raise RecipeError(f"bad value for {key!r}: {msg}" if key else f"bad recipe: {msg}") from exc
     assert isinstance(recipe, Recipe)
+    try:  # the reward section's own rules (per-level lengths, reward.tasks entries) at load time, not mid-run
+        check_reward_config(recipe.reward)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
     return finalize(recipe)
 
 

@@ -70,11 +70,12 @@ def trainer_class():
 
 # ---------------------------------------------------------------------------- pieces
 
-def reward_functions(recipe):
-    """(reward functions in TRL's calling convention, their weights) from the rewards package."""
+def reward_functions(recipe, tokenizer=None):
+    """(reward functions in TRL's calling convention, their weights) from the rewards package; ``tokenizer``
+    (the processor's) counts lengths when ``reward.length_unit=tokens``."""
     from rewards.grpo import make_reward_funcs, reward_weights
 
-    return make_reward_funcs(recipe.reward), reward_weights(recipe.reward)
+    return make_reward_funcs(recipe.reward, tokenizer=tokenizer), reward_weights(recipe.reward)
 
 
 def pick_generation(grpo, device: str) -> tuple[bool, str]:
@@ -215,7 +216,7 @@ def run_trl(recipe, flags: list[str]) -> int:
     if rank == 0:
         write_run_info(recipe, run_dir, "grpo")
 
-    funcs, weights = reward_functions(recipe)
+    funcs, weights = reward_functions(recipe, processor.tokenizer)
     telemetry = LevelTelemetry(weights, eos_token_ids=[])
     wrapped = telemetry.wrap(funcs)
     use_vllm, how = pick_generation(recipe.grpo, device)

@@ -48,8 +48,12 @@ def verl_python(recipe) -> Path:
 
 
 def reward_kwargs(recipe) -> dict[str, Any]:
-    """What the reward adapter receives besides the sample: the recipe's reward section as plain data."""
-    return {"reward_config": dataclasses.asdict(recipe.reward)}
+    """What the reward adapter receives besides the sample: the recipe's reward section as plain data, and
+    with ``reward.length_unit=tokens`` the policy's tokenizer (the model path) to count lengths as TRL does."""
+    kwargs: dict[str, Any] = {"reward_config": dataclasses.asdict(recipe.reward)}
+    if recipe.reward.length_unit == "tokens":
+        kwargs["tokenizer"] = _resolved_model_path(recipe.model.name_or_path)
+    return kwargs
 
 
 def _resolved_model_path(name_or_path: str) -> str:

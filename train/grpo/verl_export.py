@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.grpo.dataset import PromptRow
+from train.grpo.dataset import PromptRow, task_type
 from train.grpo.prompts import to_verl_prompt
 
 
@@ -38,6 +38,7 @@ def verl_reward_fields(row: PromptRow) -> tuple[str, dict[str, Any]]:
         "level": s.level,
         "ability": s.ability,
         "leaf": s.leaf,
+        "task": task_type(s),
         "metricfunc": s.metricfunc,
         "question_type": s.question_type,
         "metric_extra": json.dumps(s.metric_extra, ensure_ascii=False),
