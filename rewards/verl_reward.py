@@ -14,8 +14,10 @@ Each parquet row carries ``reward_model.ground_truth`` = the answer and ``extra_
 verl gives no token ids here, so length is counted in whitespace-separated words; set
 ``reward.length_unit=words`` for the TRL backend too when both must give identical rewards.
 
-Imports only the rewards package, numpy, scipy and the standard library (verl loads this file in its own
-environment).
+Imports only the rewards package, numpy, scipy, Pillow and the standard library (verl loads this file in
+its own environment). Loading it imports every metric's package (rewards/metrics/deps.py): when one is
+missing or broken in verl's environment, verl's reward loader fails with an ImportError naming the metric
+and the package, instead of the reward scoring those samples 0.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if __package__ in (None, ""):  # loaded by file path (verl's load_extern_type): 
 
 from rewards.config import RewardConfig, reward_config_from_dict  # noqa: E402
 from rewards.grpo import total_reward  # noqa: E402
+from rewards.metrics.deps import require_all  # noqa: E402
+
+require_all()
 
 _CONFIGS: dict[str, RewardConfig] = {}
 
