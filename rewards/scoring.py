@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rewards.metrics import METRICS
+from rewards.metrics.deps import MissingMetricDependency
 
 _ERROR_CHARS = 300
 
@@ -56,7 +57,7 @@ def score(metricfunc: str, response: Any, answer: Any, extra_info: Any = None, *
     Returns ``{"score": float in [0, 1], "details": {...}}``. Whatever the response, no exception: a response
     the metric cannot read, or input that makes the metric fail, scores 0 with ``details["error"]``.
     Raises ValueError only for caller errors: an unknown ``metricfunc`` or an ``extra_info`` that is not
-    a JSON object.
+    a JSON object; and ImportError (MissingMetricDependency) when the metric's package cannot be imported.
     """
     fn = METRICS.get(metricfunc)
     if fn is None:
@@ -67,6 +68,8 @@ def score(metricfunc: str, response: Any, answer: Any, extra_info: Any = None, *
         result = fn(text, answer, extra, judge=judge) if metricfunc == "gpteval" else fn(text, answer, extra)
         value = float(result["score"])
         details = dict(result.get("details") or {})
+    except MissingMetricDependency:  # not the model's fault: the environment lacks the metric's package
+        raise
     except Exception as exc:  # a reward must never raise on model output
         return {"score": 0.0, "details": {"error": f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]}}
     if not math.isfinite(value):

@@ -17,8 +17,11 @@ one in reward_kwargs). See docs/REWARDS.md.
 verl gives the reward function only the decoded text; lengths are counted from it in ``reward.length_unit``
 exactly as the TRL backend counts them (rewards/length.py), so both give identical rewards.
 
-Imports only the rewards package, numpy, scipy and the standard library (verl loads this file in its own
-environment); ``transformers`` (in verl's environment) only to load the tokenizer for ``length_unit=tokens``.
+Imports only the rewards package, numpy, scipy, Pillow and the standard library (verl loads this file in
+its own environment); ``transformers`` (in verl's environment) only to load the tokenizer for
+``length_unit=tokens``. Loading it imports every metric's package (rewards/metrics/deps.py): when one is
+missing or broken in verl's environment, verl's reward loader fails with an ImportError naming the metric
+and the package, instead of the reward scoring those samples 0.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ if __package__ in (None, ""):  # loaded by file path (verl's load_extern_type): 
 
 from rewards.config import RewardConfig, reward_config_from_dict  # noqa: E402
 from rewards.grpo import total_reward  # noqa: E402
+from rewards.metrics.deps import require_all  # noqa: E402
 from rewards.shaping import Shaper  # noqa: E402
+
+require_all()
 
 _SHAPERS: dict[tuple, Shaper] = {}
 

@@ -2,8 +2,9 @@
 reward manager scoring our parquet through rewards/verl_reward.py exactly like the TRL reward functions.
 
 verl 0.9.1 lives in its own environment (.venv-verl, scripts/verl/setup_env.sh). The tests that need it
-create it when it is missing (about 2-3 minutes, once) and run verl in subprocesses. verl's training itself
-needs GPUs (vLLM/SGLang rollouts) and is not run here.
+create or complete it when needed (about 5 minutes from nothing on 2 cores, once) and run verl in subprocesses.
+verl's training itself needs GPUs (vLLM/SGLang rollouts) and is not run here. Every metricfunc at every level
+through verl's RLHFDataset and reward manager: tests/test_verl_parity.py.
 """
 
 from __future__ import annotations
@@ -16,25 +17,15 @@ from pathlib import Path
 
 import pytest
 from fixtures_grpo import grpo_recipe, write_bench_source
+from fixtures_verl import verl_env
 
 REPO = Path(__file__).resolve().parents[1]
-VERL_PY = REPO / ".venv-verl" / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
 def verl_python() -> Path:
-    """verl's interpreter; the environment is created with scripts/verl/setup_env.sh when missing."""
-    check = [str(VERL_PY), "-c", "import verl, hydra, pyarrow"]
-    if VERL_PY.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return VERL_PY
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "verl" / "setup_env.sh")], capture_output=True, text=True,
-                          timeout=1500)
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-2000:]
-        if "Could not find a version" in tail or "No matching distribution" in tail or "connection" in tail.lower():
-            pytest.skip(f"VERL ENVIRONMENT COULD NOT BE INSTALLED (pip cannot reach verl==0.9.1): {tail}")
-        raise AssertionError(f"scripts/verl/setup_env.sh failed:\n{tail}")
-    return VERL_PY
+    """verl's interpreter; scripts/verl/setup_env.sh creates or completes the environment when needed."""
+    return verl_env()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +60,8 @@ def test_parquet_rows_follow_verls_schema(exported):
         assert user["content"].count("<image>") == len(row["images"]) >= 1
         assert user["content"].startswith("<image>")  # placeholders stay where the sample had them
         assert all(Path(im["image"]).is_absolute() and Path(im["image"]).is_file() for im in row["images"])
-        assert row["images"][0]["max_pixels"] == recipe.data.image_max_pixels
+        for im in row["images"]:  # the size the project's processor gives it (56x56 images stay 56x56)
+            assert (im["resized_height"], im["resized_width"]) == (56, 56) and "max_pixels" not in im
         assert row["reward_model"]["style"] == "rule" and row["reward_model"]["ground_truth"] in ("A", "B")
         extra = row["extra_info"]
         assert extra["metricfunc"] == "multichoiceeval"

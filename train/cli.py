@@ -33,14 +33,19 @@ def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], l
 
 
 def check_sources(recipe) -> None:
-    """Unknown or misplaced source names in ``mix`` fail here, before any model or data is loaded."""
-    if not recipe.mix.groups:
-        return
+    """Unknown or misplaced source names in ``mix``, and an ``eval.bench`` that is neither a registry source nor
+    a file (e.g. the default bench with a custom ``data.registry``), fail here, before any model or data is
+    loaded."""
     from data_mix.registry import RegistryError, check_mix, load_registry
 
     try:
-        check_mix(recipe.mix, load_registry(recipe.data.registry))
-    except RegistryError as exc:
+        if recipe.mix.groups:
+            check_mix(recipe.mix, load_registry(recipe.data.registry))
+        if recipe.eval.bench:
+            from eval_hooks.subset import bench_source
+
+            bench_source(recipe.eval.bench, recipe.data)
+    except (RegistryError, FileNotFoundError) as exc:
         raise RecipeError(str(exc)) from None
 
 

@@ -54,6 +54,9 @@ class PromptRow:
     prompt: list[dict[str, Any]]
     prompt_tokens: int
     image_tokens: int
+    image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(height, width) the processor resizes each image to (empty when the processor does not say): the verl
+    export hands these to qwen-vl-utils so that verl sees each image at the size counted here."""
 
     def to_record(self) -> dict[str, Any]:
         s = self.sample
@@ -146,6 +149,21 @@ class PromptLengthCounter:
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(image_token) if image_token else None
         self.fast = self.image_token_id is not None and hasattr(processor, "_get_num_multimodal_tokens")
 
+    def resized_sizes(self, images: list) -> list[tuple[int, int]]:
+        """(height, width) the image processor resizes each image to (Qwen2-VL-style ``smart_resize`` with the
+        processor's patch size, merge size and pixel bounds); [] for a processor without those settings."""
+        ip = getattr(self.processor, "image_processor", None)
+        size = getattr(ip, "size", None)
+        patch, merge = getattr(ip, "patch_size", None), getattr(ip, "merge_size", None)
+        bounds = [getattr(size, key, None) if not isinstance(size, dict) else size.get(key)
+                  for key in ("shortest_edge", "longest_edge")]  # a SizeDict in transformers 5.x
+        if not (images and patch and merge and all(bounds)):
+            return []
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        return [tuple(smart_resize(im.height, im.width, patch * merge, min_pixels=bounds[0], max_pixels=bounds[1]))
+                for im in images]
+
     def text(self, prompt: list[dict[str, Any]]) -> str:
         return self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
@@ -219,7 +237,8 @@ def check_sample(sample: Sample, template: str, counter: PromptLengthCounter, da
                         f"grpo.max_prompt_length={max_prompt_length}; it is rejected rather than cut, because "
                         "cutting image tokens breaks the model's forward pass. Raise grpo.max_prompt_length or "
                         "lower data.image_max_pixels")
-    return PromptRow(sample=sample, prompt=prompt, prompt_tokens=n, image_tokens=image_tokens)
+    return PromptRow(sample=sample, prompt=prompt, prompt_tokens=n, image_tokens=image_tokens,
+                     image_sizes=counter.resized_sizes(images))
 
 
 def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, backend: str | None = None) -> PromptSet:

@@ -185,7 +185,9 @@ def _bench_rows(recipe, processor):
 
     if not recipe.eval.bench:
         return None
-    samples = [s for s in read_source(recipe.eval.bench, recipe.data) if s.metricfunc]
+    from eval_hooks.subset import bench_source
+
+    samples = [s for s in read_source(bench_source(recipe.eval.bench, recipe.data), recipe.data) if s.metricfunc]
     return load_prompts(recipe, processor, samples=samples, backend="verl").rows
 
 
