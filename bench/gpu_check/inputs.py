@@ -70,14 +70,15 @@ def encoder(settings: Settings, processor):
 
 
 def to_device(batch: dict, device, dtype=None) -> dict:
-    """Tensors to ``device``; floating tensors (pixel values) also to ``dtype`` when given."""
+    """Tensors to ``device``; pixel values also to ``dtype`` when given (other floats, e.g. a video's seconds per
+    grid step that the rope positions are computed from, keep their precision)."""
     import torch
 
     out = {}
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
             value = value.to(device)
-            if dtype is not None and value.is_floating_point():
+            if dtype is not None and key.startswith("pixel_values"):
                 value = value.to(dtype)
         out[key] = value
     return out

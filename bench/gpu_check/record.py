@@ -60,7 +60,7 @@ class CheckResult:
     exercised: str = ""
     """What actually ran (kernels, dtype, device, processes); in CPU smoke mode, what stood in for the GPU part."""
     seconds: float = 0.0
-    """Wall time of the check."""
+    """Wall time of the check's group (``precision`` and ``throughput`` each run two checks in one group)."""
 
     def decide(self, checks: dict[str, bool]) -> CheckResult:
         """status = pass when every named condition holds, else fail naming the ones that do not."""
@@ -137,21 +137,16 @@ def _headline(c: CheckResult) -> str:
     """The two or three numbers of a check worth a glance."""
     from bench.report import fmt
 
-    keys = c.measured.get("headline", [])
-    return ", ".join(f"{k} {fmt(c.measured[k]) if isinstance(c.measured.get(k), float) else c.measured.get(k)}"
-                     for k in keys if k in c.measured)
+    shown = [(k, c.measured[k]) for k in c.measured.get("headline", []) if c.measured.get(k) is not None]
+    return ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}" for k, v in shown)
 
 
 def table(checks: dict[str, CheckResult], mode: str) -> str:
-    """The terminal summary: one row per check."""
-    rows = [("check", "status", "numbers", "seconds")]
-    for c in checks.values():
-        status = c.status + (f" ({c.reason})" if c.reason else "")
-        rows.append((c.name, status, _headline(c), f"{c.seconds:.0f}"))
-    widths = [min(max(len(r[i]) for r in rows), 90) for i in range(3)]
-    lines = [f"gpu-check ({mode})"]
-    for r in rows:
-        lines.append("  ".join(r[i][:90].ljust(widths[i]) for i in range(3)) + "  " + r[3])
-    counts = summary_counts(checks)
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    """The terminal summary: one row per check, then why each check that did not pass did not."""
+    rows = [("check", "status", "seconds", "numbers")] + [
+        (c.name, c.status, f"{c.seconds:.0f}", _headline(c)) for c in checks.values()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"gpu-check ({mode})"] + ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+    lines += [f"  {c.name}: {c.reason}" for c in checks.values() if c.reason]
+    lines.append(", ".join(f"{n} {s}" for s, n in summary_counts(checks).items()))
     return "\n".join(lines)
