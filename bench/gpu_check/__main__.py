@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gpu-check: {reason}; nothing was run and {shown} was not written.")
             return 0
     import datetime as dt
+    import signal
 
     import torch
 
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.machine import describe
     from bench.report import write_results
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: child processes are stopped on the way out
     smoke = args.device == "cpu"
     if smoke:
         torch.set_num_threads(1)

@@ -30,11 +30,33 @@ def run_child(settings: Settings, label: str, module: str, args: list[str], npro
     cmd = [sys.executable, *launcher, "-m", module, *args]
     log = settings.logs() / f"{label}.log"
     with open(log, "w") as f:
+        # A session of its own: on a timeout the whole tree goes (torchrun's workers included), not just torchrun.
+        proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(settings), stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=REPO, env=child_env(settings), stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=settings.timeout)
+            code = proc.wait(timeout=settings.timeout)
         except subprocess.TimeoutExpired:
+            stop_group(proc)
             raise RuntimeError(f"{label}: timed out after {settings.timeout:.0f} s; see {log}") from None
-    if proc.returncode:
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): take the child's tree down too
+            stop_group(proc)
+            raise
+    if code:
         tail = "\n".join(log.read_text().splitlines()[-20:])
-        raise RuntimeError(f"{label} exited {proc.returncode}; end of {log}:\n{tail}")
+        raise RuntimeError(f"{label} exited {code}; end of {log}:\n{tail}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the child's process group (torchrun's agent then stops its workers), SIGKILL after 10 s."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
