@@ -58,13 +58,10 @@ def _without_boundaries(packed: dict) -> dict:
 
 def last_samples(packed: dict) -> list[tuple[int, int, int]]:
     """(row, start, end) of the last sample of every packed row that holds two or more samples."""
-    from train.collate import IGNORE_INDEX
-
     text_pos, labels = packed["position_ids"][0], packed["labels"]
     spans = []
     for row in range(labels.shape[0]):
-        starts = (text_pos[row] == 0).nonzero().flatten().tolist() + [labels.shape[1]]
-        real = [(a, b) for a, b in zip(starts, starts[1:]) if (labels[row, a:b] != IGNORE_INDEX).any()]
+        real = inputs.sample_spans(text_pos[row], labels[row])
         if len(real) >= 2:
             spans.append((row, *real[-1]))
     if not spans:

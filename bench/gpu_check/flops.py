@@ -12,8 +12,8 @@ Model FLOPs (the convention of the PaLM paper's appendix B, causal attention cou
   s^2/2 query-key pairs x 2 D FLOPs; D = heads x head_dim), so 6 s^2 D L per trained sequence; packed
   samples count their own lengths (they do not attend to each other);
 - vision: the tower runs on patches (before the 2x2 merge), forward only when frozen (2 N_vision per
-  patch, the default recipes freeze it), 6 N_vision when trained; its windowed attention is left out
-  (under 2% of its matmuls at 112 px windows);
+  patch, the default recipes freeze it), 6 N_vision when trained; the merger (projector, trained by default)
+  is counted forward only, and the tower's windowed attention is left out (each well under 1% of a 7B step);
 - image tokens in the LLM sequence count as LLM tokens (they pass through every layer, forward and backward);
 - GRPO adds, per step: the rollout (prefill 2 N per prompt token + decode 2 N per completion token +
   causal attention forward 2 s^2 D L per sequence, the prompt's vision forward once), and one more forward

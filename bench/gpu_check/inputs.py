@@ -109,6 +109,13 @@ def compare_grads(got: dict, ref: dict) -> dict:
             "grad_norm": norm, "grad_finite": all(bool(torch.isfinite(got[n]).all()) for n in got)}
 
 
+def sample_spans(text_positions, labels) -> list[tuple[int, int]]:
+    """(start, end) of every real sample in one packed row: text positions restart at 0 per sample
+    (train/packing.py); the trailing padding segment has no label to learn and is left out."""
+    starts = (text_positions == 0).nonzero().flatten().tolist() + [len(labels)]
+    return [(a, b) for a, b in zip(starts, starts[1:]) if (labels[a:b] != -100).any()]
+
+
 def free(settings: Settings) -> None:
     """Release what a finished check held (CUDA cache included)."""
     import gc

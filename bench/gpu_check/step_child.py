@@ -54,10 +54,9 @@ def sequence_stats(inputs: dict) -> dict:
     labels = inputs["labels"]
     pos = inputs.get("position_ids")
     if isinstance(pos, torch.Tensor) and pos.ndim == 3:  # packed: each sample's own length
-        lengths = []
-        for row in range(labels.shape[0]):
-            starts = (pos[0, row] == 0).nonzero().flatten().tolist() + [labels.shape[1]]
-            lengths += [b - a for a, b in zip(starts, starts[1:]) if (labels[row, a:b] != -100).any()]
+        from bench.gpu_check.inputs import sample_spans
+
+        lengths = [b - a for row in range(labels.shape[0]) for a, b in sample_spans(pos[0, row], labels[row])]
     else:
         lengths = inputs["attention_mask"].sum(1).tolist()
     return {"lengths": lengths, "patches": patches, "forward_passes": 0, "completion_tokens": 0}
