@@ -138,6 +138,15 @@ def suppressed_tokens(processor, model) -> list[int]:
     return sorted(int(i) for i in ids if i is not None)
 
 
+def suppression_kwargs(token_ids: list[int], use_vllm: bool) -> dict:
+    """``generation_kwargs`` that keep ``token_ids`` out of rollouts. TRL hands these to HF's GenerationConfig, or
+    as they are to vLLM's ``SamplingParams``, which has no ``suppress_tokens`` field (a TypeError at the first
+    rollout): vLLM gets a -100 logit bias on those tokens instead (probability below e^-100 relative)."""
+    if use_vllm:
+        return {"logit_bias": {int(t): -100.0 for t in token_ids}}
+    return {"suppress_tokens": [int(t) for t in token_ids]}
+
+
 def check_batch_shape(recipe, world: int) -> None:
     """GRPO groups must fit the generation batch: say so with the recipe's own key names."""
     g, t = recipe.grpo, recipe.train
@@ -229,7 +238,8 @@ def run_trl(recipe, flags: list[str]) -> int:
 
         deepspeed.init_distributed(dist_backend="gloo")
     model, _, counts = prepare_model(recipe, device)
-    args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
+    args.generation_kwargs = {**(args.generation_kwargs or {}),
+                              **suppression_kwargs(suppressed_tokens(processor, model), use_vllm)}
     if rank == 0:
         print("trainable parameters per group:\n" + format_counts(counts), flush=True)
 
