@@ -137,7 +137,7 @@ extra = {"optimal_rel_pose": [[0, 0, 0, 0, 0, 0, 1], [0, 0, 0.25, 0, 0, 0, 1]], 
 answer = '{"actions": ["W"], "step_nums": [4]}'
 print("MCQ", rewards.score("multichoiceeval", "B", "B", {"option": ["A. x", "B. y"]})["score"])
 for call in (lambda: rewards.score("agenticnaveval", answer, "", extra),
-             lambda: rewards.make_reward_funcs(rewards.RewardConfig())[0](
+             lambda: rewards.make_reward_funcs(rewards.RewardConfig(length_unit="words"))[0](
                  completions=[answer], metricfunc=["agenticnaveval"], answer=[""], metric_extra=[extra])):
     try:
         print("SCORED", call())
