@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from train.sweep.plan import plan
-from train.sweep.spec import REPO_ROOT, Sweep
-from train.sweep.state import (
+from sweeps.plan import plan
+from sweeps.spec import REPO_ROOT, Sweep
+from sweeps.state import (
     DONE,
     FAILED,
     LOG_FILE,

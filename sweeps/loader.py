@@ -1,6 +1,6 @@
 """Load a sweep file: expand grids, merge defaults, apply ``--set``, check everything, load recipes.
 
-The schema itself (dataclasses with a docstring per field) is :mod:`train.sweep.spec`.
+The schema itself (dataclasses with a docstring per field) is :mod:`sweeps.spec`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from train.sweep.spec import (
+from sweeps.spec import (
     _NAME_OK,
     LAUNCHERS,
     REPO_ROOT,

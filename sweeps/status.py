@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.sweep.state import DONE, FAILED, RUNNING, load_state, log_tail, read_marker
+from sweeps.state import DONE, FAILED, RUNNING, load_state, log_tail, read_marker
 
 STATES = ("pending", "running", "done", "failed", "not-submitted")
 _RUNNING_SLURM = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from train.sweep.plan import ArrayJob
-from train.sweep.spec import Sweep, run_dir
+from sweeps.plan import ArrayJob
+from sweeps.spec import Sweep, run_dir
 
 STATE_FILE = "sweep.json"
 LOG_FILE = "job.log"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = {"sft": "launch/sft.py", "grpo": "launch/grpo.py", "evaluate": "launch/evaluate.py"}
 """Built-in launchers; a launcher may also be a path to a script that takes the same ``key=value`` arguments."""
 RUN_REF = re.compile(r"\{run:([A-Za-z0-9_.-]+)\}")

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from train.sweep.plan import plan
-from train.sweep.sbatch import render
-from train.sweep.spec import Sweep, SweepError
-from train.sweep.state import is_done, load_state, merge_state, new_state, now, write_json_atomic
-from train.sweep.status import squeue_states
+from sweeps.plan import plan
+from sweeps.sbatch import render
+from sweeps.spec import Sweep, SweepError
+from sweeps.state import is_done, load_state, merge_state, new_state, now, write_json_atomic
+from sweeps.status import squeue_states
 
 
 def _sbatch(script: Path) -> str:
