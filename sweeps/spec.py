@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval_hooks.layout import sweep_run_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = {"sft": "launch/sft.py", "grpo": "launch/grpo.py", "evaluate": "launch/evaluate.py"}
 """Built-in launchers; a launcher may also be a path to a script that takes the same ``key=value`` arguments."""
@@ -197,9 +199,7 @@ def _closest(word: str, choices: Sequence[str]) -> str:
     return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
 
 
-def run_dir(sweep_dir: Path, name: str) -> Path:
-    """The stable output directory of run ``name``."""
-    return Path(sweep_dir) / "runs" / name
+run_dir = sweep_run_dir  # SWEEP_DIR/runs/NAME: the stable output directory of run NAME (eval_hooks/layout.py)
 
 
 def resolve_refs(text: str, sweep_dir: Path) -> str:
