@@ -4,7 +4,7 @@ Adapters go on the linear layers named by ``model.lora.target_modules`` *inside 
 model* (a regex restricts them there: Qwen's vision blocks have ``gate_proj``/``up_proj`` too). When
 the projector is trained it is saved whole (peft ``modules_to_save``).
 
-    python -m train.lora --base BASE --adapter DIR --out OUT   # merge an adapter into a plain HF dir
+    python launch/merge_lora.py --base BASE --adapter DIR --out OUT   # merge an adapter into a plain HF dir
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out: str | Path, dtype: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.lora", description="merge a LoRA adapter")
+    parser = argparse.ArgumentParser(prog="launch/merge_lora.py", description="merge a LoRA adapter")
     parser.add_argument("--base", required=True)
     parser.add_argument("--adapter", required=True)
     parser.add_argument("--out", required=True)
