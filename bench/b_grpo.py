@@ -18,6 +18,8 @@ single-threaded benchmark process) between step ends of the last ``steps`` count
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
 
 GENERATIONS = 4
@@ -72,13 +74,15 @@ def bare_trl(recipe, out) -> object:
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.trainer import grpo_arguments, suppressed_tokens
     from train.modeling import load_processor
-    from train.sft import prepare_model
+    from train.run import RunContext, prepare_model
 
     transformers.set_seed(recipe.train.seed)
     processor = load_processor(recipe.model)
     processor.tokenizer.padding_side = "left"
     dataset = to_hf_dataset(load_prompts(recipe, processor), recipe.data)
-    args = grpo_arguments(recipe, out, "cpu", torch.float32, [], False, [1.0])  # as ours: same logging and bars
+    ctx = RunContext(rank=0, world=1, device="cpu", dtype=torch.float32, run_dir=Path(out), report_to=[],
+                     resume_from=None)
+    args = grpo_arguments(recipe, ctx, False, [1.0])  # as ours: same logging and bars
     model, _, _ = prepare_model(recipe, "cpu")
     args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
     return GRPOTrainer(model=model, reward_funcs=[plain_accuracy], args=args, train_dataset=dataset,
@@ -104,17 +108,7 @@ def run(ctx: Context) -> list[Figure]:
 
     def ours() -> float:
         clock = StepEnds()
-        real = grpo_trainer._attach_eval_hook
-
-        def attach(trainer, recipe, processor):
-            trainer.add_callback(clock)
-            return real(trainer, recipe, processor)
-
-        grpo_trainer._attach_eval_hook = attach
-        try:
-            code = grpo_trainer.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [])
-        finally:
-            grpo_trainer._attach_eval_hook = real
+        code = grpo_trainer.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [], callbacks=(clock,))
         if code:
             raise RuntimeError(f"run_trl exited {code}")
         return clock.mean_step_s(warm)
