@@ -6,10 +6,11 @@ The defaults and why they were chosen are in docs/REWARDS.md.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from rewards.did_you_mean import did_you_mean
 
 MODES = ("think", "auto_think", "plain")
 LENGTH_UNITS = ("auto", "words")
@@ -121,9 +122,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str):
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
-            raise ValueError(f"unknown reward setting {prefix}{key!r}{hint}")
+            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{f}" for f in fields])
+            raise ValueError(f"unknown reward setting {prefix + key!r}{hint}")
         if key == "levels":
             kwargs[key] = {lv: _build(LevelShaping, sub, f"{prefix}levels.{lv}.") for lv, sub in value.items()}
         elif key == "judge":

@@ -14,9 +14,10 @@ of its children's scores, divided by the sum of the weights taken into account:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+
+from rewards.did_you_mean import did_you_mean
 
 AGGREGATION_MODES = ("renormalize", "reference")
 
@@ -119,9 +120,7 @@ def abilities() -> list[Node]:
 
 
 def _unknown(kind: str, name: str, choices: Iterable[str]) -> KeyError:
-    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return KeyError(f"unknown SpatialTree {kind} {name!r}{hint}")
+    return KeyError(f"unknown SpatialTree {kind} {name!r}{did_you_mean(name, choices)}")
 
 
 def leaf(name: str) -> Node:
