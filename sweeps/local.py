@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from eval_hooks.io import atomic_write_json
 from eval_hooks.layout import DONE, FAILED, JOB_LOG, RUNNING, SWEEP_JSON
 from sweeps.plan import plan
 from sweeps.spec import REPO_ROOT, Sweep
@@ -25,7 +26,6 @@ from sweeps.state import (
     merge_state,
     new_state,
     now,
-    write_json_atomic,
 )
 
 
@@ -46,7 +46,7 @@ def run_local(sweep: Sweep, sweep_dir: Path, sets: list[str], procs: int = 1,
         info["mode"] = "local"
         info.pop("job", None)
     state["submissions"].append({"time": now(), "mode": "local", "sets": list(sets)})
-    write_json_atomic(sweep_dir / SWEEP_JSON, state)
+    atomic_write_json(sweep_dir / SWEEP_JSON, state)
 
     order = [r for a in arrays for r in a.runs]
     failed: set[str] = set()

@@ -15,23 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from eval_hooks.layout import DONE, JOB_LOG, SWEEP_JSON
 from sweeps.plan import ArrayJob
 from sweeps.spec import Sweep, run_dir
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def load_state(sweep_dir: Path) -> dict | None:

@@ -247,13 +247,14 @@ def test_local_runs_skip_done_and_report_failures(tmp_path, capsys):
 
 def test_status_of_unsubmitted_and_submitted_runs(tmp_path, monkeypatch):
     """--status without a queue: submitted-but-gone runs are reported, never-submitted ones too."""
+    from eval_hooks.io import atomic_write_json
     from sweeps import status as status_mod
-    from sweeps.state import new_state, write_json_atomic
+    from sweeps.state import new_state
 
     sweep = load_sweep(standin_sweep(tmp_path))
     state = new_state(sweep, plan(sweep), tmp_path, [], sys.executable)
     state["runs"]["a"]["job"] = "7_0"
-    write_json_atomic(tmp_path / "sweep.json", state)
+    atomic_write_json(tmp_path / "sweep.json", state)
     monkeypatch.setattr(status_mod, "squeue_states", lambda: {"7_0": ("PENDING", "Dependency")})
     states = {s.name: (s.state, s.detail) for s in sweep_status(tmp_path)}
     assert states == {"a": ("pending", "pending (Dependency)"), "b": ("not-submitted", "")}

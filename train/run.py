@@ -181,8 +181,8 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
     """The end of every training launcher (SFT, GRPO): train with pre-emption armed (a pre-empted run has saved
     a checkpoint and exits 0), save the final model, then write ``train_summary.json`` from ``summary()``
     (the launcher's own fields) between the common ones. ``before_save`` runs just before the final save."""
+    from eval_hooks.io import atomic_write_json
     from eval_hooks.layout import TRAIN_SUMMARY
-    from train import checkpoint as ckpt
 
     resume_from, run_dir = ctx.resume_from, ctx.run_dir
     preemption.install()
@@ -199,7 +199,7 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
         before_save()
     save_final(trainer, recipe, run_dir)
     if trainer.args.should_save:
-        ckpt.write_json_atomic(run_dir / TRAIN_SUMMARY, {
+        atomic_write_json(run_dir / TRAIN_SUMMARY, {
             "steps": trainer.state.global_step, "seconds": round(time.time() - start, 1), **summary(),
             "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)})
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import socket
 import subprocess
@@ -11,6 +10,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from eval_hooks.io import atomic_write_json
 from train.recipe import REPO_ROOT, to_yaml
 
 MAIN_PACKAGES = ("torch", "torchvision", "transformers", "trl", "peft", "deepspeed", "datasets",
@@ -54,7 +54,5 @@ def write_run_info(recipe, run_dir: str | Path, launcher: str) -> Path:
         "git": git_commit(),
         "packages": package_versions(),
     }
-    tmp = run_dir / "run_info.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(run_dir / "run_info.json")
+    atomic_write_json(run_dir / "run_info.json", info)
     return run_dir

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
+from eval_hooks.io import atomic_write_json
 from train import checkpoint as ckpt
 from train.modules import build_optimizer
 from train.uniform_vision import install_uniform_vision
@@ -53,7 +54,7 @@ class AtomicCheckpoints:
             stream = self.train_dataset
             if hasattr(stream, "state_dict"):
                 staged.mkdir(parents=True, exist_ok=True)
-                ckpt.write_json_atomic(staged / DATA_STATE.format(rank=self.args.process_index),
+                atomic_write_json(staged / DATA_STATE.format(rank=self.args.process_index),
                                        stream.state_dict())
         except Exception as exc:  # noqa: BLE001 - re-raised below, after every rank agreed
             error = exc
