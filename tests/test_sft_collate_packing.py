@@ -92,6 +92,34 @@ def test_bad_samples_are_named(tmp_path, encoder):
         encoder.encode(long)
 
 
+def test_the_batch_stream_applies_data_mix_bad_sample_policy(tmp_path, zoo, encoder):
+    """Encoder-level bad samples go through data_mix's BadSampleTracker: counted per reason, and the skip-fraction
+    check starts after data.skip_check_after samples (it was a hard-coded 100 here)."""
+    from data_mix.badsample import TooManyBadSamples
+    from train.data import BadDataError, BatchStream, ListSource
+
+    missing = Sample(id="gone", source="hand", images=[str(tmp_path / "nope.png")], file="g.jsonl", row=0,
+                     messages=[user("image", "Color?"), assistant("red")])
+    rows = [zoo["text"], missing, zoo["text"], zoo["text"], missing, zoo["text"]]  # 2 bad of 6
+
+    def stream(**data):
+        cfg = DataConfig(**data)
+        return BatchStream(ListSource(rows), SampleEncoder(encoder.processor, cfg), 2, cfg)
+
+    lenient = stream(on_bad_sample="skip", max_skip_fraction=0.5, skip_check_after=3)
+    assert len(list(lenient)) == 2  # the 4 good samples, in batches of 2
+    assert (lenient.seen, lenient.skipped, dict(lenient.skip_counts)) == (6, 2, {"missing_media": 2})
+    strict = stream(on_bad_sample="skip", max_skip_fraction=0.3, skip_check_after=3)
+    with pytest.raises(TooManyBadSamples, match=r"2 of 5 samples were bad .*data.max_skip_fraction=0.3"):
+        list(strict)  # checked at each bad sample once 3 were seen: 2 of 5 is over 0.3
+    with pytest.raises(BadDataError, match=r"g.jsonl:1.*data.on_bad_sample=error"):
+        list(stream(on_bad_sample="error"))
+    state = lenient.state_dict()
+    resumed = stream(on_bad_sample="skip", max_skip_fraction=0.5, skip_check_after=3)
+    resumed.load_state_dict(state)
+    assert (resumed.seen, resumed.skipped, dict(resumed.skip_counts)) == (6, 2, {"missing_media": 2})
+
+
 def test_first_fit_decreasing():
     bins = first_fit_decreasing([50, 30, 60, 10, 40], 100)
     assert sorted(i for b in bins for i in b) == [0, 1, 2, 3, 4]
