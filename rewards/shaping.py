@@ -88,7 +88,7 @@ def reasoning_component(cfg: RewardConfig, shaping: LevelShaping, c: Completion,
     if cfg.mode != "auto_think":
         return 0.0
     value = 0.0
-    if c.think is not None and c.think.strip():
+    if c.has_think:
         value += shaping.think_reward
     if (acc is not None and acc >= cfg.correct_threshold and c.answer_after_think
             and c.think_tokens >= max(1, shaping.min_think_tokens)):

@@ -215,6 +215,26 @@ def test_per_level_statistics_of_a_scored_batch():
     assert logged["L3/truncated_fraction"] == 0.5 and logged["think_fraction"] == 0.5
 
 
+def test_think_fraction_counts_exactly_the_completions_the_reasoning_reward_pays_for():
+    """Telemetry and rewards read a completion with the same parser: a think block counts only when it opens the
+    completion and is not blank (a late or empty one is neither paid nor counted)."""
+    from rewards.completion import parse_completion
+    from rewards.config import LevelShaping, RewardConfig
+    from rewards.shaping import reasoning_component
+    from train.grpo.telemetry import LevelTelemetry
+
+    texts = ["<think>look closely</think><answer>A</answer>", "A <think>a late thought</think>",
+             "<think>  </think><answer>B</answer>", "  <think>plan</think>C", "<answer>D</answer>",
+             "<think>never closed <answer>A</answer>"]
+    paid = [reasoning_component(RewardConfig(mode="auto_think"), LevelShaping(think_reward=1.0),
+                                parse_completion(t), None) == 1.0 for t in texts]
+    assert paid == [True, False, False, True, False, False]
+    tel = LevelTelemetry(weights=[1.0], eos_token_ids=[])
+    stats = tel.batch_stats({"r": [0.0] * len(texts)}, [[{"role": "assistant", "content": t}] for t in texts],
+                            {"level": ["L1"] * len(texts)})
+    assert stats["L1/think_fraction"] == pytest.approx(sum(paid) / len(texts))
+
+
 def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
