@@ -1,4 +1,4 @@
-"""GRPO step: wall time per optimizer step of our GRPO trainer (``train.grpo.trainer.run_trl``, what
+"""GRPO step: wall time per optimizer step of our GRPO trainer (``train.grpo.trl_backend.run_trl``, what
 ``launch/grpo.py`` runs) against a bare TRL ``GRPOTrainer`` given the same model, prompts, settings and
 scoring.
 
@@ -72,8 +72,8 @@ def bare_trl(recipe, out) -> object:
     from trl import GRPOTrainer
 
     from train.grpo.dataset import load_prompts, to_hf_dataset
-    from train.grpo.trainer import grpo_arguments, suppressed_tokens
-    from train.modeling import load_processor
+    from train.grpo.trl_backend import grpo_arguments, suppressed_tokens
+    from train.model_loading import load_processor
     from train.run import RunContext, prepare_model
 
     transformers.set_seed(recipe.train.seed)
@@ -94,7 +94,7 @@ def run(ctx: Context) -> list[Figure]:
     from bench.worker import Skip
 
     try:
-        from train.grpo import trainer as grpo_trainer
+        from train.grpo import trl_backend
     except ImportError as exc:
         raise Skip(f"the GRPO trainer is not importable here: {exc}") from exc
     root = ctx.workdir / "rl"
@@ -108,7 +108,7 @@ def run(ctx: Context) -> list[Figure]:
 
     def ours() -> float:
         clock = StepEnds()
-        code = grpo_trainer.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [], callbacks=(clock,))
+        code = trl_backend.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [], callbacks=(clock,))
         if code:
             raise RuntimeError(f"run_trl exited {code}")
         return clock.mean_step_s(warm)

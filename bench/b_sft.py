@@ -3,7 +3,7 @@ Qwen2.5-VL, same corpus (bench/workload.py), same batch size, learning rate and 
 
 Ours is built by the function ``train.sft.run`` trains with (``train.sft.build_trainer``: recipe ->
 TrainingArguments, model + freeze, data_mix's ``build_mix`` over the corpus, SampleEncoder, BatchStream,
-``train.trainer.SFTTrainer``), without checkpoints or metric sinks. TRL's side is what its documentation shows for a VLM: a
+``train.sft_trainer.SFTTrainer``), without checkpoints or metric sinks. TRL's side is what its documentation shows for a VLM: a
 ``datasets.Dataset`` of ``messages`` + ``images`` (decoded by the Image feature), ``SFTTrainer`` with
 ``assistant_only_loss=True`` and its default VLM collator; the vision tower is frozen by hand (TRL has no
 flag for it) so both train the same parameters.
@@ -86,8 +86,8 @@ def trl_trainer(dataset, out_dir, max_steps: int):
     from trl import SFTConfig, SFTTrainer
 
     from train.config import ModelConfig
-    from train.modeling import load_model, load_processor
-    from train.modules import apply_freeze
+    from train.model_loading import load_model, load_processor
+    from train.module_groups import apply_freeze
 
     cfg = ModelConfig()
     model = load_model(cfg, "cpu")

@@ -18,7 +18,7 @@ COMPARE_USAGE = """
 
 def _run(recipe, flags):
     from eval_hooks.offline import run
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
 
     return run(recipe, flags, loader=load_model_and_processor)
 

@@ -13,7 +13,7 @@ from fixtures_grpo import grpo_recipe, write_bench_source
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
     from train.config import ModelConfig
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
 
     proc = load_processor(ModelConfig(name_or_path=str(tiny_model_dir)))
     proc.tokenizer.padding_side = "left"
@@ -116,12 +116,12 @@ def test_a_prompt_whose_image_tokens_would_be_cut_is_rejected_at_load_time_namin
 
 def test_too_long_prompts_stop_the_launcher_before_any_model_is_loaded(processor, tmp_path, capsys):
     """The user path: launch/grpo.py exits 1 with the sample named; no model forward ever runs."""
-    from train.grpo import trainer as grpo_trainer
+    from train.grpo import trl_backend
 
     src = write_bench_source(tmp_path, n=3, sizes=[(56, 56), (224, 224), (56, 56)])
     recipe = grpo_recipe(tmp_path, src, ["grpo.max_prompt_length=200", "train.max_steps=1",
                                          f"train.output_dir={tmp_path / 'run'}"])
-    code = grpo_trainer.run(recipe, [])
+    code = trl_backend.run(recipe, [])
     err = capsys.readouterr().err
     assert code == 1
     assert f"{src}, row 2: too_long" in err
@@ -238,7 +238,7 @@ def test_think_fraction_counts_exactly_the_completions_the_reasoning_reward_pays
 def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from train.grpo.trainer import jsonl_callback
+    from train.grpo.trl_backend import jsonl_callback
 
     cb = jsonl_callback(tmp_path / "metrics.jsonl")
     state = TrainerState()
@@ -281,7 +281,7 @@ def test_paths_in_docs_exist(repo_root):
 
 def test_rollout_engine_choice_is_explained():
     from train.config import GRPOConfig
-    from train.grpo.trainer import pick_generation
+    from train.grpo.trl_backend import pick_generation
 
     assert pick_generation(GRPOConfig(), "cpu") == (False, "HF generate (no GPU for vLLM)")
     assert pick_generation(GRPOConfig(use_vllm=False), "cuda") == (False, "HF generate (grpo.use_vllm=false)")

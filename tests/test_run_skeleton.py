@@ -22,7 +22,7 @@ def test_sft_and_grpo_arguments_agree_on_every_common_key(tmp_path):
     """The keys that drifted before (dataloader_num_workers, gradient_checkpointing) included, with non-default
     values so a trainer that ignored the recipe would show; warmup_ratio reaches the Trainer as a ratio."""
     from rewards.grpo import reward_weights
-    from train.grpo.trainer import grpo_arguments
+    from train.grpo.trl_backend import grpo_arguments
     from train.recipe import load_recipe
     from train.run import training_kwargs
     from train.sft import training_arguments
@@ -58,7 +58,7 @@ def test_both_launchers_print_the_same_user_errors_as_one_line(launcher, tmp_pat
 
         code = run_cli(recipe, [])
     else:
-        from train.grpo.trainer import run
+        from train.grpo.trl_backend import run
 
         code = run(recipe, [])
     err = capsys.readouterr().err
@@ -77,7 +77,7 @@ def test_user_errors_hold_every_type_either_launcher_named():
     from train.grpo.dataset import GRPODataError
     from train.grpo.prompts import PromptError
     from train.grpo.verl_backend import VerlBackendError
-    from train.modeling import ModelLoadError
+    from train.model_loading import ModelLoadError
     from train.run import user_errors
 
     named = {BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, GRPODataError,

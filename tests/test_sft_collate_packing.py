@@ -16,7 +16,7 @@ from train.packing import PackingError, first_fit_decreasing, pack_batch, rope_i
 @pytest.fixture(scope="module")
 def tiny():
     torch.set_num_threads(1)
-    from train.modeling import load_model, load_processor
+    from train.model_loading import load_model, load_processor
 
     model = load_model(ModelConfig(attn_implementation="sdpa"), "cpu").eval()
     return model, load_processor(ModelConfig())

@@ -16,7 +16,7 @@ from rewards.config import RewardConfig
 
 @dataclass
 class FreezeConfig:
-    """Which module groups are frozen (see the per-architecture table in train/modules.py)."""
+    """Which module groups are frozen (see the per-architecture table in train/module_groups.py)."""
 
     vision: bool = True
     """Freeze the vision encoder (the paper's setting)."""

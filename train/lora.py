@@ -13,7 +13,7 @@ import argparse
 import re
 from pathlib import Path
 
-from train.modules import arch_of
+from train.module_groups import arch_of
 
 
 def lm_target_regex(model, target_modules: list[str]) -> str:
@@ -43,7 +43,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out: str | Path, dtype: st
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from train.modeling import pick_dtype, resolve_model_path
+    from train.model_loading import pick_dtype, resolve_model_path
 
     path = resolve_model_path(base)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=pick_dtype(dtype, "cpu"))

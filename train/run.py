@@ -1,4 +1,4 @@
-"""The run skeleton shared by SFT (train/sft.py) and GRPO on TRL (train/grpo/trainer.py).
+"""The run skeleton shared by SFT (train/sft.py) and GRPO on TRL (train/grpo/trl_backend.py).
 
 One place for what every training run does the same way: process rank and world size, device and dtype,
 the run directory, metric sinks and resume point (:func:`start_run` -> :class:`RunContext`); the
@@ -91,8 +91,8 @@ def start_run(recipe: Recipe) -> RunContext:
     import transformers
 
     from train import checkpoint as ckpt
-    from train.modeling import pick_device, pick_dtype
-    from train.telemetry import hf_report_to
+    from train.callbacks import hf_report_to
+    from train.model_loading import pick_device, pick_dtype
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if recipe.train.num_threads is not None:
@@ -127,9 +127,9 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
         bf16=ctx.dtype == torch.bfloat16, fp16=ctx.dtype == torch.float16,
         deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (ctx.device == "cpu" and ctx.world > 1) else None,
         ddp_find_unused_parameters=True, remove_unused_columns=False,
-        # SFT's trainer builds its own DataLoader without workers (train/trainer.py): this reaches GRPO only.
+        # SFT's trainer builds its own DataLoader without workers (train/sft_trainer.py): this reaches GRPO only.
         dataloader_num_workers=recipe.data.num_workers,
-        # Switched on at load (train/modeling.py, non-reentrant); the Trainer then enables it again with
+        # Switched on at load (train/model_loading.py, non-reentrant); the Trainer then enables it again with
         # transformers' default kwargs, which are the same. Passed in full because TRL's GRPOConfig defaults to True.
         gradient_checkpointing=recipe.model.gradient_checkpointing,
         disable_tqdm=False, log_level="info", log_level_replica="warning",
@@ -138,8 +138,8 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
 
 def prepare_model(recipe: Recipe, device: str):
     """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing."""
-    from train.modeling import load_model, load_processor
-    from train.modules import apply_freeze
+    from train.model_loading import load_model, load_processor
+    from train.module_groups import apply_freeze
 
     model = load_model(recipe.model, "cpu" if recipe.train.deepspeed else device)
     processor = load_processor(recipe.model)
@@ -155,7 +155,7 @@ def prepare_model(recipe: Recipe, device: str):
 
 def print_counts(ctx: RunContext, counts) -> None:
     """The trainable parameters per module group, printed once (rank 0)."""
-    from train.modules import format_counts
+    from train.module_groups import format_counts
 
     if ctx.rank == 0:
         print("trainable parameters per group:\n" + format_counts(counts), flush=True)
@@ -163,9 +163,9 @@ def print_counts(ctx: RunContext, counts) -> None:
 
 def run_callbacks(recipe: Recipe, ctx: RunContext, metrics_cls=None):
     """(pre-emption callback, the trainer's callbacks): pre-emption, plus ``metrics_cls`` writing
-    RUN_DIR/metrics.jsonl when train.report_to has jsonl (default :class:`train.telemetry.JsonlMetrics`)."""
+    RUN_DIR/metrics.jsonl when train.report_to has jsonl (default :class:`train.callbacks.JsonlMetrics`)."""
     from eval_hooks.layout import METRICS_JSONL
-    from train.telemetry import JsonlMetrics, Preemption
+    from train.callbacks import JsonlMetrics, Preemption
 
     preemption = Preemption()
     callbacks = [preemption]
@@ -244,8 +244,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from train.grpo.dataset import GRPODataError
     from train.grpo.prompts import PromptError
     from train.grpo.verl_backend import VerlBackendError
-    from train.modeling import ModelLoadError
-    from train.modules import UnsupportedArchitecture
+    from train.model_loading import ModelLoadError
+    from train.module_groups import UnsupportedArchitecture
     from train.packing import PackingError
 
     return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,

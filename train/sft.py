@@ -20,7 +20,7 @@ from train.run import RunContext
 if TYPE_CHECKING:
     from train.config import Recipe
     from train.data import BatchStream
-    from train.trainer import SFTTrainer
+    from train.sft_trainer import SFTTrainer
 
 log = logging.getLogger("train.sft")
 
@@ -69,10 +69,10 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
     benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix."""
     from train.collate import SampleEncoder
     from train.data import BatchStream
-    from train.modeling import pick_attn_implementation
+    from train.model_loading import pick_attn_implementation
     from train.packing import rope_index_fn
     from train.run import prepare_model, print_counts
-    from train.trainer import SFTTrainer
+    from train.sft_trainer import SFTTrainer
 
     # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
     args = training_arguments(recipe, ctx, max(recipe.train.max_steps, 1), **args_overrides)
@@ -102,9 +102,9 @@ def run_cli(recipe: Recipe, flags: list[str], prog: str = "launch/sft.py") -> in
 
 def run(recipe: Recipe, flags: list[str], source=None) -> int:
     """Train ``recipe``; ``source`` (an iterable of Samples) replaces the recipe's mix when given (tests)."""
+    from train.callbacks import attach_eval_hook
     from train.run import init_process_group, run_callbacks, start_run, train_to_end
     from train.run_info import write_run_info
-    from train.telemetry import attach_eval_hook
 
     ctx = start_run(recipe)
     if ctx.rank == 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def run(recipe, flags: list[str]) -> int:
     """Train with the recipe's GRPO backend; return the process exit code."""
-    from train.grpo.trainer import run as _run
+    from train.grpo.trl_backend import run as _run
 
     return _run(recipe, flags)
 

@@ -56,7 +56,7 @@ def reward_kwargs(recipe: Recipe) -> dict[str, Any]:
 
 
 def _resolved_model_path(name_or_path: str) -> str:
-    from train.modeling import resolve_model_path
+    from train.model_loading import resolve_model_path
 
     path = resolve_model_path(name_or_path)
     return str(Path(path).resolve()) if Path(path).exists() else path
@@ -241,7 +241,7 @@ def prepare(recipe: Recipe) -> tuple[Path, list[str]]:
     """Write parquet files and config; return (config path, command)."""
     from train.grpo.dataset import load_prompts
     from train.grpo.verl_export import write_parquet
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
     from train.run_info import write_run_info
 
     out = verl_dir(recipe)

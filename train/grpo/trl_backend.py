@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 8 launch/grpo.py recipe=auto_think train.deepspeed=zero3
     python launch/grpo.py recipe=auto_think grpo.backend=verl --dry-run     # verl: parquet + config + command
 
-Shared with SFT (the run skeleton in train/run.py; train/modules.py, train/trainer.py, train/telemetry.py):
+Shared with SFT (the run skeleton in train/run.py; train/module_groups.py, train/recipe_trainer.py, train/callbacks.py):
 rank, device and dtype, the common TrainingArguments keys, model loading, the freeze table and per-group
 learning rates, LoRA, DeepSpeed configs, atomic checkpoints, pre-emption, logging sinks, the final save (a plain
 HF directory at the top of ``train.output_dir``, loadable by ``model.name_or_path=<output_dir>``) and the one
@@ -29,7 +29,7 @@ log = logging.getLogger("train.grpo")
 
 def logger_name(key: str) -> str:
     """The name TensorBoard and wandb give a Trainer log key (``L1/reward`` -> ``train/L1/reward``)."""
-    from train.telemetry import RENAME
+    from train.callbacks import RENAME
 
     if key in RENAME:
         return RENAME[key]
@@ -44,7 +44,7 @@ def logger_name(key: str) -> str:
 
 def jsonl_callback(path: Path):
     """metrics.jsonl with the names TensorBoard and wandb show (``train/L1/reward``, ``train/reward`` ...)."""
-    from train.telemetry import JsonlMetrics
+    from train.callbacks import JsonlMetrics
 
     class GRPOJsonlMetrics(JsonlMetrics):
         writes_metrics_jsonl = True
@@ -64,7 +64,7 @@ def trainer_class():
     from trl import GRPOTrainer
 
     from train.grpo.media import MixedMediaGRPO
-    from train.trainer import RecipeTrainer
+    from train.recipe_trainer import RecipeTrainer
 
     class SpatialGRPOTrainer(RecipeTrainer, MixedMediaGRPO, GRPOTrainer):
         def __init__(self, *args, **kwargs):
@@ -165,12 +165,12 @@ def run(recipe: Recipe, flags: list[str]) -> int:
 
 def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock)."""
+    from train.callbacks import attach_eval_hook
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
     from train.run import prepare_model, print_counts, run_callbacks, start_run, train_to_end
     from train.run_info import write_run_info
-    from train.telemetry import attach_eval_hook
 
     if recipe.train.max_steps <= 0:
         raise ValueError("GRPO needs train.max_steps > 0 (prompts are resampled every epoch; there is no natural end)")
