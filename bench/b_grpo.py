@@ -19,8 +19,12 @@ single-threaded benchmark process) between step ends of the last ``steps`` count
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 GENERATIONS = 4
 BATCH = 8  # completions per step = 2 prompts x 4
@@ -66,7 +70,7 @@ def plain_accuracy(prompts, completions, metricfunc, answer, metric_extra, **_):
     return [score(m, t, a, e)["score"] for t, m, a, e in zip(texts, metricfunc, answer, metric_extra)]
 
 
-def bare_trl(recipe, out) -> object:
+def bare_trl(recipe: Recipe, out) -> object:
     import torch
     import transformers
     from trl import GRPOTrainer

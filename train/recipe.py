@@ -178,7 +178,15 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
         msg = str(exc).splitlines()[0]
         raise RecipeError(f"bad value for {key!r}: {msg}" if key else f"bad recipe: {msg}") from exc
     assert isinstance(recipe, Recipe)
+    _check_ranges(recipe)
     return finalize(recipe)
+
+
+def _check_ranges(recipe: Recipe) -> None:
+    """Values whose valid range their type cannot say."""
+    w = recipe.optim.warmup_ratio
+    if not 0 <= w < 1:  # the Trainer reads a warmup_steps of 1 or more as a number of steps, not a share
+        raise RecipeError(f"optim.warmup_ratio={w!r} must be in [0, 1): the share of the steps spent warming up")
 
 
 def finalize(recipe: Recipe) -> Recipe:
