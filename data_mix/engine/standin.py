@@ -93,7 +93,7 @@ def _source_opts(name: str, st: dict, opts: Opts) -> Opts:
 
 def _plan_source(name: str, src: dict, scale: str) -> tuple[str, str, int, Path, str]:
     """(task, format, rows, file, media_root) for one source, or StandinError naming what is wrong."""
-    from . import resolve_formats
+    from .output import resolve_formats
 
     st = src.get("standin")
     if not isinstance(st, dict) or "task" not in st:
