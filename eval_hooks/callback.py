@@ -28,7 +28,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from eval_hooks import distributed as D
-from eval_hooks import protocol
+from eval_hooks import layout, protocol
 from eval_hooks.evaluator import BenchEvaluator, EvalResult
 from eval_hooks.io import append_jsonl, atomic_write_json
 from eval_hooks.lmms import LmmsEvalLauncher
@@ -36,9 +36,7 @@ from eval_hooks.lmms import LmmsEvalLauncher
 log = logging.getLogger(__name__)
 
 
-def step_dir(output_dir: str | Path, step: int | str) -> Path:
-    """``<output_dir>/eval/step_<N>`` (or ``<output_dir>/eval/final`` for ``step="final"``)."""
-    return Path(output_dir) / "eval" / (step if isinstance(step, str) else f"step_{step}")
+step_dir = layout.eval_dir  # <output_dir>/eval/step_<N> (or eval/final for step="final")
 
 
 class BenchEvalCallback(TrainerCallback):
@@ -164,7 +162,7 @@ class BenchEvalCallback(TrainerCallback):
         if handler is not None:
             handler.on_log(args, state, control, logs)
         if state.is_world_process_zero and "jsonl" in self.report_to and not self._jsonl_elsewhere():
-            append_jsonl(self.output_dir / "metrics.jsonl", {"step": state.global_step, **logs})
+            append_jsonl(self.output_dir / layout.METRICS_JSONL, {"step": state.global_step, **logs})
 
     def _jsonl_elsewhere(self) -> bool:
         handler = getattr(self.trainer, "callback_handler", None)

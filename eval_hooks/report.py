@@ -4,7 +4,7 @@ Rows are runs (in the sweep's order, labelled as in sweep.json), columns Avg the
 abilities in the paper's order. Each cell is the score x100 and, for every row that is not its own
 baseline, the delta in points against its comparison row (the sweep's ``baseline`` or the run's
 ``compare_to``), classed gain / neutral / drop by a threshold. Written as markdown and CSV next to
-the figures (eval_hooks/figures.py) under SWEEP_DIR/report/.
+the figures (eval_hooks/figures.py) under SWEEP_DIR/report/ (eval_hooks/sweep_report.py writes them).
 
 Scores come from each run's last evaluation: ``RUN_DIR/eval/final/summary.json`` (launch/evaluate.py, or a
 trainer's ``eval.final_protocol`` evaluation), else the latest ``RUN_DIR/eval/step_N/summary.json`` (the
@@ -18,16 +18,15 @@ with that weighting. A node missing for want of an LLM judge shows ``missing``, 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from eval_hooks import layout
 from eval_hooks.tree import flat_scores, missing_note, protocol_label, weighting_label
 from rewards import taxonomy as tx
 
@@ -112,18 +111,12 @@ class Report:
         return "neutral"
 
 
-def summary_path(run_dir: Path) -> Path | None:
-    final = run_dir / "eval" / "final" / "summary.json"
-    if final.is_file():
-        return final
-    steps = sorted(run_dir.glob("eval/step_*/summary.json"), key=lambda p: int(p.parent.name[5:])
-                   if p.parent.name[5:].isdigit() else -1)
-    return steps[-1] if steps else None
+summary_path = layout.latest_summary  # eval/final, else the latest eval/step_N (eval_hooks/layout.py)
 
 
 def read_curve(run_dir: Path, metric: str = "bench/overall") -> list[tuple[int, float]]:
     """(step, value) of ``metric`` in RUN_DIR/metrics.jsonl, last value per step, sorted by step."""
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / layout.METRICS_JSONL
     if not path.is_file():
         return []
     points: dict[int, float] = {}
@@ -170,14 +163,14 @@ def reweight(report: Report, weighting: str) -> None:
 def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0) -> Report:
     """Read every run of a sweep directory (its sweep.json; else every folder under runs/)."""
     sweep_dir = Path(sweep_dir)
-    state_path = sweep_dir / "sweep.json"
+    state_path = sweep_dir / layout.SWEEP_JSON
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         order = state.get("order") or list(state["runs"])
         infos = {name: state["runs"][name] for name in order if name in state["runs"]}
         sweep_baseline = state.get("baseline")
-    elif (sweep_dir / "runs").is_dir():
-        infos = {p.name: {"dir": str(p)} for p in sorted((sweep_dir / "runs").iterdir()) if p.is_dir()}
+    elif (sweep_dir / layout.RUNS_DIR).is_dir():
+        infos = {p.name: {"dir": str(p)} for p in sorted((sweep_dir / layout.RUNS_DIR).iterdir()) if p.is_dir()}
         sweep_baseline = None
     else:
         raise FileNotFoundError(f"{sweep_dir} has neither sweep.json nor runs/: not a sweep directory")
@@ -185,7 +178,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         raise ValueError(f"--baseline {baseline!r} is not a run of {sweep_dir} (runs: {', '.join(infos)})")
     rows, missing = [], []
     for name, info in infos.items():
-        run_dir = Path(info.get("dir") or sweep_dir / "runs" / name)
+        run_dir = Path(info.get("dir") or layout.sweep_run_dir(sweep_dir, name))
         if baseline is not None:
             compare_to = None if name == baseline else baseline
         elif "compare_to" in info:
@@ -197,7 +190,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
             missing.append(name)
             continue
         scores, step = read_scores(path)
-        finished = (run_dir / "DONE").exists() or path.parent.name == "final"
+        finished = (run_dir / layout.DONE).exists() or path.parent.name == layout.FINAL
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
                               step=step, finished=finished, scores=scores, curve=read_curve(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
@@ -297,48 +290,3 @@ def to_csv(report: Report) -> str:
                     report.klass(delta) or ""]
         writer.writerow(row)
     return out.getvalue()
-
-
-def write_report(report: Report, out_dir: Path, figures: bool = True) -> dict[str, Path]:
-    """table.md, table.csv and (with ``figures``) the PNGs under ``out_dir``; name -> path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"table.md": out_dir / "table.md", "table.csv": out_dir / "table.csv"}
-    written["table.md"].write_text(to_markdown(report))
-    written["table.csv"].write_text(to_csv(report))
-    if figures:
-        from eval_hooks.figures import write_figures
-
-        written.update(write_figures(report, out_dir))
-    return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="launch/report.py", description="A sweep's results as the paper's tables "
-                                "(markdown + CSV) and figures (PNG).")
-    p.add_argument("sweep_dir", type=Path, help="the sweep directory (SWEEP_DIR with sweep.json and runs/)")
-    p.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/report)")
-    p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")
-    p.add_argument("--threshold", type=float, default=1.0, help="points (x100) for gain/drop (default 1.0)")
-    p.add_argument("--weights", choices=sorted(tx.WEIGHTINGS), help="re-aggregate every row with this weighting "
-                   "(default: as each summary was written)")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a run is unfinished or has no summary")
-    args = p.parse_args(argv)
-    try:
-        report = collect(args.sweep_dir, args.baseline, args.threshold)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"launch/report.py: error: {exc}", file=sys.stderr)
-        return 2
-    if not report.rows:
-        print(f"launch/report.py: error: no run of {args.sweep_dir} has a summary.json yet "
-              f"(runs: {', '.join(report.missing)})", file=sys.stderr)
-        return 1
-    if args.weights:
-        reweight(report, args.weights)
-    written = write_report(report, args.out or args.sweep_dir / "report", figures=not args.no_figures)
-    print(to_markdown(report))
-    for path in written.values():
-        print(f"wrote {path}")
-    unfinished = report.missing + [r.name for r in report.rows if not r.finished]
-    return 1 if args.strict and unfinished else 0

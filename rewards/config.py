@@ -7,10 +7,11 @@ says why each was chosen and quotes the paper where the design follows its words
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from rewards.did_you_mean import did_you_mean
 
 MODES = ("think", "auto_think", "plain")
 LENGTH_UNITS = ("tokens", "words")
@@ -18,12 +19,6 @@ ACCURACY_MODES = ("all", "mcq_only")
 BONUS_MODES = ("once", "by_length")
 JUDGE_MISSING = ("error", "drop")
 LEVEL_NAMES = ("L1", "L2", "L3", "L4")
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``word``, or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _choice(key: str, value, choices: tuple[str, ...]) -> None:
@@ -225,7 +220,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str):
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise ValueError(f"unknown reward setting {prefix + key!r}{did_you_mean(key, fields)}")
+            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{f}" for f in fields])
+            raise ValueError(f"unknown reward setting {prefix + key!r}{hint}")
         if key == "levels":
             kwargs[key] = {lv: _build(LevelShaping, sub, f"{prefix}levels.{lv}.") for lv, sub in value.items()}
         elif key == "tasks":

@@ -3,12 +3,12 @@ SpatialTree-Bench record, as the benchmark's ``process_results`` does it)."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rewards.did_you_mean import did_you_mean
 from rewards.metrics import METRICS
 from rewards.metrics.deps import MissingMetricDependency
 
@@ -16,9 +16,7 @@ _ERROR_CHARS = 300
 
 
 def _unknown_metric(name: object) -> ValueError:
-    close = difflib.get_close_matches(str(name), list(METRICS), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown metricfunc {name!r}{hint} (known: {', '.join(METRICS)})")
+    return ValueError(f"unknown metricfunc {name!r}{did_you_mean(name, METRICS)} (known: {', '.join(METRICS)})")
 
 
 def as_text(response: Any) -> str:

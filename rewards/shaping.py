@@ -21,7 +21,8 @@ import json
 from functools import lru_cache
 
 from rewards.completion import Completion, follows_auto_format, follows_think_format, parse_completion
-from rewards.config import LevelShaping, RewardConfig, TaskShaping, check_reward_config, did_you_mean
+from rewards.config import LevelShaping, RewardConfig, TaskShaping, check_reward_config
+from rewards.did_you_mean import did_you_mean
 from rewards.length import LengthCounter
 from rewards.scoring import score
 from rewards.taxonomy import leaves, normalize
@@ -171,7 +172,7 @@ class Shaper:
         if self.cfg.mode != "auto_think":
             return 0.0
         value = 0.0
-        if c.think is not None and c.think.strip():
+        if c.has_think:
             value += shaping.think_reward
         if (shaping.reasoning_bonus != 0 and acc is not None and acc >= self.cfg.correct_threshold
                 and c.answer_after_think):

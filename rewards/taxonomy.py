@@ -23,9 +23,10 @@ Aggregation modes:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+
+from rewards.did_you_mean import did_you_mean
 
 AGGREGATION_MODES = ("renormalize", "reference")
 DEFAULT_WEIGHTING = "lmms_eval"
@@ -135,9 +136,7 @@ def abilities() -> list[Node]:
 
 
 def _unknown(kind: str, name: str, choices: Iterable[str]) -> KeyError:
-    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return KeyError(f"unknown SpatialTree {kind} {name!r}{hint}")
+    return KeyError(f"unknown SpatialTree {kind} {name!r}{did_you_mean(name, choices)}")
 
 
 def leaf(name: str) -> Node:

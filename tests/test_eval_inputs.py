@@ -164,7 +164,7 @@ def qwen_processor():
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     from train.config import ModelConfig
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
 
     tiny = load_processor(ModelConfig())
     image, video = Qwen2VLImageProcessor(), Qwen2VLVideoProcessor()
@@ -214,7 +214,7 @@ def test_the_tiny_model_generates_from_lmms_eval_inputs(tmp_path):
     """End to end on a real model: a 1920x1080 image as 1,980 vision tokens through generate and the scorer."""
     from eval_hooks.evaluator import BenchEvaluator
     from train.config import ModelConfig
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
 
     Image.new("RGB", (1920, 1080), (30, 60, 90)).save(tmp_path / "im.png")
     bench = _bench(tmp_path, [{"image": ["im.png"]}])

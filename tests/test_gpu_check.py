@@ -151,8 +151,8 @@ def test_flops_formulas_on_known_inputs():
 
 def test_model_shape_of_the_tiny_model():
     from train.config import ModelConfig
-    from train.modeling import load_model
-    from train.modules import apply_freeze
+    from train.model_loading import load_model
+    from train.module_groups import apply_freeze
 
     model = load_model(ModelConfig(), "cpu")
     apply_freeze(model, ModelConfig().freeze)
@@ -186,7 +186,7 @@ def test_rollout_judge_fails_a_non_greedy_candidate(tmp_path):
     import torch
 
     from bench.gpu_check import c_rollout, inputs
-    from train.grpo.trainer import suppressed_tokens
+    from train.grpo.trl_backend import suppressed_tokens
 
     settings = Settings(device="cpu", model="tiny-qwen2.5-vl", out=tmp_path / "r.json", workdir=tmp_path, gpus=2)
     model, processor = inputs.load(settings, "fp32", "sdpa")
@@ -202,7 +202,7 @@ def test_rollout_judge_fails_a_non_greedy_candidate(tmp_path):
 
 def test_vllm_rollouts_get_a_logit_bias_not_suppress_tokens():
     """TRL passes generation_kwargs to vLLM's SamplingParams as they are; it has no suppress_tokens field."""
-    from train.grpo.trainer import suppression_kwargs
+    from train.grpo.trl_backend import suppression_kwargs
 
     assert suppression_kwargs([5, 7], use_vllm=False) == {"suppress_tokens": [5, 7]}
     assert suppression_kwargs([5, 7], use_vllm=True) == {"logit_bias": {5: -100.0, 7: -100.0}}

@@ -15,7 +15,7 @@ from fixtures_grpo import bench_row, grpo_recipe
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
     from train.config import ModelConfig
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
 
     proc = load_processor(ModelConfig(name_or_path=str(tiny_model_dir)))
     proc.tokenizer.padding_side = "left"
@@ -53,7 +53,7 @@ GPTEVAL = dict(level="L3", metric="gpteval", answer="The ball rolls down the ram
 
 
 def test_gpteval_prompts_without_a_judge_stop_trl_and_the_verl_export_with_one_line(processor, tmp_path, capsys):
-    from train.grpo import trainer as grpo_trainer
+    from train.grpo import trl_backend as grpo_trainer
     from train.grpo.dataset import load_prompts
 
     src = write_rows(tmp_path, [dict(level="L1"), GPTEVAL, dict(level="L3"), GPTEVAL])

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from eval_hooks.report import PAPER_COLUMNS, collect, columns, main, to_markdown
+from eval_hooks.report import PAPER_COLUMNS, collect, columns, to_markdown
+from eval_hooks.sweep_report import main
 from tests.fixtures_sweep import STANDIN, leaf_scores, write_summary
 
 REPO = Path(__file__).resolve().parents[1]

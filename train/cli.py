@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from train.recipe import RecipeError, load_recipe, parse_overrides, to_yaml
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 USAGE = """usage: {prog} recipe=NAME [key=value ...] [--print-config]{extra}
 
@@ -32,7 +36,7 @@ def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], l
     return flags, rest
 
 
-def check_sources(recipe) -> None:
+def check_sources(recipe: Recipe) -> None:
     """Unknown or misplaced source names in ``mix``, and an ``eval.bench`` that is neither a registry source nor
     a file (e.g. the default bench with a custom ``data.registry``), fail here, before any model or data is
     loaded."""

@@ -2,8 +2,8 @@
 
 ``bf16_loss``: loss and gradients of one forward/backward in bf16 vs fp32 (sdpa on both: flash-attn has no
 fp32). ``bf16_update``: a few optimizer steps at the recipes' learning rates, the way a run without DeepSpeed
-trains on a GPU: weights in bf16 (``model.dtype: auto`` on CUDA, train/modeling.py) and
-``train.modules.build_optimizer``'s AdamW updating them in place, with no fp32 master copy (DeepSpeed's bf16
+trains on a GPU: weights in bf16 (``model.dtype: auto`` on CUDA, train/model_loading.py) and
+``train.module_groups.build_optimizer``'s AdamW updating them in place, with no fp32 master copy (DeepSpeed's bf16
 mode keeps one; the HF Trainer without DeepSpeed does not). An Adam step moves a weight by about the learning
 rate; a bf16 weight keeps 8 significant bits, so a step smaller than half its spacing (2^-9 of the weight, e.g.
 2e-5 at 0.01) is rounded away. The check measures how much of fp32's update survives.
@@ -72,7 +72,7 @@ def loss_check(settings: Settings, m32, m16, batch) -> CheckResult:
 def _update(model, batch, device, lr: float) -> tuple[dict, dict]:
     """STEPS AdamW steps (the project's optimizer, constant lr) on ``batch``: weights before, after (fp32 copies)."""
     from train.config import OptimConfig
-    from train.modules import build_optimizer
+    from train.module_groups import build_optimizer
 
     dtype = next(model.parameters()).dtype
     data = inputs.to_device(batch, device, dtype)
@@ -101,7 +101,7 @@ def update_check(settings: Settings, m32, m16, batch) -> CheckResult:
     r.tolerances = [Tolerance("update_norm_ratio_min", 0.8, why), Tolerance("update_norm_ratio_max", 1.25, why)]
     r.rule = ("||w_bf16 after - before|| / ||w_fp32 after - before|| within [0.8, 1.25] at every recipe learning rate "
               f"and at the control learning rate {CONTROL_LR:g}")
-    r.exercised = (f"bf16 weights updated in place by train.modules.build_optimizer's AdamW, {STEPS} steps, "
+    r.exercised = (f"bf16 weights updated in place by train.module_groups.build_optimizer's AdamW, {STEPS} steps, "
                    f"{settings.device}")
     m, ok = {}, {}
     for recipe, lr in {**_recipe_lrs(), "control": CONTROL_LR}.items():

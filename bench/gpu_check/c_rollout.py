@@ -1,5 +1,5 @@
 """Rollouts: vLLM's greedy completions against HF generate's on the same prompts (images included), with the
-project's rollout settings (the vision special tokens suppressed: train/grpo/trainer.py).
+project's rollout settings (the vision special tokens suppressed: train/grpo/trl_backend.py).
 
 Greedy decoding in two engines need not give the same tokens: bf16 kernels differ, and a near tie between the
 two best tokens can go either way, after which the sequences part. So the rule is not "equal text" but, token
@@ -54,7 +54,7 @@ def hf_generate(model, processor, reqs: list[dict], max_new: int, suppressed: li
     batch, else one prompt at a time."""
     import torch
 
-    from train.grpo.trainer import suppression_kwargs
+    from train.grpo.trl_backend import suppression_kwargs
 
     processor.tokenizer.padding_side = "left"
     groups = [reqs] if batched else [[r] for r in reqs]
@@ -122,7 +122,7 @@ def judge(model, processor, reqs, candidate: list[list[int]], cand_logprobs, ref
 
 def vllm_generate(settings: Settings, reqs: list[dict], max_new: int, suppressed: list[int]) -> tuple[list, list]:
     """Run bench/gpu_check/rollout_child.py (vLLM in its own process); (completions, their log-probs)."""
-    from train.modeling import resolve_model_path
+    from train.model_loading import resolve_model_path
 
     job = settings.workdir / "rollout_job.json"
     result = settings.workdir / "rollout_result.json"
@@ -134,7 +134,7 @@ def vllm_generate(settings: Settings, reqs: list[dict], max_new: int, suppressed
 
 
 def run(settings: Settings) -> CheckResult:
-    from train.grpo.trainer import suppressed_tokens
+    from train.grpo.trl_backend import suppressed_tokens
 
     r = CheckResult(NAME, "greedy rollouts of the same prompts: vLLM vs HF generate, token by token under HF "
                           "teacher forcing")

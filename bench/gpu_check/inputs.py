@@ -1,5 +1,5 @@
 """The inputs every check shares: the benchmark corpus (bench/workload.py) plus a video and a text-only sample,
-the model loaded through train.modeling, and batches moved to a device."""
+the model loaded through train.model_loading, and batches moved to a device."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def model_config(settings: Settings, dtype: str, attn: str, **fields):
 
 def load(settings: Settings, dtype: str, attn: str):
     """(model on the check's device with the recipe's default freeze applied, processor)."""
-    from train.modeling import load_model, load_processor
-    from train.modules import apply_freeze
+    from train.model_loading import load_model, load_processor
+    from train.module_groups import apply_freeze
 
     cfg = model_config(settings, dtype, attn)
     model = load_model(cfg, settings.device)

@@ -4,7 +4,7 @@
 
 JOB: {"model": dir, "requests": [{"messages": [...], "images": [paths]}], "max_new": n, "suppressed": [ids]}.
 RESULT: {"completions": [[ids]], "logprobs": [[log-prob of each chosen token]]}. The suppression uses the
-same ``train.grpo.trainer.suppression_kwargs`` as the GRPO trainer's vLLM rollouts.
+same ``train.grpo.trl_backend.suppression_kwargs`` as the GRPO trainer's vLLM rollouts.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main(job_path: str, result_path: str) -> int:
     from transformers import AutoProcessor
     from vllm import LLM, SamplingParams
 
-    from train.grpo.trainer import suppression_kwargs
+    from train.grpo.trl_backend import suppression_kwargs
 
     job = json.loads(Path(job_path).read_text())
     processor = AutoProcessor.from_pretrained(job["model"])

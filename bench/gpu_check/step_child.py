@@ -1,11 +1,11 @@
-"""A short SFT or GRPO run through the project's own entry points (``train.sft.run``, ``train.grpo.trainer.run_trl``)
+"""A short SFT or GRPO run through the project's own entry points (``train.sft.run``, ``train.grpo.trl_backend.run_trl``)
 with a step meter attached: per optimizer step its wall time (CUDA synchronised) and the model FLOPs of what it
 trained and generated, from the very tensors the trainer received.
 
     torchrun --standalone --nproc_per_node 1 -m bench.gpu_check.step_child sft|grpo OUT DATA_ROOT DEVICE MODEL STEPS
 
 Writes OUT/step_meter.json. The meter is attached where the mid-training evaluation hook is
-(``train.telemetry.attach_eval_hook``, off here: ``eval.bench=null``), the one attachment point both trainers share.
+(``train.callbacks.attach_eval_hook``, off here: ``eval.bench=null``), the one attachment point both trainers share.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class StepMeter:
 def main(kind: str, out: str, root: str, device: str, model: str, steps: str) -> int:
     import torch
 
-    from train import telemetry
+    from train import callbacks as telemetry
     from train.recipe import load_recipe
 
     gpu = device == "cuda"
@@ -118,8 +118,8 @@ def main(kind: str, out: str, root: str, device: str, model: str, steps: str) ->
 
         recipe = load_recipe(None, [*sft_overrides(root, 8 if gpu else 2), *common])
     else:
-        from train.grpo.trainer import pick_generation
-        from train.grpo.trainer import run_trl as run
+        from train.grpo.trl_backend import pick_generation
+        from train.grpo.trl_backend import run_trl as run
 
         recipe = load_recipe("auto_think", [*grpo_overrides(root, 8 if gpu else 4, 128 if gpu else 12), *common])
     meter_path = Path(out) / "step_meter.json"

@@ -21,12 +21,15 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.sample import Sample
 from rewards.shaping import is_mcq, task_override, unmatched_task_keys
 from train.grpo.prompts import PromptError, build_prompt, count_media_parts, template_for
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +191,7 @@ class PromptLengthCounter:
 
 # ---------------------------------------------------------------------------- loading
 
-def mix_samples(recipe, tokenizer=None) -> Iterator[Sample]:
+def mix_samples(recipe: Recipe, tokenizer=None) -> Iterator[Sample]:
     """The recipe's mix (every source of every group, the planned budget), in mix order, on one process.
 
     Every rank reads the whole set: TRL's sampler shards prompts across processes itself.
@@ -241,7 +244,7 @@ def check_sample(sample: Sample, template: str, counter: PromptLengthCounter, da
                      image_sizes=counter.resized_sizes(images))
 
 
-def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, backend: str | None = None) -> PromptSet:
+def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = None, backend: str | None = None) -> PromptSet:
     """Check every prompt of the recipe's mix (or of ``samples``) under ``data.on_bad_sample``."""
     from tqdm.auto import tqdm
 
