@@ -69,7 +69,12 @@ class BudgetConfig:
     out first at the mix's weights, so that 1 epoch needs no upsampling)."""
     match_recipe: str | None = None
     """Take the token consumption of another recipe (e.g. the baseline matches ``dist_size_corr``); ``unit``
-    and ``value`` are then ignored. The caller loads that recipe and passes its mix to ``build_mix(match_mix=)``."""
+    and ``value`` are then ignored. The caller loads that recipe (``train.recipe.matched_mix``) and passes its
+    mix to ``build_mix(match_mix=)``; its tokens are planned on this run's data and tokenizer."""
+    match_overrides: list[str] | None = None
+    """``key=value`` overrides the matched recipe is loaded with. None = this run's own overrides without the
+    ``mix.budget.match_*`` keys (filled by train.recipe.finalize), so what a sweep or command line sets for
+    every run (stand-in data, budgets, ``mix.upsample``, seeds) also applies to the recipe being matched."""
 
 
 @dataclass
@@ -83,6 +88,9 @@ class MixConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     """Total amount drawn."""
     upsample: bool = False
-    """Allow a source to be drawn more than once per epoch when its group needs more than it has."""
+    """Allow repeated rows (each repeat of a source in a new seeded order): when a group needs more rows than
+    its sources have, and when ``train.max_steps`` needs more samples than the planned mix, which is then
+    scaled up to exactly that many at the same proportions. False: the first is a plan error, the second a
+    one-line warning at start (training stops when the planned mix is used up)."""
     seed: int | None = None
     """Seed of the sampling order; None = ``train.seed``."""

@@ -9,7 +9,8 @@ the figures (eval_hooks/figures.py) under SWEEP_DIR/report/.
 Scores come from each run's last evaluation: ``RUN_DIR/eval/final/summary.json`` (launch/evaluate.py),
 else the latest ``RUN_DIR/eval/step_N/summary.json`` (the trainers' end-of-training evaluation). A run
 counts as finished when it has eval/final or the sweep's DONE marker; rows of unfinished runs are
-flagged. Learning curves come from ``RUN_DIR/metrics.jsonl``.
+flagged. Learning curves come from ``RUN_DIR/metrics.jsonl``. The note under the table says which token
+budget the rows used (equal or not, from each SFT run's ``RUN_DIR/mix_plan.json``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_mix.report import budget_lines, read_plan_file
 from eval_hooks.tree import flat_scores
 from rewards import taxonomy as tx
 
@@ -62,6 +64,8 @@ class RunResult:
     scores: dict[str, float | None] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)
     """(step, bench/overall) from metrics.jsonl."""
+    budget: dict | None = None
+    """The run's RUN_DIR/mix_plan.json (SFT runs write it at start): its token budget, for the table's note."""
 
 
 @dataclass
@@ -169,7 +173,8 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         scores, step = read_scores(path)
         finished = (run_dir / "DONE").exists() or path.parent.name == "final"
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
-                              step=step, finished=finished, scores=scores, curve=read_curve(run_dir)))
+                              step=step, finished=finished, scores=scores, curve=read_curve(run_dir),
+                              budget=read_plan_file(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
 
 
@@ -213,6 +218,8 @@ def to_markdown(report: Report) -> str:
     lines += ["", f"Scores x100; deltas in points against {', '.join(refs) or 'no baseline'}; "
               f"▲ gain (>= +{report.threshold:g}), ▼ drop (<= -{report.threshold:g}), otherwise neutral."]
     lines += [f"- {n}" for n in notes]
+    lines += budget_lines([(r.label, r.budget) for r in report.rows],
+                          reference=next((r.label for r in report.rows if r.compare_to in (None, r.name)), None))
     if report.missing:
         lines.append(f"- no summary yet (not in the table): {', '.join(report.missing)}")
     return "\n".join(lines) + "\n"

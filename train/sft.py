@@ -61,28 +61,37 @@ def init_process_group(device: str) -> None:
 def build_source(recipe, rank: int, world_size: int, tokenizer):
     """This rank's share of the recipe's data mix (data_mix.mixer.build_mix)."""
     from data_mix.mixer import build_mix
+    from train.recipe import matched_mix
 
-    match = None
-    if recipe.mix.budget.match_recipe:
-        from train.recipe import load_recipe
-
-        match = load_recipe(recipe.mix.budget.match_recipe).mix
+    t = recipe.train  # with train.max_steps, mix.upsample may scale the mix up to the samples those steps take
+    asked = t.max_steps * t.per_device_batch_size * t.grad_accum * world_size if t.max_steps > 0 else None
     return build_mix(recipe.data, recipe.mix, rank=rank, world_size=world_size, tokenizer=tokenizer,
-                     match_mix=match)
+                     match_mix=matched_mix(recipe), min_samples=asked)
 
 
 def steps_for(source, recipe, world_size: int) -> int:
-    """``train.max_steps``, or with -1 the optimizer steps that consume this rank's share of the mix once."""
-    if recipe.train.max_steps > 0:
-        return recipe.train.max_steps
+    """Optimizer steps of the run, said in one line at start: ``train.max_steps``, or with -1 the steps that
+    consume this rank's share of the mix once. ``train.max_steps`` beyond the planned mix (``mix.upsample``
+    off) is capped at the plan with a warning, since the run would stop there anyway."""
     per_step = recipe.train.per_device_batch_size * recipe.train.grad_accum
     n = getattr(source, "samples_this_rank", None)
     if n is None:
         n = source.total_samples // world_size
-    steps = n // per_step
-    if steps < 1:
+    planned, asked = n // per_step, recipe.train.max_steps
+    plan = getattr(getattr(source, "plan", None), "budget", None)
+    mix = f"the mix plans {n} samples per rank = {planned} steps of {per_step}" + (f" (budget: {plan})" if plan else "")
+    if planned < 1:
         raise ValueError(f"the mix has {n} samples on this rank, fewer than one optimizer step ({per_step})")
-    return steps
+    if asked <= 0:
+        log.info("steps: %d (train.max_steps=-1: one pass over the mix; %s)", planned, mix)
+        return planned
+    if asked <= planned:
+        log.info("steps: %d (train.max_steps; %s)", asked, mix)
+        return asked
+    log.warning("steps: %d, not train.max_steps=%d: %s, and the run ends when they are used up; set "
+                "mix.upsample=true to repeat the mix (new seeded order per epoch) up to %d steps",
+                planned, asked, mix, asked)
+    return planned
 
 
 def training_arguments(recipe, run_dir: Path, device: str, dtype, max_steps: int, report_to: list[str]):
@@ -156,6 +165,7 @@ def run(recipe, flags: list[str], source=None) -> int:
     import torch
     import transformers
 
+    from data_mix.report import write_plan_file
     from train import checkpoint as ckpt
     from train.collate import SampleEncoder
     from train.data import BatchStream
@@ -189,6 +199,8 @@ def run(recipe, flags: list[str], source=None) -> int:
 
     if source is None:
         source = build_source(recipe, rank, world, processor.tokenizer)
+        if rank == 0:
+            write_plan_file(source, run_dir)  # the budget this run used, for launch/report.py
     args.max_steps = steps_for(source, recipe, world)
     attn = pick_attn_implementation(recipe.model.attn_implementation, device)
     encoder = SampleEncoder(processor, recipe.data)
