@@ -40,6 +40,14 @@ class DataConfig:
     """Folder for the row-offset indexes of big (>32 MB) JSON/JSONL files; None = ``~/.cache/spatialtree/index``."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    decontaminate: str = "error"
+    """Before the model loads, check that no training row of the mix is an evaluation record of
+    ``decontaminate_against`` (same image contents and the record's question in the row's user text;
+    data_mix/decontam.py). ``error``: stop, naming the training file + row and the bench record; ``warn``: log
+    the same and train; ``off``: no check (e.g. after a clean ``python launch/decontam.py recipe=NAME``)."""
+    decontaminate_against: list[str] | None = None
+    """Bench sources checked by ``decontaminate`` (registry names or bench files); None = ``[eval.bench]`` when
+    that is set, else none (filled by train.recipe.finalize)."""
 
 
 @dataclass

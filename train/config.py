@@ -248,6 +248,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
     "model.dtype": ("auto", "bf16", "fp16", "fp32"),
     "data.on_bad_sample": ("error", "skip"),
+    "data.decontaminate": ("error", "warn", "off"),
     "mix.unit": ("samples", "tokens"),
     "mix.budget.unit": ("samples", "tokens", "epochs"),
     "optim.scheduler": ("cosine", "linear", "constant"),

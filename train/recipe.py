@@ -210,6 +210,8 @@ def finalize(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:
     budget = recipe.mix.budget
     if budget.match_recipe is not None and budget.match_overrides is None:
         budget.match_overrides = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("mix.budget.match_")]
+    if recipe.data.decontaminate_against is None:
+        recipe.data.decontaminate_against = [recipe.eval.bench] if recipe.eval.bench else []
     return recipe
 
 

@@ -137,6 +137,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that name what the user can fix (a data file and row, a full disk, a model path, a packing
     length): the command line prints them as one line and exits 1. Anything else is a bug: a traceback."""
     from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.decontam import ContaminationError
     from data_mix.plan import PlanError
     from data_mix.registry import RegistryError
     from data_mix.rowfiles import DataFileError
@@ -147,7 +148,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from train.packing import PackingError
 
     return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,
-            ModelLoadError, UnsupportedArchitecture, PackingError)
+            ModelLoadError, UnsupportedArchitecture, PackingError, ContaminationError)
 
 
 def run_cli(recipe, flags: list[str], prog: str = "launch/sft.py") -> int:
@@ -165,6 +166,7 @@ def run(recipe, flags: list[str], source=None) -> int:
     import torch
     import transformers
 
+    from data_mix.decontam import check as decontamination_check
     from data_mix.report import write_plan_file
     from train import checkpoint as ckpt
     from train.collate import SampleEncoder
@@ -180,6 +182,8 @@ def run(recipe, flags: list[str], source=None) -> int:
     if recipe.train.num_threads is not None:
         torch.set_num_threads(recipe.train.num_threads)
     rank, world = dist_env()
+    if source is None:  # before anything heavy: a training row that is an evaluation record stops the run here
+        decontamination_check(recipe.data, recipe.mix, progress=rank == 0)
     run_dir = Path(recipe.train.output_dir)
     device = pick_device(recipe.train.device)
     dtype = pick_dtype(recipe.model.dtype, device)

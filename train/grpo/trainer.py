@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -161,16 +162,20 @@ def check_modes(recipe) -> None:
 def run(recipe, flags: list[str]) -> int:
     """Train with the recipe's backend. Bad data (a sample named by file and row) exits 1 with one clear line."""
     from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.decontam import ContaminationError
+    from data_mix.decontam import check as decontamination_check
     from train.cli import report_user_error
     from train.grpo import verl_backend
     from train.grpo.dataset import GRPODataError
     from train.grpo.prompts import PromptError
 
-    try:
+    try:  # before anything heavy: a prompt that is an evaluation record stops the run here (both backends)
+        decontamination_check(recipe.data, recipe.mix, progress=int(os.environ.get("RANK", 0)) == 0)
         if recipe.grpo.backend == "verl":
             return verl_backend.run(recipe, flags)
         return run_trl(recipe, flags)
-    except (BadSample, TooManyBadSamples, GRPODataError, PromptError, verl_backend.VerlBackendError) as exc:
+    except (BadSample, TooManyBadSamples, GRPODataError, PromptError, verl_backend.VerlBackendError,
+            ContaminationError) as exc:
         return report_user_error("launch/grpo.py", exc)
 
 
