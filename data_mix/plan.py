@@ -187,6 +187,6 @@ def extend_plan(plan: MixPlan, samples: int, why: str) -> MixPlan:
     factor = samples / plan.total_samples
     counts = _round_keeping_sum([sp.samples * factor for sp in plan.sources])
     sources = [replace(sp, samples=k) for sp, k in zip(plan.sources, counts)]
-    label = f"{samples} samples ({why}: the planned {plan.budget} x {factor:.2f}, rows repeated)"
+    label = f"{samples} samples = the planned {plan.budget} x {factor:.2f} ({why}; rows repeated)"
     return _with_groups(MixPlan(unit=plan.unit, budget=label, sources=sources),
                         {g: gp.weight for g, gp in plan.groups.items()})

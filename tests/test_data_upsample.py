@@ -39,7 +39,7 @@ def test_extend_plan_keeps_proportions_and_hits_the_total_exactly():
     assert [sp.samples for sp in plan.sources] == [15, 5, 60]
     big = extend_plan(plan, 1001, "why")  # x 12.5125: 187.7, 62.6, 750.75 -> largest remainders take the 2 left
     assert big.total_samples == 1001 and [sp.samples for sp in big.sources] == [188, 62, 751]
-    assert big.groups["b"].share == pytest.approx(0.75, abs=0.001) and "why: the planned 80 samples x 12.51" in big.budget
+    assert big.groups["b"].share == pytest.approx(0.75, abs=0.001) and big.budget == "1001 samples = the planned 80 samples x 12.51 (why; rows repeated)"
     assert extend_plan(plan, 80, "why") is plan and extend_plan(plan, 12, "why") is plan
 
 
