@@ -19,7 +19,7 @@ class FreezeConfig:
     """Which module groups are frozen (see the per-architecture table in train/modules.py)."""
 
     vision: bool = True
-    """Freeze the vision encoder (the paper's setting)."""
+    """Freeze the vision encoder (SpatialScore's SFT setting; the SpatialTree paper does not say)."""
     projector: bool = False
     """Freeze the vision-language projector (Qwen's patch merger)."""
     llm: bool = False
