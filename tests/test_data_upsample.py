@@ -113,3 +113,23 @@ def test_max_steps_beyond_the_mix_warns_once_with_both_numbers_then_trains_to_it
     logged = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "train/loss" in r]
     assert [r["step"] for r in logged] == list(range(1, 9))
     assert logged[-1]["train/loss"] < logged[0]["train/loss"]  # the repeated rows are trained on, not skipped
+
+
+def test_steps_of_a_source_that_is_not_a_planned_mix(caplog):
+    """A ListSource (tests, user code) has no plan to compare with: train.max_steps is taken as asked, in one
+    line; with -1 its size per rank gives the steps; a source of unknown size then needs train.max_steps."""
+    from train.data import ListSource
+    from train.recipe import load_recipe
+    from train.sft import steps_for
+
+    source = ListSource(list(range(8)), epochs=1)  # per_step 2 x 2 = 4; world 2: 4 samples per rank
+    recipe = load_recipe(None, ["train.per_device_batch_size=2", "train.grad_accum=2", "train.max_steps=3"])
+    with caplog.at_level(logging.INFO, logger="train.sft"):
+        assert steps_for(source, recipe, world_size=2) == 3  # more than the source's 1 step: not capped
+    assert [r.getMessage() for r in caplog.records] == ["steps: 3 (train.max_steps; the source is not a planned mix)"]
+    recipe.train.max_steps = -1
+    assert steps_for(source, recipe, world_size=2) == 1 and steps_for(source, recipe, world_size=1) == 2
+    with pytest.raises(ValueError, match="fewer than one optimizer step"):
+        steps_for(ListSource(list(range(6))), recipe, world_size=2)
+    with pytest.raises(ValueError, match="train.max_steps=-1 needs a source of known size"):
+        steps_for(iter([]), recipe, world_size=1)

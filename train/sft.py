@@ -74,10 +74,15 @@ def steps_for(source, recipe, world_size: int) -> int:
     consume this rank's share of the mix once. ``train.max_steps`` beyond the planned mix (``mix.upsample``
     off) is capped at the plan with a warning, since the run would stop there anyway."""
     per_step = recipe.train.per_device_batch_size * recipe.train.grad_accum
-    n = getattr(source, "samples_this_rank", None)
-    if n is None:
+    n, asked = getattr(source, "samples_this_rank", None), recipe.train.max_steps
+    if n is None:  # not a data_mix Mix (tests, user code): no plan to compare with
+        if asked > 0:
+            log.info("steps: %d (train.max_steps; the source is not a planned mix)", asked)
+            return asked
+        if not hasattr(source, "total_samples"):
+            raise ValueError("train.max_steps=-1 needs a source of known size (a data_mix Mix); give train.max_steps")
         n = source.total_samples // world_size
-    planned, asked = n // per_step, recipe.train.max_steps
+    planned = n // per_step
     plan = getattr(getattr(source, "plan", None), "budget", None)
     mix = f"the mix plans {n} samples per rank = {planned} steps of {per_step}" + (f" (budget: {plan})" if plan else "")
     if planned < 1:
