@@ -12,8 +12,8 @@ from fixtures_engine import standin_small
 
 from data_mix.mixer import build_mix
 from data_mix.report import budget_lines, read_plan_file, write_plan_file
+from sweeps.loader import load_sweep
 from train.recipe import load_recipe, matched_mix
-from train.sweep.loader import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE2 = REPO / "recipes/sweeps/table2_sft.yaml"
