@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections import Counter
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -85,7 +82,6 @@ def format_report(report: dict, mix) -> str:
 
 # ---------------------------------------------------------------------------- the run's plan file
 
-PLAN_FILE = "mix_plan.json"
 EQUAL_TOKENS_TOLERANCE = 0.01
 """Relative difference of planned tokens within which a sweep's rows count as one token budget."""
 
@@ -95,22 +91,6 @@ def plan_record(mix) -> dict:
     label says which: epochs of a group, samples, tokens, or the tokens of a matched recipe), the matched
     recipe, the token counter, and the per-source plan."""
     return {**mix.plan.to_dict(), "match_recipe": mix.config.budget.match_recipe, "token_counter": mix.counter.kind}
-
-
-def write_plan_file(mix, run_dir) -> Path:
-    """Write :func:`plan_record` to ``run_dir/mix_plan.json`` (temp file + rename)."""
-    path = Path(run_dir) / PLAN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(plan_record(mix), indent=2))
-    os.replace(tmp, path)
-    return path
-
-
-def read_plan_file(run_dir) -> dict | None:
-    """A run's ``mix_plan.json``, or None when it has none (GRPO and evaluation runs, older runs)."""
-    path = Path(run_dir) / PLAN_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def budget_lines(rows: list[tuple[str, dict | None]], reference: str | None = None,
@@ -125,7 +105,7 @@ def budget_lines(rows: list[tuple[str, dict | None]], reference: str | None = No
     ratios = {label: float(rec["total_tokens"]) / base for label, rec in known}
     worst = max(abs(r - 1) for r in ratios.values())
     missing = [label for label, rec in rows if not (rec and rec.get("total_tokens"))]
-    tail = f" (no {PLAN_FILE}: {', '.join(missing)})" if missing else ""
+    tail = f" (no mix_plan.json: {', '.join(missing)})" if missing else ""
     if worst <= tolerance:
         budgets = sorted({rec["budget"] for _, rec in known})
         return [f"- Token budget: equal. Every row plans {base:,.0f} tokens within {100 * worst:.2f}% "

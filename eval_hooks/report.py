@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from data_mix.report import budget_lines, read_plan_file
+from data_mix.report import budget_lines
 from eval_hooks import layout
+from eval_hooks.io import read_json
 from eval_hooks.tree import flat_scores, missing_note, protocol_label, weighting_label
 from rewards import taxonomy as tx
 
@@ -164,6 +165,12 @@ def reweight(report: Report, weighting: str) -> None:
         run.evaluation["weights"] = weighting
 
 
+def read_plan(run_dir: Path) -> dict | None:
+    """The run's mix_plan.json (SFT runs write it at start), or None (GRPO and evaluation runs, older runs)."""
+    path = run_dir / layout.MIX_PLAN
+    return read_json(path) if path.is_file() else None
+
+
 def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0) -> Report:
     """Read every run of a sweep directory (its sweep.json; else every folder under runs/)."""
     sweep_dir = Path(sweep_dir)
@@ -197,7 +204,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         finished = (run_dir / layout.DONE).exists() or path.parent.name == layout.FINAL
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
                               step=step, finished=finished, scores=scores, curve=read_curve(run_dir),
-                              budget=read_plan_file(run_dir)))
+                              budget=read_plan(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
 
 

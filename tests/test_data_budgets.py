@@ -11,7 +11,7 @@ import yaml
 from fixtures_engine import standin_small
 
 from data_mix.mixer import build_mix
-from data_mix.report import budget_lines, read_plan_file, write_plan_file
+from data_mix.report import budget_lines, plan_record
 from sweeps.loader import load_sweep
 from train.recipe import load_recipe, matched_mix
 
@@ -103,18 +103,21 @@ def test_the_equal_token_sweep_is_table2_plus_its_two_budget_keys():
 
 
 def test_report_prints_the_budget_each_sft_run_wrote(standin, tmp_path):
-    """launch/report.py's note comes from RUN_DIR/mix_plan.json, which the SFT run writes at start."""
+    """launch/report.py's note comes from RUN_DIR/mix_plan.json, which the SFT run writes at start (as here)."""
     from fixtures_sweep import leaf_scores, write_summary
 
-    from eval_hooks.report import collect, to_markdown
+    from eval_hooks import layout
+    from eval_hooks.io import atomic_write_json
+    from eval_hooks.report import collect, read_plan, to_markdown
 
     for name, overrides in (("baseline", []), ("dist", []), ("dist_eq", ["mix.budget.match_recipe=dist_size_corr",
                                                                             "mix.upsample=true"])):
         recipe = load_recipe("baseline" if name == "baseline" else "dist", [f"data.root={standin}", *FAST, *overrides])
         run_dir = tmp_path / "runs" / name
-        write_plan_file(build_mix(recipe.data, recipe.mix, match_mix=matched_mix(recipe)), run_dir)
+        atomic_write_json(run_dir / layout.MIX_PLAN, plan_record(build_mix(recipe.data, recipe.mix,
+                                                                           match_mix=matched_mix(recipe))))
         write_summary(run_dir, leaf_scores(name, 0.3))
-    record = read_plan_file(tmp_path / "runs" / "dist")
+    record = read_plan(tmp_path / "runs" / "dist")
     assert record["budget"] == "1 epoch(s) of group 'ability'" and record["match_recipe"] is None
     assert json.loads((tmp_path / "runs/baseline/mix_plan.json").read_text())["match_recipe"] == "dist_size_corr"
     table = to_markdown(collect(tmp_path, baseline="baseline"))

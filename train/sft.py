@@ -81,7 +81,9 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
                   **args_overrides: Any) -> tuple[SFTTrainer, BatchStream, Any]:
     """(trainer, its batch stream, the sample source) for ``recipe``: the assembly ``run`` trains and the SFT
     benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix."""
-    from data_mix.report import write_plan_file
+    from data_mix.report import plan_record
+    from eval_hooks import layout
+    from eval_hooks.io import atomic_write_json
     from train.collate import SampleEncoder
     from train.data import BatchStream
     from train.model_loading import pick_attn_implementation
@@ -97,7 +99,7 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
     if source is None:
         source = build_source(recipe, ctx.rank, ctx.world, processor.tokenizer)
         if ctx.rank == 0:
-            write_plan_file(source, ctx.run_dir)  # the budget this run used, for launch/report.py
+            atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
     args.max_steps = steps_for(source, recipe, ctx.world)
     attn = pick_attn_implementation(recipe.model.attn_implementation, ctx.device)
     encoder = SampleEncoder(processor, recipe.data)
