@@ -220,14 +220,14 @@ def test_think_fraction_counts_exactly_the_completions_the_reasoning_reward_pays
     completion and is not blank (a late or empty one is neither paid nor counted)."""
     from rewards.completion import parse_completion
     from rewards.config import LevelShaping, RewardConfig
-    from rewards.shaping import reasoning_component
+    from rewards.shaping import Shaper
     from train.grpo.telemetry import LevelTelemetry
 
     texts = ["<think>look closely</think><answer>A</answer>", "A <think>a late thought</think>",
              "<think>  </think><answer>B</answer>", "  <think>plan</think>C", "<answer>D</answer>",
              "<think>never closed <answer>A</answer>"]
-    paid = [reasoning_component(RewardConfig(mode="auto_think"), LevelShaping(think_reward=1.0),
-                                parse_completion(t), None) == 1.0 for t in texts]
+    shaper = Shaper(RewardConfig(mode="auto_think", length_unit="words"))
+    paid = [shaper.reasoning(LevelShaping(think_reward=1.0), parse_completion(t), None) == 1.0 for t in texts]
     assert paid == [True, False, False, True, False, False]
     tel = LevelTelemetry(weights=[1.0], eos_token_ids=[])
     stats = tel.batch_stats({"r": [0.0] * len(texts)}, [[{"role": "assistant", "content": t}] for t in texts],
