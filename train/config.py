@@ -19,7 +19,7 @@ class FreezeConfig:
     """Which module groups are frozen (see the per-architecture table in train/module_groups.py)."""
 
     vision: bool = True
-    """Freeze the vision encoder (the paper's setting)."""
+    """Freeze the vision encoder (SpatialScore's SFT setting; the SpatialTree paper does not say)."""
     projector: bool = False
     """Freeze the vision-language projector (Qwen's patch merger)."""
     llm: bool = False
@@ -249,6 +249,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
     "model.dtype": ("auto", "bf16", "fp16", "fp32"),
     "data.on_bad_sample": ("error", "skip"),
+    "data.decontaminate": ("error", "warn", "off"),
     "mix.unit": ("samples", "tokens"),
     "mix.budget.unit": ("samples", "tokens", "epochs"),
     "optim.scheduler": ("cosine", "linear", "constant"),

@@ -233,9 +233,10 @@ def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that name what the user can fix (a data file and row, a full disk, a model path, a packing
-    length, a prompt, verl's environment): the command line prints them as one line and exits 1. Anything else
+    length, a prompt, verl's environment, a training row that is a bench record): the command line prints them as one line and exits 1. Anything else
     is a bug: a traceback."""
     from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.decontam import ContaminationError
     from data_mix.plan import PlanError
     from data_mix.registry import RegistryError
     from data_mix.rowfiles import DataFileError
@@ -249,7 +250,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from train.packing import PackingError
 
     return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,
-            GRPODataError, PromptError, VerlBackendError, ModelLoadError, UnsupportedArchitecture, PackingError)
+            GRPODataError, PromptError, VerlBackendError, ModelLoadError, UnsupportedArchitecture, PackingError,
+            ContaminationError)
 
 
 def report_user_errors(prog: str, run: Callable[[Recipe, list[str]], int], recipe: Recipe, flags: list[str]) -> int:
