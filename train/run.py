@@ -2,8 +2,8 @@
 
 One place for what every training run does the same way: process rank and world size, device and dtype,
 the run directory, metric sinks and resume point (:func:`start_run` -> :class:`RunContext`); the
-TrainingArguments keys both trainers set alike (:func:`training_kwargs`); the model with LoRA and freezing
-(:func:`prepare_model`); pre-emption and metrics callbacks (:func:`run_callbacks`); the end of a run
+TrainingArguments keys both trainers set alike (:func:`training_kwargs`); the model with LoRA, freezing and fp32
+trainable weights (:func:`prepare_model`); pre-emption and metrics callbacks (:func:`run_callbacks`); the end of a run
 (:func:`train_to_end`, :func:`save_final`); and the one list of errors the user can fix
 (:func:`user_errors`, printed as one line by :func:`report_user_errors`).
 """
@@ -137,11 +137,14 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
 
 
 def prepare_model(recipe: Recipe, device: str):
-    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing."""
+    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing. Trainable
+    parameters loaded in bf16/fp16 get fp32 master weights unless DeepSpeed runs (train/precision.py)."""
     from train.model_loading import load_model, load_processor
     from train.module_groups import apply_freeze
+    from train.precision import apply_trainable_fp32
 
     model = load_model(recipe.model, "cpu" if recipe.train.deepspeed else device)
+    weights_dtype = model.dtype
     processor = load_processor(recipe.model)
     if recipe.model.gradient_checkpointing:
         model.config.use_cache = False
@@ -150,6 +153,7 @@ def prepare_model(recipe: Recipe, device: str):
 
         model = wrap_lora(model, recipe.model.lora, recipe.model.freeze)
     counts = apply_freeze(model, recipe.model.freeze)
+    apply_trainable_fp32(model, recipe.model.trainable_fp32, weights_dtype, recipe.train.deepspeed)
     return model, processor, counts
 
 
