@@ -84,3 +84,24 @@ def test_user_errors_hold_every_type_either_launcher_named():
              PromptError, VerlBackendError, ModelLoadError}
     assert named <= set(user_errors())
     assert not any(issubclass(ValueError, e) or e in (Exception, RuntimeError, OSError) for e in user_errors())
+
+
+def test_each_run_of_a_process_logs_to_its_own_directory_unless_the_user_chose_one(tmp_path, monkeypatch):
+    """Two in-process runs (a test session, an in-process sweep): the second's tensorboard and wandb files go
+    to its own run directory, not the first's; a directory the user set in the environment always wins."""
+    import os
+
+    from train import callbacks
+
+    for key in ("TENSORBOARD_LOGGING_DIR", "WANDB_DIR"):  # restored as they were after the test
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    monkeypatch.setattr(callbacks, "_SET_HERE", {})
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for run in ("a", "b"):
+        assert callbacks.hf_report_to(["tensorboard", "wandb", "jsonl"], tmp_path / run) == ["tensorboard", "wandb"]
+        assert os.environ["TENSORBOARD_LOGGING_DIR"] == str(tmp_path / run / "tensorboard")
+        assert os.environ["WANDB_DIR"] == str(tmp_path / run)
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", "/mine/tb")
+    callbacks.hf_report_to(["tensorboard"], tmp_path / "c")
+    assert os.environ["TENSORBOARD_LOGGING_DIR"] == "/mine/tb"

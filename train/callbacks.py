@@ -33,6 +33,18 @@ RENAME = {"loss": "train/loss", "learning_rate": "train/lr", "grad_norm": "train
 KNOWN_SINKS = ("jsonl", "tensorboard", "wandb")
 
 
+_SET_HERE: dict[str, str] = {}
+"""Environment variables this process set for an earlier run (an in-process sweep or test runs several)."""
+
+
+def _run_env(key: str, value: str) -> None:
+    """``os.environ[key] = value`` unless the user set ``key``: a value set here for an earlier run of this process
+    is replaced (``setdefault`` would send every later run's logs to the first run's directory)."""
+    if key in os.environ and os.environ[key] != _SET_HERE.get(key):
+        return
+    os.environ[key] = _SET_HERE[key] = value
+
+
 def hf_report_to(report_to: list[str], run_dir: Path) -> list[str]:
     """The Trainer's ``report_to`` for our sinks; prepares tensorboard and wandb directories."""
     unknown = [s for s in report_to if s not in KNOWN_SINKS]
@@ -40,10 +52,10 @@ def hf_report_to(report_to: list[str], run_dir: Path) -> list[str]:
         raise ValueError(f"train.report_to: unknown sink(s) {unknown}; known: {', '.join(KNOWN_SINKS)}")
     out = []
     if "tensorboard" in report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+        _run_env("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
         out.append("tensorboard")
     if "wandb" in report_to:
-        os.environ.setdefault("WANDB_DIR", str(run_dir))
+        _run_env("WANDB_DIR", str(run_dir))
         if "WANDB_API_KEY" not in os.environ and "WANDB_MODE" not in os.environ:
             os.environ["WANDB_MODE"] = "offline"
             log.info("wandb: no WANDB_API_KEY, logging offline under %s (wandb sync to upload)", run_dir)
