@@ -39,23 +39,29 @@ def dist_env() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def init_process_group(device: str) -> None:
-    """The process group before the model loads, for DeepSpeed.
+def init_process_group(device: str, timeout_s: int, use_deepspeed: bool = True) -> None:
+    """The process group before the model loads, with the recipe's collective timeout.
 
     accelerate skips DeepSpeed's process-group setup with ``use_cpu``, and ZeRO-3's partitioned loading
-    then sees a world size of 1. torch's env:// init comes first, then DeepSpeed's comm layer adopts
-    the existing group.
+    then sees a world size of 1; on CPU it also ignores ``ddp_timeout``. So torch's env:// init comes first
+    (accelerate and DeepSpeed's comm layer adopt the existing group). ``timeout_s``: how long a collective
+    waits for the other ranks before failing (a dead node must end the job, not hang it).
     """
-    import deepspeed
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
     backend = "gloo" if device == "cpu" else "nccl"
+    timeout = timedelta(seconds=timeout_s)
     if device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    deepspeed.init_distributed(dist_backend=backend)
+        dist.init_process_group(backend=backend, timeout=timeout)
+    if use_deepspeed:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend=backend, timeout=timeout)
 
 
 def build_source(recipe, rank: int, world_size: int, tokenizer):
@@ -101,7 +107,8 @@ def training_arguments(recipe, run_dir: Path, device: str, dtype, max_steps: int
         save_total_limit=None, seed=t.seed, data_seed=t.seed, use_cpu=device == "cpu",
         bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (device == "cpu" and world > 1) else None,
-        ddp_find_unused_parameters=True, remove_unused_columns=False, ignore_data_skip=True,
+        ddp_find_unused_parameters=True, ddp_timeout=t.collective_timeout_s, remove_unused_columns=False,
+        ignore_data_skip=True,
         dataloader_num_workers=0, gradient_checkpointing=False, save_only_model=False,
         disable_tqdm=False, log_level="info", log_level_replica="warning",
     )
@@ -179,8 +186,8 @@ def run(recipe, flags: list[str], source=None) -> int:
 
     resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
     report_to = hf_report_to(list(recipe.train.report_to), run_dir)
-    if recipe.train.deepspeed and world > 1:
-        init_process_group(device)
+    if world > 1:
+        init_process_group(device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
     args = training_arguments(recipe, run_dir, device, dtype, max(recipe.train.max_steps, 1), report_to)
     model, processor, counts = prepare_model(recipe, device)

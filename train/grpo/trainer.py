@@ -108,7 +108,8 @@ def grpo_arguments(recipe, run_dir: Path, device: str, dtype, report_to: list[st
         save_total_limit=None, seed=t.seed, data_seed=t.seed, use_cpu=device == "cpu",
         bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16,
         deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (device == "cpu" and world > 1) else None,
-        ddp_find_unused_parameters=True, remove_unused_columns=False, dataloader_num_workers=recipe.data.num_workers,
+        ddp_find_unused_parameters=True, ddp_timeout=t.collective_timeout_s, remove_unused_columns=False,
+        dataloader_num_workers=recipe.data.num_workers,
         gradient_checkpointing=recipe.model.gradient_checkpointing, disable_tqdm=False, log_level="info",
         log_level_replica="warning",
         # GRPO
@@ -184,7 +185,7 @@ def run_trl(recipe, flags: list[str]) -> int:
     from train.modeling import load_processor, pick_device, pick_dtype
     from train.modules import format_counts
     from train.run_info import write_run_info
-    from train.sft import dist_env, prepare_model, train_to_end
+    from train.sft import dist_env, init_process_group, prepare_model, train_to_end
     from train.telemetry import Preemption, attach_eval_hook, hf_report_to
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -222,11 +223,10 @@ def run_trl(recipe, flags: list[str]) -> int:
     log.info("rollouts: %s", how)
     resume_from = ckpt.resolve_resume(recipe.train.resume, run_dir)
     report_to = hf_report_to(list(recipe.train.report_to), run_dir)
+    if world > 1:  # the collective timeout; the reference model under ZeRO-3 on CPU needs DeepSpeed's own group
+        init_process_group(device, recipe.train.collective_timeout_s,
+                           use_deepspeed=recipe.grpo.beta > 0 and bool(recipe.train.deepspeed) and device == "cpu")
     args = grpo_arguments(recipe, run_dir, device, dtype, report_to, use_vllm, weights)
-    if recipe.grpo.beta > 0 and recipe.train.deepspeed and device == "cpu" and world > 1:
-        import deepspeed  # the reference model under ZeRO-3 on CPU needs DeepSpeed's own process group
-
-        deepspeed.init_distributed(dist_backend="gloo")
     model, _, counts = prepare_model(recipe, device)
     args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
     if rank == 0:
