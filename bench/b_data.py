@@ -41,7 +41,7 @@ def throughput_figures(ctx: Context) -> list[Figure]:
     from train.collate import SampleEncoder
     from train.config import ModelConfig
     from train.data import BatchStream
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
 
     n = ctx.pick(48, 240)
     corpus = workload.build(ctx.workdir / "corpus", n)

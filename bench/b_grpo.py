@@ -1,4 +1,4 @@
-"""GRPO step: wall time per optimizer step of our GRPO trainer (``train.grpo.trainer.run_trl``, what
+"""GRPO step: wall time per optimizer step of our GRPO trainer (``train.grpo.trl_backend.run_trl``, what
 ``launch/grpo.py`` runs) against a bare TRL ``GRPOTrainer`` given the same model, prompts, settings and
 scoring.
 
@@ -18,7 +18,13 @@ single-threaded benchmark process) between step ends of the last ``steps`` count
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 GENERATIONS = 4
 BATCH = 8  # completions per step = 2 prompts x 4
@@ -64,21 +70,23 @@ def plain_accuracy(prompts, completions, metricfunc, answer, metric_extra, **_):
     return [score(m, t, a, e)["score"] for t, m, a, e in zip(texts, metricfunc, answer, metric_extra)]
 
 
-def bare_trl(recipe, out) -> object:
+def bare_trl(recipe: Recipe, out) -> object:
     import torch
     import transformers
     from trl import GRPOTrainer
 
     from train.grpo.dataset import load_prompts, to_hf_dataset
-    from train.grpo.trainer import grpo_arguments, suppressed_tokens
-    from train.modeling import load_processor
-    from train.sft import prepare_model
+    from train.grpo.trl_backend import grpo_arguments, suppressed_tokens
+    from train.model_loading import load_processor
+    from train.run import RunContext, prepare_model
 
     transformers.set_seed(recipe.train.seed)
     processor = load_processor(recipe.model)
     processor.tokenizer.padding_side = "left"
     dataset = to_hf_dataset(load_prompts(recipe, processor), recipe.data)
-    args = grpo_arguments(recipe, out, "cpu", torch.float32, [], False, [1.0])  # as ours: same logging and bars
+    ctx = RunContext(rank=0, world=1, device="cpu", dtype=torch.float32, run_dir=Path(out), report_to=[],
+                     resume_from=None)
+    args = grpo_arguments(recipe, ctx, False, [1.0])  # as ours: same logging and bars
     model, _, _ = prepare_model(recipe, "cpu")
     args.generation_kwargs = {**(args.generation_kwargs or {}), "suppress_tokens": suppressed_tokens(processor, model)}
     return GRPOTrainer(model=model, reward_funcs=[plain_accuracy], args=args, train_dataset=dataset,
@@ -90,7 +98,7 @@ def run(ctx: Context) -> list[Figure]:
     from bench.worker import Skip
 
     try:
-        from train.grpo import trainer as grpo_trainer
+        from train.grpo import trl_backend
     except ImportError as exc:
         raise Skip(f"the GRPO trainer is not importable here: {exc}") from exc
     root = ctx.workdir / "rl"
@@ -104,17 +112,7 @@ def run(ctx: Context) -> list[Figure]:
 
     def ours() -> float:
         clock = StepEnds()
-        real = grpo_trainer._attach_eval_hook
-
-        def attach(trainer, recipe, processor):
-            trainer.add_callback(clock)
-            return real(trainer, recipe, processor)
-
-        grpo_trainer._attach_eval_hook = attach
-        try:
-            code = grpo_trainer.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [])
-        finally:
-            grpo_trainer._attach_eval_hook = real
+        code = trl_backend.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [], callbacks=(clock,))
         if code:
             raise RuntimeError(f"run_trl exited {code}")
         return clock.mean_step_s(warm)

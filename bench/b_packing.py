@@ -30,8 +30,8 @@ def run(ctx: Context) -> list[Figure]:
     from bench import workload
     from train.collate import SampleEncoder, batch_stats, pad_batch
     from train.config import ModelConfig
-    from train.modeling import load_model, load_processor
-    from train.modules import apply_freeze
+    from train.model_loading import load_model, load_processor
+    from train.module_groups import apply_freeze
     from train.packing import pack_batch, rope_index_fn
 
     corpus = workload.build(ctx.workdir / "corpus", ctx.pick(60, 200))

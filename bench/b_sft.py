@@ -1,9 +1,9 @@
 """SFT step: real (non-padding) tokens per second of our SFT trainer against TRL's SFTTrainer, same tiny
 Qwen2.5-VL, same corpus (bench/workload.py), same batch size, learning rate and frozen vision tower.
 
-Ours is assembled exactly as ``train.sft.run`` does it (recipe -> TrainingArguments, model + freeze,
-data_mix's ``build_mix`` over the corpus, SampleEncoder, BatchStream, ``train.trainer.SFTTrainer``),
-without checkpoints or metric sinks. TRL's side is what its documentation shows for a VLM: a
+Ours is built by the function ``train.sft.run`` trains with (``train.sft.build_trainer``: recipe ->
+TrainingArguments, model + freeze, data_mix's ``build_mix`` over the corpus, SampleEncoder, BatchStream,
+``train.sft_trainer.SFTTrainer``), without checkpoints or metric sinks. TRL's side is what its documentation shows for a VLM: a
 ``datasets.Dataset`` of ``messages`` + ``images`` (decoded by the Image feature), ``SFTTrainer`` with
 ``assistant_only_loss=True`` and its default VLM collator; the vision tower is frozen by hand (TRL has no
 flag for it) so both train the same parameters.
@@ -64,24 +64,16 @@ def our_recipe(corpus, out_dir, max_steps: int, packing: bool):
 
 
 def ours_trainer(corpus, out_dir, max_steps: int, packing: bool):
-    from train.collate import SampleEncoder
-    from train.data import BatchStream
-    from train.modeling import pick_attn_implementation
-    from train.packing import rope_index_fn
-    from train.sft import build_source, prepare_model, training_arguments
-    from train.trainer import SFTTrainer
+    import torch
+
+    from train.run import RunContext
+    from train.sft import build_trainer
 
     recipe = our_recipe(corpus, out_dir, max_steps, packing)
-    args = training_arguments(recipe, out_dir, "cpu", __import__("torch").float32, max_steps, [])
-    args.disable_tqdm, args.log_level, args.logging_first_step = True, "error", False
-    model, processor, _ = prepare_model(recipe, "cpu")
-    source = build_source(recipe, 0, 1, processor.tokenizer)
-    stream = BatchStream(source, SampleEncoder(processor, recipe.data), BATCH, recipe.data, packing=packing,
-                         packing_max_length=recipe.train.packing_max_length,
-                         rope_fn=rope_index_fn(model) if packing else None,
-                         attn_implementation=pick_attn_implementation("auto", "cpu"))
-    return SFTTrainer(model=model, args=args, train_dataset=stream, processing_class=processor, optim_cfg=recipe.optim,
-                      run_dir=out_dir, save_total_limit=0)
+    ctx = RunContext(rank=0, world=1, device="cpu", dtype=torch.float32, run_dir=out_dir, report_to=[],
+                     resume_from=None)
+    trainer, _, _ = build_trainer(recipe, ctx, disable_tqdm=True, log_level="error", logging_first_step=False)
+    return trainer
 
 
 def hf_dataset(corpus):
@@ -94,8 +86,8 @@ def trl_trainer(dataset, out_dir, max_steps: int):
     from trl import SFTConfig, SFTTrainer
 
     from train.config import ModelConfig
-    from train.modeling import load_model, load_processor
-    from train.modules import apply_freeze
+    from train.model_loading import load_model, load_processor
+    from train.module_groups import apply_freeze
 
     cfg = ModelConfig()
     model = load_model(cfg, "cpu")

@@ -6,7 +6,6 @@ that are not in the taxonomy fail with the closest valid names.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import os
 from dataclasses import dataclass, field, fields
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from rewards import taxonomy
+from rewards.did_you_mean import did_you_mean
 
 FORMATS = ("llava", "bench", "messages")
 MODALITIES = ("image", "multi_image", "video", "3d", "text")
@@ -24,12 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 class RegistryError(ValueError):
     """The registry or a recipe's use of it is wrong; the message names the entry and the closest names."""
-
-
-def closest(word: str, choices) -> str:
-    """``; did you mean 'x'?`` or the empty string."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.5)
-    return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ def check_tags(raw: Any, where: str) -> Tags:
     unknown = set(raw) - {"level", "ability", "leaf"}
     if unknown:
         key = sorted(unknown)[0]
-        raise RegistryError(f"{where}: unknown tag key {key!r}{closest(key, ['level', 'ability', 'leaf'])}")
+        raise RegistryError(f"{where}: unknown tag key {key!r}{did_you_mean(key, ['level', 'ability', 'leaf'])}")
     if "leaf" not in raw:
         raise RegistryError(f"{where}: tags need a leaf (the ability and level follow from it)")
     try:
@@ -116,11 +110,11 @@ def _spec(name: str, raw: Any, where: str) -> SourceSpec:
         raise RegistryError(f"{where}: source {name!r} must be a mapping")
     for key in raw:
         if key not in _SPEC_KEYS:
-            raise RegistryError(f"{where}: source {name!r}: unknown key {key!r}{closest(key, _SPEC_KEYS)}")
+            raise RegistryError(f"{where}: source {name!r}: unknown key {key!r}{did_you_mean(key, _SPEC_KEYS)}")
     here = f"{where}: source {name!r}"
     fmt = raw.get("format")
     if fmt not in FORMATS:
-        raise RegistryError(f"{here}: format {fmt!r} is not one of {', '.join(FORMATS)}{closest(fmt, FORMATS)}")
+        raise RegistryError(f"{here}: format {fmt!r} is not one of {', '.join(FORMATS)}{did_you_mean(fmt, FORMATS)}")
     files = raw.get("files")
     if isinstance(files, str):
         files = [files]
@@ -129,7 +123,7 @@ def _spec(name: str, raw: Any, where: str) -> SourceSpec:
     modality = raw.get("modality", "image")
     if modality not in MODALITIES:
         raise RegistryError(f"{here}: modality {modality!r} is not one of {', '.join(MODALITIES)}"
-                            f"{closest(modality, MODALITIES)}")
+                            f"{did_you_mean(modality, MODALITIES)}")
     tags = check_tags(raw["tags"], here) if raw.get("tags") is not None else None
     frame_fps = raw.get("frame_fps")
     if frame_fps is not None and not float(frame_fps) > 0:
@@ -149,7 +143,7 @@ class Registry:
 
     def get(self, name: str) -> SourceSpec:
         if name not in self.sources:
-            raise RegistryError(f"unknown source {name!r} in registry {self.path}{closest(name, self.sources)}")
+            raise RegistryError(f"unknown source {name!r} in registry {self.path}{did_you_mean(name, self.sources)}")
         return self.sources[name]
 
     def __contains__(self, name: str) -> bool:
@@ -209,7 +203,7 @@ def check_mix(mix, registry: Registry) -> None:
             raise RegistryError(f"{where}.fraction must be in (0, 1], got {group.fraction}")
         for src in group.sources:
             if src not in registry:
-                raise RegistryError(f"{where}.sources: unknown source {src!r}{closest(src, registry.names())}"
+                raise RegistryError(f"{where}.sources: unknown source {src!r}{did_you_mean(src, registry.names())}"
                                     f" (registry {registry.path})")
             if src in owner:
                 raise RegistryError(f"source {src!r} is in two groups: {owner[src]!r} and {gname!r}")
@@ -219,7 +213,7 @@ def check_mix(mix, registry: Registry) -> None:
             extra = [s for s in group.source_weights if s not in group.sources]
             if extra:
                 raise RegistryError(f"{where}.source_weights: {extra[0]!r} is not one of the group's sources"
-                                    f"{closest(extra[0], group.sources)}")
+                                    f"{did_you_mean(extra[0], group.sources)}")
             if missing:
                 raise RegistryError(f"{where}.source_weights: give a weight for every source or none "
                                     f"(missing {', '.join(missing)})")
@@ -229,6 +223,6 @@ def check_mix(mix, registry: Registry) -> None:
         raise RegistryError("mix.groups: the group weights sum to 0")
     budget = mix.budget
     if budget.group is not None and budget.group not in mix.groups:
-        raise RegistryError(f"mix.budget.group: unknown group {budget.group!r}{closest(budget.group, mix.groups)}")
+        raise RegistryError(f"mix.budget.group: unknown group {budget.group!r}{did_you_mean(budget.group, mix.groups)}")
     if budget.match_recipe is None and not budget.value > 0:
         raise RegistryError(f"mix.budget.value must be > 0, got {budget.value}")

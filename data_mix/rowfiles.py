@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import logging
 import os
 from bisect import bisect_right
 from collections import OrderedDict
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from data_mix.badsample import BadSample
+
+log = logging.getLogger("data_mix")
 
 _CHUNK = 16 << 20
 _CACHE_MIN_BYTES = 32 << 20
@@ -217,6 +220,9 @@ class JsonArrayFile(_ByteSpanFile):
                         return
 
             skip_ws()
+            if st["byte"] == 0 and st["buf"].startswith("\ufeff"):  # a UTF-8 byte order mark (3 bytes)
+                st["pos"], st["byte"] = 1, 3
+                skip_ws()
             if st["pos"] >= len(st["buf"]) or st["buf"][st["pos"]] != "[":
                 raise DataFileError(f"{self.path}: a .json data file must hold a JSON array of objects")
             st["pos"] += 1
@@ -227,6 +233,12 @@ class JsonArrayFile(_ByteSpanFile):
                 if st["pos"] >= len(st["buf"]):
                     raise DataFileError(f"{self.path}: the JSON array is not closed (after element {index})")
                 if st["buf"][st["pos"]] == "]":
+                    st["pos"] += 1
+                    st["byte"] += 1
+                    skip_ws()
+                    if st["pos"] < len(st["buf"]):  # never drop what follows the array unread
+                        raise DataFileError(f"{self.path}: more data at byte {st['byte']}, after the JSON array "
+                                            f"of {index} elements ended")
                     return
                 if index > 0:
                     if st["buf"][st["pos"]] != ",":
@@ -267,6 +279,17 @@ class JsonArrayFile(_ByteSpanFile):
             else:
                 yield row, BadSample(self.path, row, "malformed_json",
                                      f"expected a JSON object, got {type(value).__name__}")
+
+
+class ArrayInJsonlFile(JsonArrayFile):
+    """A ``.jsonl`` file that starts with ``[``: read as a JSON array; its errors say so."""
+
+    def _elements(self) -> Iterator[tuple[int, int, Any]]:
+        try:
+            yield from super()._elements()
+        except DataFileError as exc:
+            raise DataFileError(f"{exc} (this .jsonl file starts with '[', so it was read as one JSON array; "
+                                "in JSONL every line is one JSON object)") from None
 
 
 class ParquetFile:
@@ -362,16 +385,45 @@ class HFDatasetDir:
         return {**self.__dict__, "_ds": None}
 
 
+def _json_container(path: str) -> str | None:
+    """"array" when the file's first non-blank character is ``[``; "lines" when its first line is one complete
+    JSON object; None otherwise (empty, or something else: the reader for the extension reports it)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head.startswith(b"["):
+            return "array"
+        if not head.startswith(b"{"):
+            return None
+        fh.seek(0)
+        first = fh.readline(_MAX_ELEMENT_BYTES)
+    try:
+        return "lines" if isinstance(json.loads(first), dict) else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
 def open_rowfile(path: str, *, cache_dir: str | None = None, split: str | None = None):
-    """The right reader for ``path`` by its extension (or a saved HF dataset directory)."""
+    """The right reader for ``path`` by its extension (or a saved HF dataset directory).
+
+    The container is checked against the extension: a ``.jsonl`` file holding a JSON array (LLaVA-Instruct's
+    ``llava_instruct_150k.json`` renamed, say) is read as a JSON array, and a ``.json`` file of one object per
+    line as JSONL, each with a warning that names the file; anything else goes to the extension's reader."""
     if os.path.isdir(path):
         if any(os.path.exists(os.path.join(path, f)) for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
             return HFDatasetDir(path, split)
         raise DataFileError(f"{path}: a directory that is not a saved HF dataset (no dataset_info.json)")
     low = path.lower()
     if low.endswith(".jsonl") or low.endswith(".ndjson"):
+        if os.path.isfile(path) and _json_container(path) == "array":
+            log.warning("%s is a JSON array, not one JSON object per line: reading it as a JSON array "
+                        "(name it .json to silence this)", path)
+            return ArrayInJsonlFile(path, cache_dir)
         return JsonlFile(path, cache_dir)
     if low.endswith(".json"):
+        if os.path.isfile(path) and _json_container(path) == "lines":
+            log.warning("%s holds one JSON object per line, not a JSON array: reading it as JSONL "
+                        "(name it .jsonl to silence this)", path)
+            return JsonlFile(path, cache_dir)
         return JsonArrayFile(path, cache_dir)
     if low.endswith(".parquet"):
         return ParquetFile(path, cache_dir)

@@ -2,7 +2,9 @@
 
 When: before the first step (``eval.at_start``), every ``eval.every_steps`` optimizer steps, and
 after the last step (``eval.at_end``); a step is never evaluated twice. Every rank takes part
-(generation is collective under ZeRO-3); rank 0 writes ``<output_dir>/eval/step_<N>/``.
+(generation is collective under ZeRO-3); rank 0 writes ``<output_dir>/eval/step_<N>/``. With
+``eval.final_protocol`` (e.g. ``paper``), the trained model is evaluated once more at the end with that
+protocol's preset and the result written to ``<output_dir>/eval/final/`` (the sweep report's row).
 
 Where the numbers go: the trainer's loggers (tensorboard, wandb, ... through the callback handler's
 ``on_log``, as ``Trainer.log`` does, so they show up as ``train/bench/...`` there), the trainer
@@ -26,6 +28,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from eval_hooks import distributed as D
+from eval_hooks import layout, protocol
 from eval_hooks.evaluator import BenchEvaluator, EvalResult
 from eval_hooks.io import append_jsonl, atomic_write_json
 from eval_hooks.lmms import LmmsEvalLauncher
@@ -33,9 +36,7 @@ from eval_hooks.lmms import LmmsEvalLauncher
 log = logging.getLogger(__name__)
 
 
-def step_dir(output_dir: str | Path, step: int | str) -> Path:
-    """``<output_dir>/eval/step_<N>`` (or ``<output_dir>/eval/final`` for ``step="final"``)."""
-    return Path(output_dir) / "eval" / (step if isinstance(step, str) else f"step_{step}")
+step_dir = layout.eval_dir  # <output_dir>/eval/step_<N> (or eval/final for step="final")
 
 
 class BenchEvalCallback(TrainerCallback):
@@ -48,6 +49,11 @@ class BenchEvalCallback(TrainerCallback):
         self.processor = processor
         self.report_to = list(report_to or [])
         self.evaluator = BenchEvaluator(eval_cfg, data_cfg, model_name=model_name, judge=judge)
+        final_cfg = protocol.final_config(self.evaluator.cfg)
+        self.final = None if final_cfg is None else BenchEvaluator(final_cfg, data_cfg, model_name=model_name,
+                                                                   judge=judge)
+        """The extra evaluation after training (``eval.final_protocol``), written to eval/final."""
+        self.final_result: EvalResult | None = None
         self.lmms = LmmsEvalLauncher(eval_cfg, self.output_dir) if eval_cfg.lmms_eval_tasks else None
         self.trainer: Any = None
         self.results: list[EvalResult] = []
@@ -89,6 +95,8 @@ class BenchEvalCallback(TrainerCallback):
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         if self.cfg.at_end:  # training stopped before max_steps (early stop, epochs): evaluate where it is
             self._maybe_evaluate(args, state, control, model, processing_class)
+        if self.final is not None:
+            self._final_evaluate(args, state, control, model, processing_class)
         if state.is_world_process_zero:
             self._write_timing()
 
@@ -126,6 +134,26 @@ class BenchEvalCallback(TrainerCallback):
         logs["bench/eval_time_share"] = self.eval_seconds_total / elapsed if elapsed > 0 else 1.0
         self._log(args, state, control, logs)
 
+    def _final_evaluate(self, args, state, control, model, processing_class) -> None:
+        """``eval.final_protocol``'s evaluation of the trained model into eval/final; its metrics are logged as
+        ``bench_final/...`` (the learning curve ``bench/...`` keeps one protocol)."""
+        out = step_dir(self.output_dir, "final")
+        if self._preempted():
+            log.warning("bench eval: run pre-empted; no final evaluation (the resumed run will make it)")
+            return
+        if (out / "summary.json").is_file():
+            log.info("bench eval: %s exists; not evaluating again", out)
+            return
+        model = self.trainer.model if self.trainer is not None else model
+        processor = self.processor if self.processor is not None else processing_class
+        log.info("bench eval: final evaluation with eval.final_protocol=%s -> %s", self.final.cfg.protocol, out)
+        with D.generation_model(self.trainer, model, self.cfg.zero3_gather_params) as gen_model:
+            result = self.final.evaluate(gen_model, processor, out, "final")
+        self.final_result = result
+        self.eval_seconds_total += result.seconds
+        logs = {k.replace("bench/", "bench_final/", 1): v for k, v in result.metrics.items()}
+        self._log(args, state, control, logs)
+
     def _log(self, args, state, control, logs: dict[str, float]) -> None:
         if state.epoch is not None:
             logs["epoch"] = state.epoch
@@ -134,7 +162,7 @@ class BenchEvalCallback(TrainerCallback):
         if handler is not None:
             handler.on_log(args, state, control, logs)
         if state.is_world_process_zero and "jsonl" in self.report_to and not self._jsonl_elsewhere():
-            append_jsonl(self.output_dir / "metrics.jsonl", {"step": state.global_step, **logs})
+            append_jsonl(self.output_dir / layout.METRICS_JSONL, {"step": state.global_step, **logs})
 
     def _jsonl_elsewhere(self) -> bool:
         handler = getattr(self.trainer, "callback_handler", None)
@@ -145,7 +173,8 @@ class BenchEvalCallback(TrainerCallback):
         elapsed = time.perf_counter() - self.run_start if self.run_start is not None else 0.0
         return {"eval_seconds_total": round(self.eval_seconds_total, 3), "run_seconds": round(elapsed, 3),
                 "eval_time_share": self.eval_seconds_total / elapsed if elapsed > 0 else None,
-                "evaluations": [{"step": r.step, "seconds": round(r.seconds, 3)} for r in self.results]}
+                "evaluations": [{"step": r.step, "seconds": round(r.seconds, 3)}
+                                for r in self.results + ([self.final_result] if self.final_result else [])]}
 
     def _write_timing(self) -> None:
         timing = self.timing()
@@ -163,9 +192,13 @@ def attach_bench_eval(trainer: Any, eval_cfg: Any, data_cfg: Any, output_dir: st
     if eval_cfg.bench is None:
         log.info("bench eval: eval.bench is null; no mid-training evaluation")
         return None
-    if not (eval_cfg.at_start or eval_cfg.at_end or eval_cfg.every_steps > 0) and not eval_cfg.lmms_eval_tasks:
+    if not (eval_cfg.at_start or eval_cfg.at_end or eval_cfg.every_steps > 0 or eval_cfg.final_protocol) \
+            and not eval_cfg.lmms_eval_tasks:
         return None
     out = Path(output_dir if output_dir is not None else trainer.args.output_dir)
     cb = BenchEvalCallback(eval_cfg, data_cfg, out, processor=processor, report_to=report_to, model_name=model_name,
                            judge=judge)
+    for evaluator in (cb.evaluator, cb.final):  # read the bench now: a missing judge stops the run at its start
+        if evaluator is not None:
+            _ = evaluator.subset
     return cb.attach(trainer)

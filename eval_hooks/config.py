@@ -1,4 +1,9 @@
-"""The recipe's ``eval`` section. Plain dataclass; no heavy imports."""
+"""The recipe's ``eval`` section. Plain dataclass; no heavy imports.
+
+Keys marked "(protocol)" default to None and are filled from the named protocol's preset
+(``eval.protocol``; presets in :mod:`eval_hooks.protocol`) by ``train.recipe.finalize``; a value the
+recipe or the command line sets explicitly (an explicit 0 or false included) wins over the preset.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +16,48 @@ class EvalConfig:
 
     bench: str | None = "spatialtree_bench"
     """Registry name or path of SpatialTree-Bench-format records; None disables evaluation."""
+    protocol: str = "quick"
+    """Named preset of the evaluation settings marked (protocol): ``quick`` (cheap, for the mid-training hook:
+    16 records per leaf, 64 new tokens, greedy, renormalize, lmms_eval weights, training's input sizes) or
+    ``paper`` (how a score comparable with the paper's tables is computed: the whole benchmark, lmms-eval's
+    generation budget, sampling and input sizes, reference mode, paper_table weights). Explicit keys win."""
+    final_protocol: str | None = None
+    """A trainer's last evaluation again after training, with this protocol's preset (its keys forced, so the
+    hook's cheap explicit values do not leak in), written to ``eval/final`` (the row ``launch/report.py``
+    reads). None = no extra evaluation: the hook's last ``eval/step_N`` is the run's result."""
     every_steps: int = 0
     """Evaluate every N optimizer steps (plus step 0 and the end); 0 = only at step 0 and the end."""
     at_start: bool = True
     """Evaluate before the first step."""
     at_end: bool = True
     """Evaluate after the last step."""
-    max_samples_per_leaf: int = 16
-    """Fixed held-out subset: at most this many records per leaf (seeded choice)."""
-    max_new_tokens: int = 64
-    """Generation length for evaluation."""
+    max_samples_per_leaf: int | None = None
+    """(protocol) Fixed held-out subset: at most this many records per leaf (seeded choice); 0 = all."""
+    max_new_tokens: int | None = None
+    """(protocol) Generation length for evaluation."""
     batch_size: int = 16
     """Prompts per generate call (left padded)."""
-    do_sample: bool = False
-    """Greedy (False) or sampled with ``temperature`` (True)."""
-    temperature: float = 1.0
-    """Sampling temperature when ``do_sample`` is true."""
-    mode: str = "renormalize"
-    """Aggregation: ``renormalize`` (a node averages children with samples) or ``reference`` (missing leaves count 0)."""
+    do_sample: bool | None = None
+    """(protocol) Greedy (False) or sampled with ``temperature`` and ``top_p`` (True)."""
+    temperature: float | None = None
+    """(protocol) Sampling temperature when ``do_sample`` is true."""
+    top_p: float | None = None
+    """(protocol) Nucleus sampling when ``do_sample`` is true (1 = off). Sampling keys not set here (top_k,
+    repetition_penalty) come from the checkpoint's generation_config.json, as in lmms-eval."""
+    mode: str | None = None
+    """(protocol) Aggregation: ``renormalize`` (a node averages children with samples) or ``reference`` (missing
+    leaves count 0, as the public scorer does on the full benchmark)."""
+    weights: str | None = None
+    """(protocol) Named weighting of the tree (``rewards.taxonomy.WEIGHTINGS``): ``lmms_eval`` (the public scorer's
+    weights, L2 Memory 1 : Underst. 1) or ``paper_table`` (L2 Underst. 0.70 / Memory 0.30: reproduces the Avg
+    columns of the paper's tables). Written to summary.json and printed with every Avg."""
+    inputs: str | None = None
+    """(protocol) Image and video inputs: ``training`` (as training sees them: ``data.image_max_pixels`` etc.) or
+    ``lmms_eval`` (as lmms-eval 0.7.3's qwen2_5_vl model with the spatialtreebench task: JPEG re-encode, 256x28x28
+    to 1,605,632 pixels per image, a video as up to 32 frames given as images; see docs/EVAL.md)."""
+    judge: str = "require"
+    """Records scored by an LLM judge (``gpteval``) without ``reward.judge.base_url``: ``require`` = a one-line
+    error at start; ``skip`` = they are not evaluated and their leaves are reported missing (never 0)."""
     zero3_gather_params: bool = True
     """Under DeepSpeed ZeRO-3, gather the full weights on every rank for the evaluation (fast generation; needs
     memory for one full copy of the model per device). False: layers are gathered one at a time inside
@@ -37,9 +66,9 @@ class EvalConfig:
     """Ask every bench question through this template (``{question}`` = the record's prompt text), e.g. the GRPO
     template the model is trained with: ``eval.prompt_template: ${grpo.templates.auto_think}``. None = the
     benchmark's own prompt."""
-    answer_extraction: str = "auto"
-    """What the metric reads. ``auto``: a response holding an ``<answer>..</answer>`` block is scored on that
-    block's content, and one with a closed ``<think>`` block but no answer block on the text after the last
+    answer_extraction: str | None = None
+    """(protocol) What the metric reads. ``auto``: a response holding an ``<answer>..</answer>`` block is scored on
+    that block's content, and one with a closed ``<think>`` block but no answer block on the text after the last
     ``</think>`` -- exactly the span GRPO's accuracy reward scores (``rewards.parse_completion``); any other
     response (no tags) is scored on its raw text, as the public bench scorer does. ``none``: always the raw
     text (the reasoning too, which may name other options or numbers)."""

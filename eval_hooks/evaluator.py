@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from eval_hooks import distributed as D
+from eval_hooks import protocol
 from eval_hooks.generation import GenerationSettings, generate
+from eval_hooks.inputs import reader_data
 from eval_hooks.io import atomic_write_json, atomic_write_jsonl
+from eval_hooks.judging import apply_judge_policy
 from eval_hooks.scoring import extraction_metrics, extraction_summary, make_judge, score_response
 from eval_hooks.subset import Subset, bench_source, select_subset
 from eval_hooks.tree import SUMMARY_FORMAT, aggregate_records, metrics, tree_dict
@@ -43,34 +46,80 @@ class EvalResult:
     """Per-record results (rank 0 only; empty elsewhere)."""
 
 
-def load_subset(eval_cfg: Any, data_cfg: Any) -> Subset:
-    """Read ``eval.bench`` with the data_mix readers and pick the fixed subset."""
+def read_bench(eval_cfg: Any, data_cfg: Any) -> list[Any]:
+    """Every record of ``eval.bench`` (data_mix readers; video frames kept whole for ``eval.inputs=lmms_eval``)."""
     from data_mix.readers import read_source
 
-    source = bench_source(eval_cfg.bench, data_cfg)
-    subset = select_subset(read_source(source, data_cfg), eval_cfg.max_samples_per_leaf, eval_cfg.seed)
+    data = reader_data(data_cfg, eval_cfg.inputs)
+    return list(read_source(bench_source(eval_cfg.bench, data), data))
+
+
+def load_subset(eval_cfg: Any, data_cfg: Any, records: list[Any] | None = None) -> Subset:
+    """Pick the fixed subset of ``eval.bench`` (``records``: the bench already read)."""
+    records = read_bench(eval_cfg, data_cfg) if records is None else records
+    subset = select_subset(records, eval_cfg.max_samples_per_leaf, eval_cfg.seed)
     if not subset.samples:
         raise ValueError(f"eval.bench={eval_cfg.bench!r}: no record with a SpatialTree leaf and a metric "
                          f"(skipped: {subset.skipped or 'none'})")
     return subset
 
 
+def evaluations(eval_cfg: Any) -> list[Any]:
+    """The eval sections of the evaluations a run with ``eval_cfg`` makes: the hook's (or launch/evaluate.py's)
+    when it evaluates at all, and the extra final one (``eval.final_protocol``)."""
+    cfg = protocol.resolve(eval_cfg)
+    if cfg.bench is None:
+        return []
+    out = [cfg] if (cfg.at_start or cfg.at_end or cfg.every_steps > 0) else []
+    final = protocol.final_config(cfg)
+    return out + ([final] if final is not None else [])
+
+
+def check_judge_at_start(eval_cfg: Any, data_cfg: Any, judge: Any) -> None:
+    """Raise :class:`~eval_hooks.judging.JudgeRequired` now (one line) when an evaluation of this run holds records
+    scored by an LLM judge and none is configured (unless ``eval.judge=skip``). A bench that cannot be read is left
+    to the evaluation itself, which reports it when it runs (as before this check existed)."""
+    from data_mix.badsample import BadSample
+    from eval_hooks.judging import JudgeRequired
+
+    for cfg in evaluations(eval_cfg):
+        try:
+            _ = BenchEvaluator(cfg, data_cfg, judge=judge).subset
+        except JudgeRequired:
+            raise
+        except (OSError, ValueError, KeyError, BadSample):
+            return
+
+
 class BenchEvaluator:
     """Evaluates models on one fixed subset; the subset is read once, on first use."""
 
     def __init__(self, eval_cfg: Any, data_cfg: Any, subset: Subset | None = None, model_name: str = "",
-                 judge: Any = None):
-        """``judge``: the ``gpteval`` judge (``rewards.JudgeConfig`` from ``recipe.reward.judge``, or a callable)."""
-        self.cfg = eval_cfg
+                 judge: Any = None, records: list[Any] | None = None):
+        """``judge``: the ``gpteval`` judge (``rewards.JudgeConfig`` from ``recipe.reward.judge``, or a callable);
+        ``records``: the bench already read (:func:`read_bench`), to share one read between evaluators."""
+        self.cfg = protocol.resolve(eval_cfg)
         self.data_cfg = data_cfg
         self._subset = subset
+        self._records = records
         self.model_name = model_name
         self.judge = make_judge(judge)
+        self.judge_skipped: dict[str, int] = {}
+        """Judged records left out per leaf key (``eval.judge=skip`` without a judge): those leaves are missing."""
 
     @property
     def subset(self) -> Subset:
+        """The records evaluated; reading it checks the judge policy (:mod:`eval_hooks.judging`) first thing."""
         if self._subset is None:
-            self._subset = load_subset(self.cfg, self.data_cfg)
+            chosen = load_subset(self.cfg, self.data_cfg, self._records)
+            self._subset, self.judge_skipped = apply_judge_policy(chosen, self.judge is not None, self.cfg.judge,
+                                                                  self.cfg.bench)
+            if not self._subset.samples:
+                raise ValueError(f"eval.bench={self.cfg.bench!r}: every record needs an LLM judge and none is "
+                                 "configured (reward.judge.base_url)")
+            if self.judge_skipped:
+                log.warning("bench eval: no LLM judge (eval.judge=skip): %d judged records not evaluated; leaves "
+                            "reported missing: %s", sum(self.judge_skipped.values()), ", ".join(self.judge_skipped))
         return self._subset
 
     def evaluate(self, model: Any, processor: Any, out_dir: str | Path, step: int | str) -> EvalResult:
@@ -109,7 +158,7 @@ class BenchEvaluator:
 
     def _finish(self, records: list[dict[str, Any]], out_dir: Path, step: int | str, start: float,
                 world: int) -> EvalResult:
-        agg = aggregate_records(records, self.cfg.mode)
+        agg = aggregate_records(records, self.cfg.mode, self.cfg.weights, missing=self.judge_skipped)
         extraction = extraction_summary(records, self.cfg.answer_extraction)
         if extraction.get("raw_with_answer_tag"):
             log.warning("bench eval: eval.answer_extraction=none, yet %d of %d responses hold an <answer> block; "
@@ -120,20 +169,21 @@ class BenchEvaluator:
         summary = {
             "format": SUMMARY_FORMAT,
             "step": step,
+            "protocol": self.cfg.protocol,
             "mode": self.cfg.mode,
+            "weights": self.cfg.weights,
             "overall": agg.overall,
             "num_samples": len(records),
             "eval_seconds": round(seconds, 3),
             "world_size": world,
             "model": self.model_name,
             "bench": self.cfg.bench,
-            "settings": {"max_samples_per_leaf": self.cfg.max_samples_per_leaf, "seed": self.cfg.seed,
-                         "max_new_tokens": self.cfg.max_new_tokens, "batch_size": self.cfg.batch_size,
-                         "do_sample": self.cfg.do_sample, "temperature": self.cfg.temperature,
-                         "prompt_template": self.cfg.prompt_template,
-                         "answer_extraction": self.cfg.answer_extraction},
+            "settings": protocol.settings(self.cfg),
             "available_per_leaf": self.subset.available,
             "skipped": self.subset.skipped,
+            "judge": {"configured": self.judge is not None, "policy": self.cfg.judge,
+                      "skipped_records": self.judge_skipped},
+            "missing": sorted(agg.missing, key=lambda k: (k.count("/"), k)),
             "metric_errors": _errors(records),
             "answer_extraction": extraction,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

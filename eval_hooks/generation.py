@@ -1,8 +1,9 @@
 """Batched generation for evaluation through ``model.generate`` (no decoding loop of our own).
 
-Prompts are left padded (decoder-only generation appends on the right), the processor's chat
-template adds the generation prompt, and media are loaded by the data_mix readers' ``load_media``
-so that evaluation sees images exactly as training does.
+Prompts are left padded (decoder-only generation appends on the right) and the processor's chat
+template adds the generation prompt. Media: with ``eval.inputs: training`` they are loaded by the
+data_mix readers' ``load_media``, so that evaluation sees images exactly as training does; with
+``lmms_eval`` as lmms-eval's qwen2_5_vl model loads them (:mod:`eval_hooks.inputs`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ class GenerationSettings:
     batch_size: int = 16
     do_sample: bool = False
     temperature: float = 1.0
+    top_p: float = 1.0
     seed: int = 0
     synced_gpus: bool = False
     prompt_template: str | None = None
+    inputs: str = "training"
 
     @classmethod
     def from_eval_config(cls, cfg: Any, synced_gpus: bool = False) -> GenerationSettings:
         return cls(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, do_sample=cfg.do_sample,
-                   temperature=cfg.temperature, seed=cfg.seed, synced_gpus=synced_gpus,
-                   prompt_template=cfg.prompt_template)
+                   temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, synced_gpus=synced_gpus,
+                   prompt_template=cfg.prompt_template, inputs=cfg.inputs)
 
 
 def prompt_messages(sample: Any, template: str | None = None) -> list[dict[str, Any]]:
@@ -53,20 +56,28 @@ def prompt_messages(sample: Any, template: str | None = None) -> list[dict[str, 
     return msgs
 
 
-def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template: str | None = None):
-    """Tokenized, left-padded batch (``BatchFeature``) for ``samples`` with their images and videos."""
+def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template: str | None = None,
+                 inputs: str = "training"):
+    """Tokenized, left-padded batch (``BatchFeature``) for ``samples`` with their images and videos; ``inputs``
+    as ``eval.inputs`` (``training`` or ``lmms_eval``)."""
     from data_mix.media import load_media
+    from eval_hooks.inputs import lmms_inputs, processor_kwargs
 
     texts, images, videos = [], [], []
     for sample in samples:
-        texts.append(processor.apply_chat_template(prompt_messages(sample, template), add_generation_prompt=True,
-                                                   tokenize=False))
-        imgs, vids = load_media(sample, data_cfg)
+        messages = prompt_messages(sample, template)
+        if inputs == "lmms_eval":
+            messages, imgs = lmms_inputs(sample, messages, data_cfg)
+            vids = []
+        else:
+            imgs, vids = load_media(sample, data_cfg)
+        texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
         images.extend(imgs)
         videos.extend(vids)
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": "left", "return_tensors": "pt"}
     if images:
         kwargs["images"] = images
+        kwargs.update(processor_kwargs(inputs))
     if videos:
         from transformers.video_utils import VideoMetadata
 
@@ -111,15 +122,17 @@ def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, 
     gen_kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
                                   "pad_token_id": pad_id, "use_cache": True, "synced_gpus": settings.synced_gpus}
     if settings.do_sample:
-        gen_kwargs["temperature"] = settings.temperature
+        gen_kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
     else:  # a checkpoint's generation_config may carry sampling defaults; greedy means greedy
         gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+    if settings.inputs == "lmms_eval":  # lmms-eval's qwen2_5_vl stops on the tokenizer's eos token only
+        gen_kwargs["eos_token_id"] = tok.eos_token_id
     device, dtype = model.device, model.dtype
     responses: list[str] = []
     with _eval_mode(model), _own_rng(settings.seed):
         for start in range(0, len(samples), settings.batch_size):
             batch = build_inputs(processor, samples[start:start + settings.batch_size], data_cfg,
-                                 settings.prompt_template)
+                                 settings.prompt_template, settings.inputs)
             batch = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
             out = model.generate(**batch, **gen_kwargs)
             new_tokens = out[:, batch["input_ids"].shape[1]:]

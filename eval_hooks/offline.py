@@ -27,7 +27,7 @@ Loader = Callable[..., tuple[Any, Any]]  # (ModelConfig, device=...) -> (model, 
 
 
 def _default_loader(model_cfg: Any, device: str = "auto") -> tuple[Any, Any]:
-    """Plain transformers loading (launch/evaluate.py passes train.modeling's loader instead)."""
+    """Plain transformers loading (launch/evaluate.py passes train.model_loading's loader instead)."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

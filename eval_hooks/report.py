@@ -4,26 +4,30 @@ Rows are runs (in the sweep's order, labelled as in sweep.json), columns Avg the
 abilities in the paper's order. Each cell is the score x100 and, for every row that is not its own
 baseline, the delta in points against its comparison row (the sweep's ``baseline`` or the run's
 ``compare_to``), classed gain / neutral / drop by a threshold. Written as markdown and CSV next to
-the figures (eval_hooks/figures.py) under SWEEP_DIR/report/.
+the figures (eval_hooks/figures.py) under SWEEP_DIR/report/ (eval_hooks/sweep_report.py writes them).
 
-Scores come from each run's last evaluation: ``RUN_DIR/eval/final/summary.json`` (launch/evaluate.py),
-else the latest ``RUN_DIR/eval/step_N/summary.json`` (the trainers' end-of-training evaluation). A run
-counts as finished when it has eval/final or the sweep's DONE marker; rows of unfinished runs are
-flagged. Learning curves come from ``RUN_DIR/metrics.jsonl``.
+Scores come from each run's last evaluation: ``RUN_DIR/eval/final/summary.json`` (launch/evaluate.py, or a
+trainer's ``eval.final_protocol`` evaluation), else the latest ``RUN_DIR/eval/step_N/summary.json`` (the
+trainers' end-of-training evaluation). A run counts as finished when it has eval/final or the sweep's DONE
+marker; rows of unfinished runs are flagged. Learning curves come from ``RUN_DIR/metrics.jsonl``.
+
+The table says which weighting produced each Avg (``lmms_eval`` or ``paper_table``, from summary.json) and
+which evaluation protocol each row used; ``--weights NAME`` re-aggregates every row from its leaf scores
+with that weighting. A node missing for want of an LLM judge shows ``missing``, never 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from eval_hooks.tree import flat_scores
+from eval_hooks import layout
+from eval_hooks.tree import flat_scores, missing_note, protocol_label, weighting_label
 from rewards import taxonomy as tx
 
 # The paper's column labels, in its order, with the taxonomy node each one is.
@@ -63,6 +67,13 @@ class RunResult:
     curve: list[tuple[int, float]] = field(default_factory=list)
     """(step, bench/overall) from metrics.jsonl."""
 
+    @cached_property
+    def evaluation(self) -> dict:
+        """How the scores were computed, from the summary: weights, protocol, missing node keys, missing note."""
+        data = json.loads(self.summary.read_text()) if self.summary is not None else {}
+        return {"weights": weighting_label(data), "protocol": protocol_label(data),
+                "missing": set(data.get("missing") or ()), "note": missing_note(data)}
+
 
 @dataclass
 class Report:
@@ -85,8 +96,8 @@ class Report:
     def delta(self, run: RunResult, key: str) -> float | None:
         """Points: 100 x (run score - reference score)."""
         ref = self.reference(run)
-        if ref is None:
-            return None
+        if ref is None or (key == "" and run.evaluation["weights"] != ref.evaluation["weights"]):
+            return None  # no reference, or Avg values weighted differently
         a, b = run.scores.get(key), ref.scores.get(key)
         return None if a is None or b is None else 100.0 * (a - b)
 
@@ -100,18 +111,12 @@ class Report:
         return "neutral"
 
 
-def summary_path(run_dir: Path) -> Path | None:
-    final = run_dir / "eval" / "final" / "summary.json"
-    if final.is_file():
-        return final
-    steps = sorted(run_dir.glob("eval/step_*/summary.json"), key=lambda p: int(p.parent.name[5:])
-                   if p.parent.name[5:].isdigit() else -1)
-    return steps[-1] if steps else None
+summary_path = layout.latest_summary  # eval/final, else the latest eval/step_N (eval_hooks/layout.py)
 
 
 def read_curve(run_dir: Path, metric: str = "bench/overall") -> list[tuple[int, float]]:
     """(step, value) of ``metric`` in RUN_DIR/metrics.jsonl, last value per step, sorted by step."""
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / layout.METRICS_JSONL
     if not path.is_file():
         return []
     points: dict[int, float] = {}
@@ -128,26 +133,44 @@ def read_curve(run_dir: Path, metric: str = "bench/overall") -> list[tuple[int, 
     return sorted(points.items())
 
 
-def read_scores(summary_path: Path) -> tuple[dict[str, float | None], str | int | None]:
-    """Column key -> score of one summary.json (eval_hooks' layout: ``tree`` with node keys)."""
+def read_scores(summary_path: Path, weighting: str | None = None) -> tuple[dict[str, float | None], str | int | None]:
+    """Column key -> score of one summary.json (eval_hooks' layout: ``tree`` with node keys); with ``weighting``
+    re-aggregated from the summary's leaf scores with that weighting (in the summary's mode)."""
     data = json.loads(summary_path.read_text())
     if "tree" not in data:
         raise ValueError(f"{summary_path}: no 'tree' (not an eval_hooks summary.json)")
     flat = flat_scores(data["tree"])
+    if weighting is not None and weighting != weighting_label(data):
+        leaves = [n for n in _nodes(data["tree"]) if not n.get("children")]
+        agg = tx.aggregate_nodes({n["key"]: n["score"] for n in leaves if n["count"] > 0 and n["score"] is not None},
+                                 {n["key"]: n["count"] for n in leaves}, mode=data.get("mode", "renormalize"),
+                                 weighting=weighting, missing=[n["key"] for n in leaves if n.get("missing")])
+        flat = agg.scores
     return {key: flat.get(key) for _, key in columns()}, data.get("step")
+
+
+def _nodes(tree: dict) -> list[dict]:
+    return [tree] + [n for child in tree.get("children", ()) for n in _nodes(child)]
+
+
+def reweight(report: Report, weighting: str) -> None:
+    """Every row's scores re-aggregated with ``weighting`` (``launch/report.py --weights``)."""
+    for run in report.rows:
+        run.scores = read_scores(run.summary, weighting)[0]
+        run.evaluation["weights"] = weighting
 
 
 def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0) -> Report:
     """Read every run of a sweep directory (its sweep.json; else every folder under runs/)."""
     sweep_dir = Path(sweep_dir)
-    state_path = sweep_dir / "sweep.json"
+    state_path = sweep_dir / layout.SWEEP_JSON
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         order = state.get("order") or list(state["runs"])
         infos = {name: state["runs"][name] for name in order if name in state["runs"]}
         sweep_baseline = state.get("baseline")
-    elif (sweep_dir / "runs").is_dir():
-        infos = {p.name: {"dir": str(p)} for p in sorted((sweep_dir / "runs").iterdir()) if p.is_dir()}
+    elif (sweep_dir / layout.RUNS_DIR).is_dir():
+        infos = {p.name: {"dir": str(p)} for p in sorted((sweep_dir / layout.RUNS_DIR).iterdir()) if p.is_dir()}
         sweep_baseline = None
     else:
         raise FileNotFoundError(f"{sweep_dir} has neither sweep.json nor runs/: not a sweep directory")
@@ -155,7 +178,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         raise ValueError(f"--baseline {baseline!r} is not a run of {sweep_dir} (runs: {', '.join(infos)})")
     rows, missing = [], []
     for name, info in infos.items():
-        run_dir = Path(info.get("dir") or sweep_dir / "runs" / name)
+        run_dir = Path(info.get("dir") or layout.sweep_run_dir(sweep_dir, name))
         if baseline is not None:
             compare_to = None if name == baseline else baseline
         elif "compare_to" in info:
@@ -167,7 +190,7 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
             missing.append(name)
             continue
         scores, step = read_scores(path)
-        finished = (run_dir / "DONE").exists() or path.parent.name == "final"
+        finished = (run_dir / layout.DONE).exists() or path.parent.name == layout.FINAL
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
                               step=step, finished=finished, scores=scores, curve=read_curve(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
@@ -185,7 +208,9 @@ def _signed(delta: float) -> str:
 
 
 def cell(report: Report, run: RunResult, key: str) -> str:
-    """``24.1 (+3.2 ▲)``: score x100, delta in points, ▲ gain / ▼ drop."""
+    """``24.1 (+3.2 ▲)``: score x100, delta in points, ▲ gain / ▼ drop; ``missing`` (no LLM judge)."""
+    if key in run.evaluation["missing"]:
+        return "missing"
     text = _points(run.scores.get(key))
     delta = report.delta(run, key)
     if delta is None:
@@ -193,13 +218,24 @@ def cell(report: Report, run: RunResult, key: str) -> str:
     return f"{text} ({_signed(delta)}{_MARK[report.klass(delta)]})"
 
 
+def avg_label(report: Report) -> str:
+    """The Avg column's header: with the weighting when every row used the same one."""
+    names = {run.evaluation["weights"] for run in report.rows}
+    return f"Avg ({names.pop()})" if len(names) == 1 else "Avg"
+
+
 def to_markdown(report: Report) -> str:
-    cols = columns()
+    cols = [(avg_label(report), AVG[1]), *columns()[1:]]
     lines = ["| Run | " + " | ".join(label for label, _ in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     notes = []
+    mixed = avg_label(report) == "Avg"
     for run in report.rows:
         label = run.label
+        if mixed:
+            label += f" [Avg: {run.evaluation['weights']}]"
+        if run.evaluation["note"]:
+            notes.append(f"{run.label}: {run.evaluation['note']}")
         ref = report.reference(run)
         if run.compare_to is None or run.compare_to == run.name:
             label += " (baseline)"
@@ -212,69 +248,45 @@ def to_markdown(report: Report) -> str:
     refs = sorted({r.compare_to for r in report.rows if report.reference(r) is not None})
     lines += ["", f"Scores x100; deltas in points against {', '.join(refs) or 'no baseline'}; "
               f"▲ gain (>= +{report.threshold:g}), ▼ drop (<= -{report.threshold:g}), otherwise neutral."]
+    lines.append(f"Avg weighting: {'; '.join(sorted({WEIGHTING_NOTES.get(w, w) for w in _each(report, 'weights')}))}. "
+                 f"Evaluation protocol: {', '.join(sorted(_each(report, 'protocol')))}"
+                 + ("" if _each(report, "protocol") == {"paper"} else
+                    " (only rows evaluated with eval.protocol=paper are computed the way the paper's tables are)")
+                 + ".")
     lines += [f"- {n}" for n in notes]
     if report.missing:
         lines.append(f"- no summary yet (not in the table): {', '.join(report.missing)}")
     return "\n".join(lines) + "\n"
 
 
+WEIGHTING_NOTES = {
+    "lmms_eval": "lmms_eval (the public scorer's weights: L2 Underst. 1 / Memory 1)",
+    "paper_table": "paper_table (L2 Underst. 0.70 / Memory 0.30: reproduces the Avg of the paper's tables)",
+}
+
+
+def _each(report: Report, what: str) -> set[str]:
+    return {run.evaluation[what] for run in report.rows}
+
+
 def to_csv(report: Report) -> str:
-    """One row per run: score, delta and class per column, in points, unrounded."""
+    """One row per run: score, delta and class per column, in points, unrounded; the Avg's weighting and the
+    evaluation protocol of the row."""
     cols = columns()
     out = io.StringIO()
     writer = csv.writer(out)
-    header = ["run", "label", "compare_to", "step", "finished", "summary"]
+    header = ["run", "label", "compare_to", "step", "finished", "summary", "weights", "protocol"]
     for label, _ in cols:
         header += [label, f"{label} delta", f"{label} class"]
     writer.writerow(header)
     for run in report.rows:
         ref = report.reference(run)
-        row = [run.name, run.label, ref.name if ref else "", run.step, run.finished, str(run.summary)]
+        row = [run.name, run.label, ref.name if ref else "", run.step, run.finished, str(run.summary),
+               run.evaluation["weights"], run.evaluation["protocol"]]
         for _, key in cols:
-            score = run.scores.get(key)
+            score = None if key in run.evaluation["missing"] else run.scores.get(key)
             delta = report.delta(run, key)
             row += ["" if score is None else repr(100.0 * score), "" if delta is None else repr(delta),
                     report.klass(delta) or ""]
         writer.writerow(row)
     return out.getvalue()
-
-
-def write_report(report: Report, out_dir: Path, figures: bool = True) -> dict[str, Path]:
-    """table.md, table.csv and (with ``figures``) the PNGs under ``out_dir``; name -> path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"table.md": out_dir / "table.md", "table.csv": out_dir / "table.csv"}
-    written["table.md"].write_text(to_markdown(report))
-    written["table.csv"].write_text(to_csv(report))
-    if figures:
-        from eval_hooks.figures import write_figures
-
-        written.update(write_figures(report, out_dir))
-    return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="launch/report.py", description="A sweep's results as the paper's tables "
-                                "(markdown + CSV) and figures (PNG).")
-    p.add_argument("sweep_dir", type=Path, help="the sweep directory (SWEEP_DIR with sweep.json and runs/)")
-    p.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/report)")
-    p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")
-    p.add_argument("--threshold", type=float, default=1.0, help="points (x100) for gain/drop (default 1.0)")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a run is unfinished or has no summary")
-    args = p.parse_args(argv)
-    try:
-        report = collect(args.sweep_dir, args.baseline, args.threshold)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"launch/report.py: error: {exc}", file=sys.stderr)
-        return 2
-    if not report.rows:
-        print(f"launch/report.py: error: no run of {args.sweep_dir} has a summary.json yet "
-              f"(runs: {', '.join(report.missing)})", file=sys.stderr)
-        return 1
-    written = write_report(report, args.out or args.sweep_dir / "report", figures=not args.no_figures)
-    print(to_markdown(report))
-    for path in written.values():
-        print(f"wrote {path}")
-    unfinished = report.missing + [r.name for r in report.rows if not r.finished]
-    return 1 if args.strict and unfinished else 0

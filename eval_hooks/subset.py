@@ -100,7 +100,9 @@ def bench_source(bench: str, data_cfg: Any) -> Any:
         path = path.resolve()
         return SourceSpec(name=path.stem if path.stem != "test" else path.parent.name, format="bench",
                           files=[str(path)], media_root=str(path.parent))
+    benches = [n for n in registry.names() if registry.get(n).format == "bench"]
+    have = f"its bench sources: {', '.join(benches)}" if benches else "it has no bench-format source"
     raise FileNotFoundError(
-        f"eval.bench={bench!r} is neither a dataset in the registry {registry.path} "
-        f"({', '.join(n for n in registry.names() if registry.get(n).format == 'bench')} are bench sources) "
-        "nor an existing bench file")
+        f"eval.bench={bench!r} is neither a dataset in the registry {registry.path} ({have}) nor an existing "
+        "bench file (JSONL, JSON, parquet, or a folder with test.jsonl). Give eval.bench=<bench source or file>, "
+        "or eval.bench=null to train without benchmark evaluation")

@@ -40,23 +40,27 @@ def leaf_means(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, float], 
     return {k: sums[k] / counts[k] for k in sums}, dict(counts)
 
 
-def aggregate_records(records: Iterable[Mapping[str, Any]], mode: str) -> tx.Aggregate:
-    """Aggregate per-record scores up the hierarchy (leaf means first, then the weighted tree)."""
+def aggregate_records(records: Iterable[Mapping[str, Any]], mode: str, weighting: str = tx.DEFAULT_WEIGHTING,
+                      missing: Iterable[str] = ()) -> tx.Aggregate:
+    """Aggregate per-record scores up the hierarchy (leaf means first, then the weighted tree); ``missing``:
+    leaf keys whose score could not be computed (reported missing, never 0)."""
     means, counts = leaf_means(records)
-    # taxonomy.aggregate looks leaves up by name; our keys end in the leaf name.
-    return tx.aggregate({k.rsplit("/", 1)[-1]: v for k, v in means.items()},
-                        {k.rsplit("/", 1)[-1]: c for k, c in counts.items()}, mode=mode)
+    return tx.aggregate_nodes(means, counts, mode=mode, weighting=weighting, missing=missing)
 
 
 def tree_dict(agg: tx.Aggregate, node: tx.Node = tx.ROOT) -> dict[str, Any]:
-    """The nested tree of ``agg`` as plain data (what summary.json stores under ``tree``)."""
+    """The nested tree of ``agg`` as plain data (what summary.json stores under ``tree``); ``weight`` is the
+    node's weight under ``agg.weighting``, ``missing`` marks a node without a score because a leaf below it
+    could not be scored."""
     out: dict[str, Any] = {
         "name": node.name,
         "key": node.key,
-        "weight": node.weight,
+        "weight": tx.weight_of(node, agg.weighting),
         "score": agg.scores.get(node.key),
         "count": agg.counts.get(node.key, 0),
     }
+    if node.key in agg.missing:
+        out["missing"] = True
     if node.path and len(node.path) == 1:
         out["title"] = tx.LEVEL_TITLES[node.name]
     if node.children:
@@ -90,8 +94,32 @@ def metrics(agg: tx.Aggregate, prefix: str = METRIC_PREFIX) -> dict[str, float]:
             if agg.scores.get(n.key) is not None}
 
 
-def _fmt(score: float | None) -> str:
+def _fmt(score: float | None, missing: bool = False) -> str:
+    if missing:
+        return "missing"
     return "-" if score is None else f"{100.0 * score:.1f}"
+
+
+def weighting_label(summary: Mapping[str, Any]) -> str:
+    """The weighting that produced a summary's scores; summaries written before the setting existed used the
+    public scorer's (``lmms_eval``)."""
+    return str(summary.get("weights") or tx.DEFAULT_WEIGHTING)
+
+
+def protocol_label(summary: Mapping[str, Any]) -> str:
+    """A summary's evaluation protocol (``custom`` for summaries written before protocols existed)."""
+    return str(summary.get("protocol") or "custom")
+
+
+def missing_note(summary: Mapping[str, Any]) -> str | None:
+    """One line naming the leaves left out for want of an LLM judge, or None."""
+    skipped = (summary.get("judge") or {}).get("skipped_records") or {}
+    if not skipped:
+        return None
+    leaves = ", ".join(f"{k} ({n} records)" for k, n in sorted(skipped.items()))
+    return (f"missing (no LLM judge, eval.judge=skip): {leaves}; "
+            + ("their ancestors have no score in reference mode" if summary.get("mode") == "reference"
+               else "left out of their parents' averages"))
 
 
 def _label(node: Mapping[str, Any], depth: int) -> str:
@@ -106,16 +134,18 @@ def format_tree(summary: Mapping[str, Any]) -> str:
     rows = []
 
     def visit(node: Mapping[str, Any], depth: int) -> None:
-        rows.append((_label(node, depth), _fmt(node["score"]), str(node["count"])))
+        rows.append((_label(node, depth), _fmt(node["score"], node.get("missing", False)), str(node["count"])))
         for child in node.get("children", ()):
             visit(child, depth + 1)
 
     visit(summary["tree"], 0)
     width = max(len(r[0]) for r in rows) + 2
-    head = f"SpatialTree-Bench  step={summary.get('step')}  mode={summary.get('mode')}  samples={summary.get('num_samples')}"
-    lines = [head, f"{'node':<{width}}{'score':>7}{'n':>7}"]
-    lines += [f"{label:<{width}}{score:>7}{count:>7}" for label, score, count in rows]
-    return "\n".join(lines)
+    head = (f"SpatialTree-Bench  step={summary.get('step')}  protocol={protocol_label(summary)}  "
+            f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}")
+    lines = [head, f"{'node':<{width}}{'score':>8}{'n':>7}"]
+    lines += [f"{label:<{width}}{score:>8}{count:>7}" for label, score, count in rows]
+    note = missing_note(summary)
+    return "\n".join(lines + ([note] if note else []))
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -141,11 +171,17 @@ def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A"
     lines = []
     if a.get("mode") != b.get("mode"):
         lines.append(f"warning: aggregation modes differ ({name_a}: {a.get('mode')}, {name_b}: {b.get('mode')})")
+    if weighting_label(a) != weighting_label(b):
+        lines.append(f"warning: weightings differ ({name_a}: {weighting_label(a)}, {name_b}: {weighting_label(b)}); "
+                     "L2 and the overall score are weighted differently")
+    if protocol_label(a) != protocol_label(b):
+        lines.append(f"warning: evaluation protocols differ ({name_a}: {protocol_label(a)}, "
+                     f"{name_b}: {protocol_label(b)})")
     ext_a, ext_b = _answer_extraction(a), _answer_extraction(b)
     if ext_a != ext_b:
         lines.append(f"warning: answer extraction differs ({name_a}: {ext_a}, {name_b}: {ext_b}); "
                      "GRPO-format responses were scored on different text")
-    lines.append(f"A = {name_a}\nB = {name_b}")
+    lines.append(f"A = {name_a}\nB = {name_b}\nweights: A {weighting_label(a)}, B {weighting_label(b)}")
     lines.append(f"{'node':<{width}}{'A':>7}{'B':>7}{'B-A':>7}")
     for label, r in zip(labels, rows):
         delta = "-" if r["delta"] is None else f"{100.0 * r['delta']:+.1f}"

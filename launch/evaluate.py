@@ -10,15 +10,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from train.cli import main  # noqa: E402
+from train.config import Recipe  # noqa: E402
 
 COMPARE_USAGE = """
   --compare A B    print per-node scores and deltas (B - A) of two summary.json files
                    (or run directories: their eval/final, else the latest eval/step_N)"""
 
 
-def _run(recipe, flags):
+def _run(recipe: Recipe, flags: list[str]) -> int:
     from eval_hooks.offline import run
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
 
     return run(recipe, flags, loader=load_model_and_processor)
 

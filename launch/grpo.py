@@ -11,11 +11,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from train.cli import main  # noqa: E402
+from train.config import Recipe  # noqa: E402
 
 DRY_RUN_USAGE = " [--dry-run]\n\n  --dry-run        check and convert the data, write what the backend needs, print it; no training"
 
 
-def _run(recipe, flags):
+def _run(recipe: Recipe, flags: list[str]) -> int:
     from train.grpo import run
 
     return run(recipe, flags)

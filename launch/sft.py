@@ -7,9 +7,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from train.cli import main  # noqa: E402
+from train.config import Recipe  # noqa: E402
 
 
-def _run(recipe, flags):
+def _run(recipe: Recipe, flags: list[str]) -> int:
     from train.sft import run_cli
 
     return run_cli(recipe, flags)

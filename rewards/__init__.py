@@ -6,7 +6,7 @@ Imports only numpy, scipy (lazily) and the standard library, so verl's environme
 """
 
 from rewards.completion import parse_completion
-from rewards.config import JudgeConfig, LevelShaping, RewardConfig, reward_config_from_dict
+from rewards.config import JudgeConfig, LevelShaping, RewardConfig, TaskShaping, reward_config_from_dict
 from rewards.grpo import make_reward_funcs, reward_weights, total_reward
 from rewards.metrics import DETERMINISTIC, METRICS
 from rewards.metrics.llm_judge import JudgeClient
@@ -19,6 +19,7 @@ __all__ = [
     "LevelShaping",
     "JudgeClient",
     "RewardConfig",
+    "TaskShaping",
     "make_reward_funcs",
     "parse_completion",
     "resolve_record",

@@ -32,6 +32,12 @@ class Completion:
     n_answer_open: int
     n_answer_close: int
 
+    @property
+    def has_think(self) -> bool:
+        """A non-blank think block opens the completion: what the reasoning reward pays for (rewards/shaping.py)
+        and what GRPO's per-level ``think_fraction`` counts (train/grpo/telemetry.py)."""
+        return self.think is not None and self.think.strip() != ""
+
 
 def parse_completion(text: str) -> Completion:
     """Parse a completion's text (see :class:`Completion`)."""

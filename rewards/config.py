@@ -1,23 +1,34 @@
 """Reward settings (the recipe's ``reward`` section). Plain dataclasses: no project imports.
 
-The defaults and why they were chosen are in docs/REWARDS.md.
+Every default here is a project choice (the SpatialTree paper gives no shaping coefficients); docs/REWARDS.md
+says why each was chosen and quotes the paper where the design follows its words.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewards.did_you_mean import did_you_mean
+
 MODES = ("think", "auto_think", "plain")
-LENGTH_UNITS = ("auto", "words")
+LENGTH_UNITS = ("tokens", "words")
+ACCURACY_MODES = ("all", "mcq_only")
+BONUS_MODES = ("once", "by_length")
+JUDGE_MISSING = ("error", "drop")
+LEVEL_NAMES = ("L1", "L2", "L3", "L4")
+
+
+def _choice(key: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
 
 
 @dataclass
 class LevelShaping:
-    """How one SpatialTree level is shaped in ``auto_think`` mode.
+    """How one SpatialTree level is shaped in ``auto_think`` mode. Lengths are counted in ``reward.length_unit``.
 
     The total reward of a sample is
     ``accuracy_weight * accuracy + format_weight * format + length + reasoning``.
@@ -26,15 +37,24 @@ class LevelShaping:
     think_reward: float = 0.0
     """Reward added when the completion has a non-empty think block (0 = thinking is not paid)."""
     length_free_tokens: int = 0
-    """Completion tokens allowed before the length penalty starts. 0 = the penalty starts at once."""
+    """Completion length allowed before the length penalty starts. 0 = the penalty starts at once."""
     length_cap_tokens: int = 0
-    """Tokens at which the penalty reaches ``length_penalty``; 0 = no length penalty at all."""
+    """Length at which the penalty reaches ``length_penalty``; 0 = no length penalty at all."""
     length_penalty: float = 0.0
     """Largest penalty (a positive number, subtracted), reached at ``length_cap_tokens``."""
     reasoning_bonus: float = 0.0
-    """Bonus when a non-trivial think block precedes a correct answer (accuracy >= ``correct_threshold``)."""
+    """Bonus when a non-trivial think block precedes a correct answer (accuracy >= ``correct_threshold``);
+    how much of it is paid is set by ``reasoning_bonus_mode``."""
+    reasoning_bonus_mode: str = "once"
+    """``once``: the whole ``reasoning_bonus`` for any non-trivial think block; ``by_length``:
+    ``reasoning_bonus * min(think length, reasoning_cap_tokens) / reasoning_cap_tokens``, growing with the
+    think block up to the cap (project choice, after the paper's "encouraging the model to utilize more
+    tokens for intermediate computation", Sec. 6.2). Wrong answers get 0 either way."""
+    reasoning_cap_tokens: int = 512
+    """``by_length``: think length at which the full ``reasoning_bonus`` is paid (project choice: half of the
+    Table 3 recipes' 1024-token completions, leaving room for the answer)."""
     min_think_tokens: int = 8
-    """A think block with fewer whitespace-separated tokens than this is trivial: no bonus."""
+    """A think block shorter than this is trivial: no bonus in either mode."""
 
     def length_term(self, n_tokens: int) -> float:
         """The (non-positive) length component: 0 up to ``length_free_tokens``, then falling linearly to
@@ -43,6 +63,49 @@ class LevelShaping:
             return 0.0
         span = self.length_cap_tokens - self.length_free_tokens
         return -self.length_penalty * min(1.0, (n_tokens - self.length_free_tokens) / span)
+
+    def bonus(self, think_len: int) -> float:
+        """The reasoning bonus for a think block of ``think_len`` before a correct answer."""
+        if think_len < max(1, self.min_think_tokens):
+            return 0.0
+        if self.reasoning_bonus_mode == "by_length":
+            return self.reasoning_bonus * min(think_len, self.reasoning_cap_tokens) / self.reasoning_cap_tokens
+        return self.reasoning_bonus
+
+
+@dataclass
+class TaskShaping:
+    """The shaping of one task type or benchmark leaf, replacing its level's (``reward.tasks``).
+
+    Start from ``like`` (a level's shaping) or, without it, from the sample's own level; each field given
+    replaces that field. Fields left out (None) keep the starting shaping's value.
+    """
+
+    like: str | None = None
+    """``L1``..``L4``: shape these samples as that level (e.g. counting filed under L2 Memory shaped like L1
+    perception); None: start from the sample's own level."""
+    think_reward: float | None = None
+    """As ``LevelShaping.think_reward``."""
+    length_free_tokens: int | None = None
+    """As ``LevelShaping.length_free_tokens``."""
+    length_cap_tokens: int | None = None
+    """As ``LevelShaping.length_cap_tokens`` (0 turns the length penalty off)."""
+    length_penalty: float | None = None
+    """As ``LevelShaping.length_penalty`` (0 turns the length penalty off)."""
+    reasoning_bonus: float | None = None
+    """As ``LevelShaping.reasoning_bonus``."""
+    reasoning_bonus_mode: str | None = None
+    """As ``LevelShaping.reasoning_bonus_mode``."""
+    reasoning_cap_tokens: int | None = None
+    """As ``LevelShaping.reasoning_cap_tokens``."""
+    min_think_tokens: int | None = None
+    """As ``LevelShaping.min_think_tokens``."""
+
+    def apply(self, base: LevelShaping) -> LevelShaping:
+        """``base`` with this entry's given fields replaced."""
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.name != "like" and getattr(self, f.name) is not None}
+        return dataclasses.replace(base, **given)
 
 
 def _default_levels() -> dict[str, LevelShaping]:
@@ -59,7 +122,11 @@ class JudgeConfig:
     """The LLM judge used by the ``gpteval`` metric: an OpenAI-compatible chat endpoint."""
 
     base_url: str | None = None
-    """e.g. http://127.0.0.1:8000/v1. None: gpteval samples score 0 with details saying why."""
+    """e.g. http://127.0.0.1:8000/v1. None: no judge (then ``missing`` decides what GRPO does with gpteval
+    prompts; a gpteval sample never gets a silent 0 reward)."""
+    missing: str = "error"
+    """GRPO prompts with metricfunc ``gpteval`` while ``base_url`` is not set: ``error`` (default) stops at
+    load time naming the rows; ``drop`` leaves them out, counted and reported in the prompt summary."""
     model: str = "gpt-4o-mini"
     """Model name sent to the endpoint."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -81,36 +148,68 @@ class RewardConfig:
     mode: str = "auto_think"
     """``think``: every level must reason in <think>..</think> then answer (the paper's RL@think);
     ``auto_think``: hierarchy-aware shaping per level (see ``levels``); ``plain``: accuracy only."""
+    accuracy: str = "all"
+    """``all``: every prompt's metric is its accuracy reward; ``mcq_only``: only multiple-choice prompts
+    (metricfunc ``multichoiceeval``) are trained on, the paper's "purely maximizing the reward on discrete MCQ
+    selection" (Sec. 6.2); the others are left out at load time, counted and reported."""
     accuracy_weight: float = 1.0
     """Weight of the metric score (SpatialTree-Bench metric on the extracted answer)."""
     format_weight: float = 0.1
     """Weight of the format component (1 when the completion follows the mode's format)."""
     correct_threshold: float = 0.5
     """Accuracy at or above which an answer counts as correct for the reasoning bonus."""
-    length_unit: str = "auto"
-    """How completion length is counted: ``auto`` = model tokens when the trainer passes ``completion_ids``
-    (TRL does), else whitespace-separated words; ``words`` = always words (what verl's adapter can see: use it
-    to get identical rewards from both backends)."""
+    length_unit: str = "tokens"
+    """What every shaping length counts (length penalty, think length, ``min_think_tokens``), the same on
+    the TRL and the verl backend: ``tokens`` = the policy tokenizer's tokens of the completion's text (the
+    trainer hands its tokenizer to the reward functions; verl's adapter loads it from the model path);
+    ``words`` = whitespace-separated words (no tokenizer needed)."""
     levels: dict[str, LevelShaping] = field(default_factory=_default_levels)
     """Per-level shaping used in ``auto_think`` mode, keyed L1..L4."""
+    tasks: dict[str, TaskShaping] = field(default_factory=dict)
+    """Per-task overrides of the level shaping in ``auto_think`` mode, keyed by a task type (the record's
+    ``extra_info.task``, e.g. ``counting``) or a benchmark leaf name (``Memory Retrieval``; spaces and case
+    ignored). A task-type key wins over a leaf key. A key that matches no prompt is an error at load time."""
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     """The LLM judge for ``gpteval``."""
 
 
+def _check_level(where: str, lv: LevelShaping) -> None:
+    if lv.length_cap_tokens > 0 and lv.length_cap_tokens <= lv.length_free_tokens:
+        raise ValueError(f"{where}: length_cap_tokens ({lv.length_cap_tokens}) must exceed "
+                         f"length_free_tokens ({lv.length_free_tokens}), or be 0 for no length penalty")
+    if lv.length_penalty < 0:
+        raise ValueError(f"{where}.length_penalty must be >= 0 (it is subtracted)")
+    _choice(f"{where}.reasoning_bonus_mode", lv.reasoning_bonus_mode, BONUS_MODES)
+    if lv.reasoning_bonus_mode == "by_length" and lv.reasoning_cap_tokens <= 0:
+        raise ValueError(f"{where}.reasoning_cap_tokens must be > 0 with reasoning_bonus_mode=by_length")
+
+
 def check_reward_config(cfg: RewardConfig) -> RewardConfig:
-    """Raise ValueError on settings that cannot work; return ``cfg``."""
-    if cfg.mode not in MODES:
-        raise ValueError(f"reward.mode={cfg.mode!r} is not one of {', '.join(MODES)}")
-    if cfg.length_unit not in LENGTH_UNITS:
-        raise ValueError(f"reward.length_unit={cfg.length_unit!r} is not one of {', '.join(LENGTH_UNITS)}")
+    """Raise ValueError (naming the key, the allowed values and the closest one) on settings that cannot
+    work; return ``cfg``."""
+    _choice("reward.mode", cfg.mode, MODES)
+    _choice("reward.accuracy", cfg.accuracy, ACCURACY_MODES)
+    if cfg.length_unit == "auto":
+        raise ValueError("reward.length_unit=auto is gone (it counted tokens on TRL and words on verl): "
+                         "use tokens or words, which both backends count the same way")
+    _choice("reward.length_unit", cfg.length_unit, LENGTH_UNITS)
+    _choice("reward.judge.missing", cfg.judge.missing, JUDGE_MISSING)
     for name, lv in cfg.levels.items():
-        if name not in ("L1", "L2", "L3", "L4"):
-            raise ValueError(f"reward.levels has an unknown level {name!r} (levels are L1..L4)")
-        if lv.length_cap_tokens > 0 and lv.length_cap_tokens <= lv.length_free_tokens:
-            raise ValueError(f"reward.levels.{name}: length_cap_tokens ({lv.length_cap_tokens}) must exceed "
-                             f"length_free_tokens ({lv.length_free_tokens}), or be 0 for no length penalty")
-        if lv.length_penalty < 0:
-            raise ValueError(f"reward.levels.{name}.length_penalty must be >= 0 (it is subtracted)")
+        if name not in LEVEL_NAMES:
+            raise ValueError(f"reward.levels has an unknown level {name!r} (levels are L1..L4)"
+                             f"{did_you_mean(name, LEVEL_NAMES)}")
+        _check_level(f"reward.levels.{name}", lv)
+    for key, task in cfg.tasks.items():
+        where = f"reward.tasks.{key}"
+        if not str(key).strip():
+            raise ValueError("reward.tasks has an empty key (keys are task types or benchmark leaf names)")
+        if task.like is not None:
+            _choice(f"{where}.like", task.like, LEVEL_NAMES)
+            bases = [cfg.levels.get(task.like, LevelShaping())]
+        else:  # the sample's own level: check against every level it could start from
+            bases = [LevelShaping(), *cfg.levels.values()]
+        for base in bases:
+            _check_level(where, task.apply(base))
     return cfg
 
 
@@ -121,11 +220,12 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str):
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
-            raise ValueError(f"unknown reward setting {prefix}{key!r}{hint}")
+            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{f}" for f in fields])
+            raise ValueError(f"unknown reward setting {prefix + key!r}{hint}")
         if key == "levels":
             kwargs[key] = {lv: _build(LevelShaping, sub, f"{prefix}levels.{lv}.") for lv, sub in value.items()}
+        elif key == "tasks":
+            kwargs[key] = {t: _build(TaskShaping, sub, f"{prefix}tasks.{t}.") for t, sub in value.items()}
         elif key == "judge":
             kwargs[key] = _build(JudgeConfig, value, f"{prefix}judge.")
         else:

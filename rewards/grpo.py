@@ -1,13 +1,14 @@
 """GRPO reward functions in TRL's calling convention, routed per sample by its dataset columns.
 
-    funcs = make_reward_funcs(recipe.reward)              # accuracy, format, length, reasoning
+    funcs = make_reward_funcs(recipe.reward, tokenizer=processor.tokenizer)   # accuracy, format, length, reasoning
     GRPOConfig(..., reward_weights=reward_weights(recipe.reward))
     GRPOTrainer(..., reward_funcs=funcs)
 
 TRL calls each function as ``fn(prompts=..., completions=..., completion_ids=..., **columns)`` where every
 dataset column arrives as a list aligned with ``completions``. The columns used (see docs/REWARDS.md):
-``metricfunc`` (required), ``answer`` (required), ``metric_extra`` (dict or JSON text; optional) and ``level``
-("L1".."L4"; optional). The weighted sum TRL forms equals :func:`total_reward` for the same sample.
+``metricfunc`` (required), ``answer`` (required), ``metric_extra`` (dict or JSON text; optional), ``level``
+("L1".."L4"; optional), ``leaf`` and ``task`` (optional; they select ``reward.tasks`` overrides). The weighted
+sum TRL forms equals :func:`total_reward` for the same sample.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ import json
 from collections import OrderedDict, defaultdict
 
 from rewards.completion import completion_text, parse_completion
-from rewards.config import RewardConfig, check_reward_config
+from rewards.config import RewardConfig
 from rewards.metrics.llm_judge import JudgeClient
 from rewards.shaping import (
     COMPONENTS,
+    NoJudge,
+    Shaper,
     accuracy,
-    breakdown,
-    count_length,
     extra_key,
     format_component,
-    length_component,
-    level_shaping,
-    reasoning_component,
+    no_judge_message,
     weights,
 )
 
@@ -50,14 +49,14 @@ def _column(kwargs: dict, name: str, n: int, fn_name: str) -> list:
     if name in REQUIRED_COLUMNS:
         have = sorted(k for k in kwargs if k not in ("trainer_state", "log_extra", "log_metric", "completion_ids"))
         raise KeyError(f"reward {fn_name} needs the dataset column {name!r} (columns: metricfunc, answer, "
-                       f"metric_extra, level; see docs/REWARDS.md); the batch has {have}")
+                       f"metric_extra, level, leaf, task; see docs/REWARDS.md); the batch has {have}")
     return [None] * n
 
 
 class _Batch:
-    """One TRL call's samples: texts, parsed completions and routing columns."""
+    """One TRL call's samples: texts, parsed completions, routing columns and each sample's shaping."""
 
-    def __init__(self, completions, kwargs: dict, fn_name: str):
+    def __init__(self, shaper: Shaper, completions, kwargs: dict, fn_name: str):
         n = len(completions)
         self.texts = [completion_text(c) for c in completions]
         self.parsed = [parse_completion(t) for t in self.texts]
@@ -65,25 +64,32 @@ class _Batch:
         self.answer = _column(kwargs, "answer", n, fn_name)
         self.extra = _column(kwargs, "metric_extra", n, fn_name)
         self.level = _column(kwargs, "level", n, fn_name)
-        ids = kwargs.get("completion_ids")
-        self.ids = list(ids) if ids is not None else [None] * n
+        self.leaf = _column(kwargs, "leaf", n, fn_name)
+        self.task = _column(kwargs, "task", n, fn_name)
+        self.shaping = [shaper.shaping(lv, lf, t) for lv, lf, t in zip(self.level, self.leaf, self.task)]
 
 
-def make_reward_funcs(cfg: RewardConfig, judge=None) -> list:
+def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
     """The four component functions (``__name__`` accuracy, format, length, reasoning) for TRL.
 
     ``judge``: a callable(messages) -> reply for ``gpteval`` samples; default: a JudgeClient built from
-    ``cfg.judge`` when its base_url is set (else gpteval samples score 0 with the reason in the logs).
+    ``cfg.judge`` when its base_url is set. Without a judge a gpteval sample raises (launch/grpo.py refuses
+    such prompts at load time already). ``tokenizer``: the policy's tokenizer (object or path), needed when
+    ``cfg.length_unit`` is ``tokens`` and the config shapes lengths.
     """
-    check_reward_config(cfg)
+    shaper = Shaper(cfg, tokenizer)
     if judge is None:
         judge = JudgeClient.from_config(cfg.judge)
 
     judged: OrderedDict = OrderedDict()  # gpteval grades, so accuracy and reasoning ask the judge once
 
-    def _one(metricfunc, c, answer, extra):
+    def _one(metricfunc, c, answer, extra, leaf):
+        if not shaper.owns_accuracy(metricfunc):
+            return None
         if metricfunc != "gpteval":
             return accuracy(metricfunc, c.answer, answer, extra, judge)
+        if judge is None:
+            raise NoJudge(no_judge_message(leaf))
         key = (c.answer, json.dumps(answer, default=str), extra_key(extra))
         if key not in judged:
             judged[key] = accuracy(metricfunc, c.answer, answer, extra, judge)
@@ -92,10 +98,10 @@ def make_reward_funcs(cfg: RewardConfig, judge=None) -> list:
         return judged[key]
 
     def _accuracies(b: _Batch) -> list:
-        return [_one(m, c, a, e) for m, c, a, e in zip(b.metricfunc, b.parsed, b.answer, b.extra)]
+        return [_one(m, c, a, e, lf) for m, c, a, e, lf in zip(b.metricfunc, b.parsed, b.answer, b.extra, b.leaf)]
 
     def accuracy_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(completions, kwargs, "accuracy")
+        b = _Batch(shaper, completions, kwargs, "accuracy")
         values = _accuracies(b)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):  # per-level accuracy next to TRL's own metrics
@@ -105,24 +111,25 @@ def make_reward_funcs(cfg: RewardConfig, judge=None) -> list:
                     by_level[str(lv).upper()].append(v)
             for lv, vs in sorted(by_level.items()):
                 log_metric(f"accuracy/{lv}", sum(vs) / len(vs))
+            if values:  # samples whose accuracy is not ours to score are shown, never folded in as 0
+                log_metric("accuracy/unscored_fraction", sum(v is None for v in values) / len(values))
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             log_extra("level", [str(lv) if lv is not None else "" for lv in b.level])
         return values
 
     def format_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(completions, kwargs, "format")
+        b = _Batch(shaper, completions, kwargs, "format")
         return [format_component(cfg, c) for c in b.parsed]
 
     def length_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(completions, kwargs, "length")
-        return [length_component(cfg, level_shaping(cfg, lv), count_length(cfg, t, ids))
-                for t, lv, ids in zip(b.texts, b.level, b.ids)]
+        b = _Batch(shaper, completions, kwargs, "length")
+        return [shaper.length(s, t) for s, t in zip(b.shaping, b.texts)]
 
     def reasoning_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(completions, kwargs, "reasoning")
-        return [None if acc is None else reasoning_component(cfg, level_shaping(cfg, lv), c, acc)
-                for c, lv, acc in zip(b.parsed, b.level, _accuracies(b))]
+        b = _Batch(shaper, completions, kwargs, "reasoning")
+        return [None if acc is None else shaper.reasoning(s, c, acc)
+                for c, s, acc in zip(b.parsed, b.shaping, _accuracies(b))]
 
     funcs = [accuracy_reward, format_reward, length_reward, reasoning_reward]
     for fn, name in zip(funcs, COMPONENTS):
@@ -130,12 +137,13 @@ def make_reward_funcs(cfg: RewardConfig, judge=None) -> list:
     return funcs
 
 
-def total_reward(completion, *, metricfunc, answer, metric_extra=None, level=None, cfg: RewardConfig | None = None,
-                 completion_ids=None, judge=None) -> dict:
+def total_reward(completion, *, metricfunc, answer, metric_extra=None, level=None, leaf=None, task=None,
+                 cfg: RewardConfig | None = None, tokenizer=None, judge=None, shaper: Shaper | None = None) -> dict:
     """``{"score": total, "accuracy", "format", "length", "reasoning"}`` for one completion: the same total as
-    TRL's weighted sum of :func:`make_reward_funcs` (a None component counts 0, like TRL's nansum)."""
-    cfg = check_reward_config(cfg or RewardConfig())
+    TRL's weighted sum of :func:`make_reward_funcs` (a None component counts 0, like TRL's nansum).
+    ``shaper``: a prebuilt :class:`Shaper` (then ``cfg`` and ``tokenizer`` are ignored)."""
+    shaper = shaper or Shaper(cfg or RewardConfig(), tokenizer)
     if judge is None and metricfunc == "gpteval":
-        judge = JudgeClient.from_config(cfg.judge)
-    return breakdown(cfg, completion_text(completion), metricfunc=metricfunc, answer=answer, metric_extra=metric_extra,
-                     level=level, completion_ids=completion_ids, judge=judge)
+        judge = JudgeClient.from_config(shaper.cfg.judge)
+    return shaper.breakdown(completion_text(completion), metricfunc=metricfunc, answer=answer,
+                            metric_extra=metric_extra, level=level, leaf=leaf, task=task, judge=judge)

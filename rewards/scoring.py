@@ -3,21 +3,20 @@ SpatialTree-Bench record, as the benchmark's ``process_results`` does it)."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rewards.did_you_mean import did_you_mean
 from rewards.metrics import METRICS
+from rewards.metrics.deps import MissingMetricDependency
 
 _ERROR_CHARS = 300
 
 
 def _unknown_metric(name: object) -> ValueError:
-    close = difflib.get_close_matches(str(name), list(METRICS), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown metricfunc {name!r}{hint} (known: {', '.join(METRICS)})")
+    return ValueError(f"unknown metricfunc {name!r}{did_you_mean(name, METRICS)} (known: {', '.join(METRICS)})")
 
 
 def as_text(response: Any) -> str:
@@ -56,7 +55,7 @@ def score(metricfunc: str, response: Any, answer: Any, extra_info: Any = None, *
     Returns ``{"score": float in [0, 1], "details": {...}}``. Whatever the response, no exception: a response
     the metric cannot read, or input that makes the metric fail, scores 0 with ``details["error"]``.
     Raises ValueError only for caller errors: an unknown ``metricfunc`` or an ``extra_info`` that is not
-    a JSON object.
+    a JSON object; and ImportError (MissingMetricDependency) when the metric's package cannot be imported.
     """
     fn = METRICS.get(metricfunc)
     if fn is None:
@@ -67,6 +66,8 @@ def score(metricfunc: str, response: Any, answer: Any, extra_info: Any = None, *
         result = fn(text, answer, extra, judge=judge) if metricfunc == "gpteval" else fn(text, answer, extra)
         value = float(result["score"])
         details = dict(result.get("details") or {})
+    except MissingMetricDependency:  # not the model's fault: the environment lacks the metric's package
+        raise
     except Exception as exc:  # a reward must never raise on model output
         return {"score": 0.0, "details": {"error": f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]}}
     if not math.isfinite(value):

@@ -3,8 +3,17 @@
 This is the single home of the taxonomy; data_mix, rewards and eval_hooks all read it.
 It imports only the standard library so that verl's own environment can load it.
 
-Weights are those of the public SpatialTree-Bench scorer. A node's score is the weighted mean
-of its children's scores, divided by the sum of the weights taken into account:
+A node's score is the weighted mean of its children's scores, divided by the sum of the weights
+taken into account. Two named weightings (:data:`WEIGHTINGS`) differ only in the L2 ability weights:
+
+- ``lmms_eval``: the public SpatialTree-Bench scorer's (lmms-eval 0.7.3,
+  ``lmms_eval/tasks/spatialtreebench/spatree_hierarchy.json``: L2 Memory 1, Underst. 1);
+- ``paper_table``: the weights that reproduce the paper's published Avg columns from their ability
+  columns (Tables 1-3): lmms-eval's L1/L3/L4 weights, equal level weights, and L2 Underst. 0.70 /
+  Memory 0.30 (the bracketed L2 weights of the paper's Table 1). Found by recomputation, see
+  tests/test_eval_weights.py; the paper does not state how its Avg was computed beyond Table 1's brackets.
+
+Aggregation modes:
 
 - ``mode="reference"``: every child counts; a leaf with no samples scores 0 (what the public
   scorer does on the full benchmark).
@@ -14,11 +23,13 @@ of its children's scores, divided by the sum of the weights taken into account:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from rewards.did_you_mean import did_you_mean
+
 AGGREGATION_MODES = ("renormalize", "reference")
+DEFAULT_WEIGHTING = "lmms_eval"
 
 # (level name, level title, weight, [(ability, weight, [(leaf, weight), ...]), ...])
 _HIERARCHY: tuple = (
@@ -47,6 +58,12 @@ _HIERARCHY: tuple = (
 )
 
 LEVELS = ("L1", "L2", "L3", "L4")
+
+# Named weightings: node key -> weight where it differs from the tree's own (lmms-eval's) weights.
+WEIGHTINGS: dict[str, dict[str, float]] = {
+    "lmms_eval": {},
+    "paper_table": {"L2/Underst.": 0.70, "L2/Memory": 0.30},
+}
 
 
 def normalize(name: str) -> str:
@@ -119,9 +136,7 @@ def abilities() -> list[Node]:
 
 
 def _unknown(kind: str, name: str, choices: Iterable[str]) -> KeyError:
-    close = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return KeyError(f"unknown SpatialTree {kind} {name!r}{hint}")
+    return KeyError(f"unknown SpatialTree {kind} {name!r}{did_you_mean(name, choices)}")
 
 
 def leaf(name: str) -> Node:
@@ -169,6 +184,17 @@ def leaf_from_tags(extra_info: Mapping[str, object]) -> Node | None:
         return None
 
 
+def weight_of(node: Node, weighting: str = DEFAULT_WEIGHTING) -> float:
+    """``node``'s weight among its siblings under a named weighting (:data:`WEIGHTINGS`)."""
+    return _weights(weighting).get(node.key, node.weight)
+
+
+def _weights(weighting: str) -> dict[str, float]:
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; one of {', '.join(WEIGHTINGS)}")
+    return WEIGHTINGS[weighting]
+
+
 @dataclass
 class Aggregate:
     """Scores of every node after aggregation; ``scores[key]`` is None where nothing was sampled."""
@@ -176,6 +202,11 @@ class Aggregate:
     mode: str
     scores: dict[str, float | None]
     counts: dict[str, int]
+    weighting: str = DEFAULT_WEIGHTING
+    """The named weighting (:data:`WEIGHTINGS`) the scores were aggregated with."""
+    missing: frozenset[str] = frozenset()
+    """Keys of nodes without a score because a leaf below could not be scored (given as ``missing``): the
+    leaves themselves, and in ``reference`` mode every ancestor (never counted as 0)."""
 
     @property
     def overall(self) -> float | None:
@@ -183,38 +214,65 @@ class Aggregate:
 
 
 def aggregate(leaf_scores: Mapping[str, float], leaf_counts: Mapping[str, int] | None = None,
-              mode: str = "renormalize") -> Aggregate:
+              mode: str = "renormalize", weighting: str = DEFAULT_WEIGHTING,
+              missing: Iterable[str] = ()) -> Aggregate:
     """Aggregate mean leaf scores (keyed by leaf name, any spelling) up the tree.
 
-    ``leaf_counts`` gives sample counts per leaf (defaults to 1 for every scored leaf).
+    ``leaf_counts`` gives sample counts per leaf (defaults to 1 for every scored leaf). ``missing`` names
+    leaves whose score could not be computed (e.g. an LLM-judged leaf evaluated without a judge): they have
+    no score in either mode, and in ``reference`` mode neither has any ancestor.
+    """
+    return aggregate_nodes({leaf(k).key: float(v) for k, v in leaf_scores.items()},
+                           {leaf(k).key: int(v) for k, v in (leaf_counts or {}).items()},
+                           mode=mode, weighting=weighting, missing={leaf(k).key for k in missing})
+
+
+def aggregate_nodes(node_scores: Mapping[str, float], node_counts: Mapping[str, int] | None = None,
+                    mode: str = "renormalize", weighting: str = DEFAULT_WEIGHTING,
+                    missing: Iterable[str] = ()) -> Aggregate:
+    """Aggregate scores given at any nodes, by key ("L1/Geometry/Distance", or an ability "L2/Underst."), up
+    to the root. A node given a score is taken as it is, its children are not visited: the paper's tables give
+    ability scores, and their Avg is recomputed this way. Otherwise as :func:`aggregate`.
     """
     if mode not in AGGREGATION_MODES:
         raise ValueError(f"aggregation mode must be one of {AGGREGATION_MODES}, got {mode!r}")
-    by_key = {leaf(k).key: float(v) for k, v in leaf_scores.items()}
-    counts_in = {leaf(k).key: int(v) for k, v in (leaf_counts or {}).items()}
+    weights = _weights(weighting)
+    given = {node(k).key: float(v) for k, v in node_scores.items()}
+    counts_in = {node(k).key: int(v) for k, v in (node_counts or {}).items()}
+    missing_in = {node(k).key for k in missing}
     scores: dict[str, float | None] = {}
     counts: dict[str, int] = {}
+    missing_out: set[str] = set()
 
     def visit(n: Node) -> tuple[float | None, int]:
-        if n.is_leaf:
-            s = by_key.get(n.key)
+        if n.key in missing_in:
+            s, c = None, counts_in.get(n.key, 0)
+            missing_out.add(n.key)
+        elif n.key in given or n.is_leaf:
+            s = given.get(n.key)
             c = counts_in.get(n.key, 1 if s is not None else 0)
+            if s is None and mode == "reference":
+                s = 0.0
         else:
             total = wsum = 0.0
             c = 0
+            lost = False
             for child in n.children:
                 cs, cc = visit(child)
                 c += cc
-                if cs is None and mode == "renormalize":
+                lost = lost or child.key in missing_out
+                if cs is None and (mode == "renormalize" or child.key in missing_out):
                     continue
-                total += child.weight * (cs or 0.0)
-                wsum += child.weight
+                w = weights.get(child.key, child.weight)
+                total += w * (cs or 0.0)
+                wsum += w
             s = total / wsum if wsum > 0 else (None if mode == "renormalize" else 0.0)
-        if n.is_leaf and s is None and mode == "reference":
-            s = 0.0
+            if lost and (mode == "reference" or s is None):
+                s = None
+                missing_out.add(n.key)
         scores[n.key] = s
         counts[n.key] = c
         return s, c
 
     visit(ROOT)
-    return Aggregate(mode=mode, scores=scores, counts=counts)
+    return Aggregate(mode=mode, scores=scores, counts=counts, weighting=weighting, missing=frozenset(missing_out))

@@ -6,16 +6,22 @@ verl config::
     reward.custom_reward_function.name=compute_score
     # optional, the recipe's reward section for every sample (dataclasses.asdict(recipe.reward)):
     reward.custom_reward_function.reward_kwargs.reward_config=...
+    # with reward.length_unit=tokens: the policy's tokenizer (a path or hub name; loaded once per process)
+    reward.custom_reward_function.reward_kwargs.tokenizer=<model path>
 
 Each parquet row carries ``reward_model.ground_truth`` = the answer and ``extra_info`` with the keys
-``metricfunc`` (required), ``metric_extra`` (dict or JSON text), ``level`` ("L1".."L4") and optionally
-``reward_config`` (a dict as above; it wins over the one in reward_kwargs). See docs/REWARDS.md.
+``metricfunc`` (required), ``metric_extra`` (dict or JSON text), ``level`` ("L1".."L4"), ``leaf`` and ``task``
+(they select ``reward.tasks`` overrides) and optionally ``reward_config`` (a dict as above; it wins over the
+one in reward_kwargs). See docs/REWARDS.md.
 
-verl gives no token ids here, so length is counted in whitespace-separated words; set
-``reward.length_unit=words`` for the TRL backend too when both must give identical rewards.
+verl gives the reward function only the decoded text; lengths are counted from it in ``reward.length_unit``
+exactly as the TRL backend counts them (rewards/length.py), so both give identical rewards.
 
-Imports only the rewards package, numpy, scipy and the standard library (verl loads this file in its own
-environment).
+Imports only the rewards package, numpy, scipy, Pillow and the standard library (verl loads this file in
+its own environment); ``transformers`` (in verl's environment) only to load the tokenizer for
+``length_unit=tokens``. Loading it imports every metric's package (rewards/metrics/deps.py): when one is
+missing or broken in verl's environment, verl's reward loader fails with an ImportError naming the metric
+and the package, instead of the reward scoring those samples 0.
 """
 
 from __future__ import annotations
@@ -29,31 +35,42 @@ if __package__ in (None, ""):  # loaded by file path (verl's load_extern_type): 
 
 from rewards.config import RewardConfig, reward_config_from_dict  # noqa: E402
 from rewards.grpo import total_reward  # noqa: E402
+from rewards.metrics.deps import require_all  # noqa: E402
+from rewards.shaping import Shaper  # noqa: E402
 
-_CONFIGS: dict[str, RewardConfig] = {}
+require_all()
+
+_SHAPERS: dict[tuple, Shaper] = {}
 
 
-def _config(spec) -> RewardConfig:
-    """A RewardConfig from a dict / JSON text / RewardConfig / None, parsed once per distinct value."""
+def _shaper(spec, tokenizer) -> Shaper:
+    """A Shaper for a reward config (dict / JSON text / RewardConfig / None) and a tokenizer (path or object),
+    built once per distinct pair."""
     if isinstance(spec, RewardConfig):
-        return spec
-    key = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True, default=str)
-    cfg = _CONFIGS.get(key)
-    if cfg is None:
+        return Shaper(spec, tokenizer)
+    key = (spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True, default=str),
+           tokenizer if isinstance(tokenizer, str) or tokenizer is None else id(tokenizer))
+    shaper = _SHAPERS.get(key)
+    if shaper is None:
         cfg = reward_config_from_dict(json.loads(spec) if isinstance(spec, str) else spec)
-        _CONFIGS[key] = cfg
-    return cfg
+        shaper = _SHAPERS[key] = Shaper(cfg, tokenizer)
+    return shaper
 
 
-def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_config=None, **kwargs) -> dict:
+def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_config=None, tokenizer=None,
+                  **kwargs) -> dict:
     """``{"score": total, "accuracy", "format", "length", "reasoning"}`` for one verl sample."""
     info = extra_info if isinstance(extra_info, dict) else (json.loads(extra_info) if extra_info else {})
     metricfunc = info.get("metricfunc")
     if not metricfunc:
         raise ValueError(f"verl sample from {data_source!r} has no extra_info['metricfunc'] (see docs/REWARDS.md)")
-    cfg = _config(info["reward_config"] if info.get("reward_config") is not None else reward_config)
-    # No completion_ids here: length is counted in words whatever length_unit says.
+    shaper = _shaper(info["reward_config"] if info.get("reward_config") is not None else reward_config, tokenizer)
+    if not shaper.owns_accuracy(metricfunc):  # verl needs a number; the export never writes such rows
+        raise ValueError(f"verl sample from {data_source!r} ({info.get('where', 'no row')}): metricfunc {metricfunc!r} "
+                         f"is not multiple choice and reward.accuracy={shaper.cfg.accuracy} scores only MCQ samples "
+                         "(launch/grpo.py leaves them out of the parquet)")
     result = total_reward(solution_str, metricfunc=metricfunc, answer=ground_truth,
-                          metric_extra=info.get("metric_extra"), level=info.get("level"), cfg=cfg)
+                          metric_extra=info.get("metric_extra"), level=info.get("level"), leaf=info.get("leaf"),
+                          task=info.get("task"), shaper=shaper)
     return {"score": float(result["score"]), **{k: float(result[k]) for k in ("accuracy", "format", "length", "reasoning")}}
 

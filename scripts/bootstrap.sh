@@ -40,8 +40,9 @@ fi
 
 echo "[bootstrap] installing spatialtree-train[$EXTRAS] (editable)"
 pip install -e ".[$EXTRAS]"
-# The reference scorer for the rewards parity test: lmms-eval's rule_metrics.py, loaded by file path.
-# --no-deps: only its files are needed, not its (large) dependency tree.
-case ",$EXTRAS," in *,dev,*) pip install --no-deps "lmms-eval==0.7.3" ;; esac
+# The reference scorer for the rewards parity test: lmms-eval's rule_metrics.py, loaded by file path; and
+# the reference of lmms-eval's image inputs (qwen-vl-utils' fetch_image) for tests/test_eval_inputs.py.
+# --no-deps: only their files are needed, not lmms-eval's (large) dependency tree.
+case ",$EXTRAS," in *,dev,*) pip install --no-deps "lmms-eval==0.7.3" "qwen-vl-utils==0.0.14" ;; esac
 echo "$want" > "$stamp"
 echo "[bootstrap] ready: $VENV ($("$VENV/bin/python" -c 'import torch, transformers, trl; print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}")'))"

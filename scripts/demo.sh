@@ -16,16 +16,16 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 start=$(date +%s)
 
 step "1/6 data: synthetic stand-ins for every registry source, and the quickstart's closer/farther task"
-[ -f "$STANDIN/standin_manifest.json" ] || $PY -m data_mix.engine --standin "$STANDIN" --scale small
-[ -d "$QS/distance_train" ] || $PY -m train.quickstart_data "$QS"
-$PY -m data_mix recipe=dist_size_corr model.name_or_path=tiny-qwen2.5-vl data.root="$STANDIN" --report
+[ -f "$STANDIN/standin_manifest.json" ] || $PY launch/engine.py --standin "$STANDIN" --scale small
+[ -d "$QS/distance_train" ] || $PY launch/quickstart_data.py "$QS"
+$PY launch/data_report.py recipe=dist_size_corr model.name_or_path=tiny-qwen2.5-vl data.root="$STANDIN" --report
 
 step "2/6 evaluate the untrained tiny model on the stand-in SpatialTree-Bench"
 $PY launch/evaluate.py model.name_or_path=tiny-qwen2.5-vl "${BENCH[@]}" train.output_dir="$OUT/runs/0_base"
 
 step "3/6 SFT (vision encoder frozen) on the quickstart task, with the benchmark hook before/during/after"
 $PY launch/sft.py recipe=quickstart_sft data.root="$QS" train.output_dir="$OUT/sft"
-$PY -m train.curve "$OUT/sft"
+$PY launch/curve.py "$OUT/sft"
 
 step "4/6 GRPO with auto-think rewards (L1 length penalty, L3 reasoning bonus) from the SFT model"
 $PY launch/grpo.py recipe=quickstart_grpo model.name_or_path="$OUT/sft" data.root="$STANDIN" \

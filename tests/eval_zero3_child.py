@@ -19,7 +19,7 @@ def main(out: str, bench: str, gather: str) -> int:
     from transformers import Trainer, TrainingArguments
 
     from eval_hooks.callback import attach_bench_eval
-    from train.modeling import load_model, load_processor
+    from train.model_loading import load_model, load_processor
     from train.recipe import load_recipe
 
     torch.set_num_threads(1)

@@ -57,14 +57,14 @@ def main() -> int:
     if args.crash_publishing is not None:
         from train import checkpoint
 
-        real = checkpoint.write_json_atomic
+        real = checkpoint.atomic_write_json
 
         def crashing(path, data):
             if path.name == checkpoint.MARKER and data.get("step") == args.crash_publishing:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(path, data)
 
-        checkpoint.write_json_atomic = crashing
+        checkpoint.atomic_write_json = crashing
     return train_zoo(args.out, args.zoo, args.overrides, args.sleep)
 
 

@@ -1,9 +1,10 @@
-"""``python -m data_mix ... --report --json``: the lead's checks, on fixture data laid out like the stand-ins."""
+"""``python launch/data_report.py ... --report --json``: the lead's checks, on fixture data laid out like the stand-ins."""
 
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,12 @@ from fixtures_engine import standin_small
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "recipes" / "data" / "registry.yaml"
+DATA_REPORT = REPO / "launch" / "data_report.py"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "data_mix", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, str(DATA_REPORT), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -96,7 +98,7 @@ def engine_standin(tmp_path_factory):
 
 def test_lead_checks_on_the_engine_standin(engine_standin, capsys):
     """The issue's checks on the engine's real --scale small stand-in."""
-    from data_mix.__main__ import main
+    main = runpy.run_path(str(DATA_REPORT))["main"]  # launch/ is scripts, not a package: load it by path
 
     reports = {}
     for name in ("dist_size_corr", "baseline", "all_spatial_75"):

@@ -24,8 +24,8 @@ from data_mix.engine import (
     llava_row,
     write_task,
 )
-from data_mix.engine.__main__ import main as engine_main
 from data_mix.engine.camera import Camera
+from data_mix.engine.cli import main as engine_main
 from data_mix.engine.output import _Job, _make_rows, plan
 from data_mix.engine.render import MARKER_RGB
 from data_mix.engine.scene import PALETTE

@@ -103,7 +103,7 @@ def test_training_moved_the_scores(sft_run):
 
 def test_offline_evaluation_of_the_checkpoint_equals_the_hook(sft_run, bench_file, tmp_path):
     from eval_hooks.offline import run
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
 
     out = tmp_path / "offline"
     recipe = _recipe(bench_file, out, [f"model.name_or_path={sft_run}"])
@@ -190,7 +190,7 @@ def test_zero3_generation_on_partitioned_weights_between_training_steps(bench_fi
     import torch
 
     from eval_hooks.evaluator import BenchEvaluator
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
     from train.recipe import load_recipe
 
     out = tmp_path / "z3"

@@ -13,7 +13,7 @@ from fixtures_grpo import grpo_recipe, write_bench_source
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
     from train.config import ModelConfig
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
 
     proc = load_processor(ModelConfig(name_or_path=str(tiny_model_dir)))
     proc.tokenizer.padding_side = "left"
@@ -116,12 +116,12 @@ def test_a_prompt_whose_image_tokens_would_be_cut_is_rejected_at_load_time_namin
 
 def test_too_long_prompts_stop_the_launcher_before_any_model_is_loaded(processor, tmp_path, capsys):
     """The user path: launch/grpo.py exits 1 with the sample named; no model forward ever runs."""
-    from train.grpo import trainer as grpo_trainer
+    from train.grpo import trl_backend
 
     src = write_bench_source(tmp_path, n=3, sizes=[(56, 56), (224, 224), (56, 56)])
     recipe = grpo_recipe(tmp_path, src, ["grpo.max_prompt_length=200", "train.max_steps=1",
                                          f"train.output_dir={tmp_path / 'run'}"])
-    code = grpo_trainer.run(recipe, [])
+    code = trl_backend.run(recipe, [])
     err = capsys.readouterr().err
     assert code == 1
     assert f"{src}, row 2: too_long" in err
@@ -215,10 +215,30 @@ def test_per_level_statistics_of_a_scored_batch():
     assert logged["L3/truncated_fraction"] == 0.5 and logged["think_fraction"] == 0.5
 
 
+def test_think_fraction_counts_exactly_the_completions_the_reasoning_reward_pays_for():
+    """Telemetry and rewards read a completion with the same parser: a think block counts only when it opens the
+    completion and is not blank (a late or empty one is neither paid nor counted)."""
+    from rewards.completion import parse_completion
+    from rewards.config import LevelShaping, RewardConfig
+    from rewards.shaping import Shaper
+    from train.grpo.telemetry import LevelTelemetry
+
+    texts = ["<think>look closely</think><answer>A</answer>", "A <think>a late thought</think>",
+             "<think>  </think><answer>B</answer>", "  <think>plan</think>C", "<answer>D</answer>",
+             "<think>never closed <answer>A</answer>"]
+    shaper = Shaper(RewardConfig(mode="auto_think", length_unit="words"))
+    paid = [shaper.reasoning(LevelShaping(think_reward=1.0), parse_completion(t), None) == 1.0 for t in texts]
+    assert paid == [True, False, False, True, False, False]
+    tel = LevelTelemetry(weights=[1.0], eos_token_ids=[])
+    stats = tel.batch_stats({"r": [0.0] * len(texts)}, [[{"role": "assistant", "content": t}] for t in texts],
+                            {"level": ["L1"] * len(texts)})
+    assert stats["L1/think_fraction"] == pytest.approx(sum(paid) / len(texts))
+
+
 def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from train.grpo.trainer import jsonl_callback
+    from train.grpo.trl_backend import jsonl_callback
 
     cb = jsonl_callback(tmp_path / "metrics.jsonl")
     state = TrainerState()
@@ -234,7 +254,7 @@ def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
 # ---------------------------------------------------------------------------- recipes
 
 RL_RECIPES = ("full_think", "l1_think", "l2_think", "l3_think", "l4_think", "full_think_after_sft", "auto_think",
-              "quickstart_grpo")
+              "auto_think_by_length", "quickstart_grpo")
 
 
 @pytest.mark.parametrize("name", RL_RECIPES)
@@ -261,7 +281,7 @@ def test_paths_in_docs_exist(repo_root):
 
 def test_rollout_engine_choice_is_explained():
     from train.config import GRPOConfig
-    from train.grpo.trainer import pick_generation
+    from train.grpo.trl_backend import pick_generation
 
     assert pick_generation(GRPOConfig(), "cpu") == (False, "HF generate (no GPU for vLLM)")
     assert pick_generation(GRPOConfig(use_vllm=False), "cuda") == (False, "HF generate (grpo.use_vllm=false)")

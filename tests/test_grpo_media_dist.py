@@ -80,7 +80,7 @@ def test_empty_pixel_inputs_are_dropped_before_the_model():
     the hook the forward equals the one without pixel inputs."""
     from train.config import ModelConfig
     from train.grpo.media import drop_empty_vision_inputs
-    from train.modeling import load_model
+    from train.model_loading import load_model
     from train.uniform_vision import vision_owner
 
     torch.set_num_threads(1)
@@ -131,7 +131,7 @@ def test_completes_with_checkpoints_a_loadable_model_and_a_frozen_tower(runs, st
     assert json.loads((out / "train_summary.json").read_text())["steps"] == 2
     assert list((out / "completions").glob("*.parquet"))  # grpo.log_completions: images gathered on every rank
     from train.config import ModelConfig
-    from train.modeling import load_model
+    from train.model_loading import load_model
 
     model = load_model(ModelConfig(name_or_path=str(out)), "cpu")
     assert sum(p.numel() for p in model.parameters()) > 100_000

@@ -76,7 +76,7 @@ def test_launcher_trains_saves_a_loadable_model_and_per_level_metrics(standin, t
     assert summary["steps"] == 3 and summary["levels"] == {"L1": 100, "L2": 100, "L3": 100, "L4": 100}
 
     # The saved model loads as the next stage's model.name_or_path and generates.
-    check = ("import sys, torch; from train.config import ModelConfig; from train.modeling import load_model, "
+    check = ("import sys, torch; from train.config import ModelConfig; from train.model_loading import load_model, "
              "load_processor; m = ModelConfig(name_or_path=sys.argv[1]); model = load_model(m, 'cpu'); "
              "p = load_processor(m); ids = p.tokenizer('<answer>', return_tensors='pt'); "
              "print(model.generate(**ids, max_new_tokens=2).shape[1])")
@@ -208,7 +208,7 @@ def test_lora_with_a_kl_term_trains_adapters_only_and_saves_a_merged_model(stand
 
     from train.config import ModelConfig
     from train.grpo import run
-    from train.modeling import load_model
+    from train.model_loading import load_model
     from train.recipe import load_recipe
 
     registry, sft_dir = learning_setup
@@ -248,7 +248,7 @@ def test_deepspeed_zero3_with_a_kl_term_on_two_processes(standin, learning_setup
     rows = _metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2] and rows[0]["train/kl"] == 0.0 and rows[1]["train/kl"] > 0.0
     assert (out / "checkpoint-2" / "COMPLETE").is_file() and (out / "checkpoint-1" / "COMPLETE").is_file()
-    check = ("import sys; from train.config import ModelConfig; from train.modeling import load_model; "
+    check = ("import sys; from train.config import ModelConfig; from train.model_loading import load_model; "
              "m = load_model(ModelConfig(name_or_path=sys.argv[1]), 'cpu'); print(sum(p.numel() for p in m.parameters()))")
     loaded = subprocess.run([sys.executable, "-c", check, str(out)], capture_output=True, text=True, cwd=REPO,
                             timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})

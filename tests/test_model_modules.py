@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from train.config import FreezeConfig, ModelConfig, OptimConfig
-from train.modeling import load_model, pick_attn_implementation, pick_dtype
-from train.modules import (
+from train.model_loading import load_model, pick_attn_implementation, pick_dtype
+from train.module_groups import (
     ARCH_TABLE,
     UnsupportedArchitecture,
     apply_freeze,
@@ -119,7 +119,7 @@ def test_dtype_and_attention_choices(caplog):
     assert pick_dtype("auto", "cpu") == torch.float32
     assert pick_dtype("auto", "cuda") == torch.bfloat16
     assert pick_dtype("bf16", "cpu") == torch.float32  # logged fallback
-    with caplog.at_level(logging.INFO, logger="train.modeling"):
+    with caplog.at_level(logging.INFO, logger="train.model_loading"):
         assert pick_attn_implementation("auto", "cpu") == "sdpa"
         assert pick_attn_implementation("flash_attention_2", "cpu") == "sdpa"
     assert "attention: sdpa" in caplog.text and "flash_attention_2 asked for" in caplog.text

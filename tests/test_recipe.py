@@ -52,6 +52,14 @@ def test_bad_choice_names_closest():
         load_recipe("dist_size_corr", ["reward.mode=autothink"])
 
 
+@pytest.mark.parametrize("ratio", ["1.0", "2", "-0.1"])
+def test_warmup_ratio_must_be_a_share(ratio):
+    """The Trainer reads warmup_steps >= 1 as a step count: a ratio of 1.0 would silently mean one step."""
+    with pytest.raises(RecipeError, match=r"optim.warmup_ratio=.* must be in \[0, 1\)"):
+        load_recipe("dist_size_corr", [f"optim.warmup_ratio={ratio}"])
+    assert load_recipe("dist_size_corr", ["optim.warmup_ratio=0.99"]).optim.warmup_ratio == 0.99
+
+
 def test_nested_dict_section_keys_are_checked():
     with pytest.raises(RecipeError, match="mix.groups.general.weight"):
         load_recipe("dist_size_corr", ["mix.groups.general.wieght=2"])

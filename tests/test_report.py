@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from eval_hooks.report import PAPER_COLUMNS, collect, columns, main, to_markdown
+from eval_hooks.report import PAPER_COLUMNS, collect, columns, to_markdown
+from eval_hooks.sweep_report import main
 from tests.fixtures_sweep import STANDIN, leaf_scores, write_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +63,9 @@ def test_table_deltas_equal_the_differences_of_the_summaries(sweep_dir, capsys):
     table_md = (sweep_dir / "report/table.md").read_text()
     assert table_md in printed
     header = table_md.splitlines()[0]
-    assert header == ("| Run | Avg | Geom. | Motion | Rel. | Local. | Orient. | Underst. | Memory | Caus. Reas. | "
-                      "Seq. Plan. | Goal Exec. | Open Expl. |")
+    assert header == ("| Run | Avg (lmms_eval) | Geom. | Motion | Rel. | Local. | Orient. | Underst. | Memory | "
+                      "Caus. Reas. | Seq. Plan. | Goal Exec. | Open Expl. |")
+    assert "Avg weighting: lmms_eval (the public scorer's weights" in table_md
     assert "no summary yet (not in the table): broken" in table_md
 
     rows = list(csv.DictReader(io.StringIO((sweep_dir / "report/table.csv").read_text())))
@@ -148,3 +150,51 @@ def test_columns_follow_the_taxonomy():
 
     assert len(PAPER_COLUMNS) == 11 == len(tx.abilities())
     assert {key for _, key in PAPER_COLUMNS} == {a.key for a in tx.abilities()}
+
+
+def _summary(run_dir: Path, scores: dict[str, float], weighting: str, missing=(), protocol="paper") -> Path:
+    """A reference-mode summary.json written the way the evaluator writes it, with a weighting and missing leaves."""
+    from eval_hooks.io import atomic_write_json
+    from eval_hooks.tree import tree_dict
+    from rewards import taxonomy as tx
+
+    agg = tx.aggregate_nodes({k: v for k, v in scores.items() if k not in missing}, mode="reference",
+                             weighting=weighting, missing=missing)
+    judge = {"configured": False, "policy": "skip", "skipped_records": {k: 4 for k in missing}}
+    return atomic_write_json(run_dir / "eval/final/summary.json", {
+        "format": 1, "step": "final", "protocol": protocol, "mode": "reference", "weights": weighting,
+        "overall": agg.overall, "num_samples": 27, "judge": judge, "missing": sorted(agg.missing),
+        "tree": tree_dict(agg)})
+
+
+def test_the_table_names_the_weighting_and_reweights_on_request(tmp_path, capsys):
+    from rewards import taxonomy as tx
+
+    scores = {k: v for k, v in leaf_scores("x", 0.4).items()}
+    _summary(tmp_path / "runs/a_base", scores, "paper_table")
+    _summary(tmp_path / "runs/b_lmms", scores, "lmms_eval", protocol="quick")
+    motion = "L2/Underst./Motion Understanding"
+    _summary(tmp_path / "runs/c_nojudge", scores, "paper_table", missing=[motion])
+    assert main([str(tmp_path), "--no-figures", "--baseline", "a_base"]) == 0
+    table = (tmp_path / "report/table.md").read_text()
+    assert table.splitlines()[0].startswith("| Run | Avg | Geom.")  # mixed weightings: labelled per row
+    a_row = next(x for x in table.splitlines() if x.startswith("| a_base [Avg: paper_table]"))
+    b_row = next(x for x in table.splitlines() if x.startswith("| b_lmms [Avg: lmms_eval]"))
+    paper = tx.aggregate_nodes(scores, mode="reference", weighting="paper_table").overall
+    lmms = tx.aggregate_nodes(scores, mode="reference", weighting="lmms_eval").overall
+    assert abs(paper - lmms) > 0.001
+    assert f"| {100 * paper:.1f} |" in a_row and f"| {100 * lmms:.1f} |" in b_row  # no Avg delta across weightings
+    c_row = next(x for x in table.splitlines() if x.startswith("| c_nojudge"))
+    assert c_row.split("|")[2].strip() == "missing" and c_row.split("|")[8].strip() == "missing"  # Avg, Underst.
+    assert f"c_nojudge: missing (no LLM judge, eval.judge=skip): {motion} (4 records)" in table
+    assert "Evaluation protocol: paper, quick (only rows evaluated with eval.protocol=paper" in table
+    rows = {r["run"]: r for r in csv.DictReader(io.StringIO((tmp_path / "report/table.csv").read_text()))}
+    assert (rows["b_lmms"]["weights"], rows["b_lmms"]["protocol"]) == ("lmms_eval", "quick")
+    assert rows["c_nojudge"]["Avg"] == "" and rows["c_nojudge"]["Underst."] == ""
+
+    assert main([str(tmp_path), "--no-figures", "--baseline", "a_base", "--weights", "paper_table"]) == 0
+    table = (tmp_path / "report/table.md").read_text()
+    assert table.splitlines()[0].startswith("| Run | Avg (paper_table) | Geom.")
+    b_row = next(x for x in table.splitlines() if x.startswith("| b_lmms |"))
+    assert f"| {100 * paper:.1f} (0.0) |" in b_row  # re-aggregated from its leaves: equal to a_base's Avg
+    assert capsys.readouterr().err == ""

@@ -14,6 +14,7 @@ from rewards.completion import parse_completion
 
 MCQ = {"option": ["A. the red cube", "B. the blue chair", "C. the lamp"]}
 THOUGHT = "The chair is drawn larger and lower in the image than the cube, so it is nearer to the camera."
+WORDS = {"length_unit": "words"}  # lengths in words: no tokenizer needed (tests/test_rewards_shaping.py: tokens)
 
 
 def _columns(n, metricfunc="multichoiceeval", answer="B", extra=MCQ, level="L1"):
@@ -25,7 +26,7 @@ def _total(cfg, text, level, **kw):
 
 
 def test_functions_follow_trl_convention():
-    cfg = RewardConfig()
+    cfg = RewardConfig(**WORDS)
     funcs = make_reward_funcs(cfg)
     assert [f.__name__ for f in funcs] == ["accuracy", "format", "length", "reasoning"]
     assert reward_weights(cfg) == [cfg.accuracy_weight, cfg.format_weight, 1.0, 1.0]
@@ -42,7 +43,7 @@ def test_functions_follow_trl_convention():
 
 
 def test_samples_without_metric_are_not_owned_and_missing_columns_are_named():
-    acc, fmt, length, reasoning = make_reward_funcs(RewardConfig())
+    acc, fmt, length, reasoning = make_reward_funcs(RewardConfig(**WORDS))
     cols = _columns(2)
     cols["metricfunc"] = ["multichoiceeval", None]
     assert acc(prompts=["q", "q"], completions=["B", "B"], **cols) == [1.0, None]
@@ -73,7 +74,7 @@ def test_think_mode_needs_a_think_block():
 
 
 def test_auto_think_format_accepts_answering_directly():
-    fmt = make_reward_funcs(RewardConfig(mode="auto_think"))[1]
+    fmt = make_reward_funcs(RewardConfig(mode="auto_think", **WORDS))[1]
     completions = ["B", "<answer>B</answer>", "<think></think>B", f"<think>{THOUGHT}</think><answer>B</answer>",
                    "<think>unclosed B", "<answer>B", "<answer></answer>", "B</think>"]
     assert fmt(prompts=["q"] * 8, completions=completions, **_columns(8)) == [1, 1, 1, 1, 0, 0, 0, 0]
@@ -86,16 +87,14 @@ def test_plain_mode_is_accuracy_only():
 
 
 def test_l1_length_penalty_is_linear_between_budget_and_cap():
-    cfg = RewardConfig(levels={"L1": LevelShaping(length_free_tokens=10, length_cap_tokens=110, length_penalty=0.5)})
+    cfg = RewardConfig(levels={"L1": LevelShaping(length_free_tokens=10, length_cap_tokens=110, length_penalty=0.5)},
+                       **WORDS)
     length = make_reward_funcs(cfg)[2]
-    texts = ["B"] * 4
-    ids = [[0] * 10, [0] * 60, [0] * 110, [0] * 500]  # model tokens when TRL passes completion_ids
+    texts = [" ".join(["w"] * n) for n in (10, 60, 110, 500)]
+    ids = [[0] * 500] * 4  # TRL's completion_ids do not count: both backends count the text
     assert length(prompts=["q"] * 4, completions=texts, completion_ids=ids, **_columns(4)) == [0.0, -0.25, -0.5, -0.5]
-    words = " ".join(["w"] * 60) + " B"  # without ids: whitespace words (61 here)
+    words = " ".join(["w"] * 60) + " B"  # 61 words
     assert length(prompts=["q"], completions=[words], **_columns(1)) == [pytest.approx(-0.5 * 51 / 100)]
-    cfg_words = RewardConfig(length_unit="words", levels=cfg.levels)
-    assert make_reward_funcs(cfg_words)[2](prompts=["q"], completions=["B"], completion_ids=[[0] * 500],
-                                           **_columns(1)) == [0.0]
     with pytest.raises(ValueError, match="must exceed"):
         make_reward_funcs(RewardConfig(levels={"L1": LevelShaping(length_free_tokens=50, length_cap_tokens=20)}))
 
@@ -107,21 +106,18 @@ _templates = st.sampled_from(["<think>{w}</think><answer>{a}</answer>", "<think>
 @settings(max_examples=200, deadline=None)
 @given(template=_templates, words=st.lists(st.sampled_from(["the", "cube", "is", "A", "left", "B.", "(C)", "so"]),
                                             max_size=400),
-       extra=st.integers(min_value=1, max_value=300), answer=st.sampled_from(["A", "B", "C", "The answer is B"]),
-       with_ids=st.booleans())
-def test_l1_auto_think_longer_never_scores_higher(template, words, extra, answer, with_ids):
-    cfg = RewardConfig()
+       extra=st.integers(min_value=1, max_value=300), answer=st.sampled_from(["A", "B", "C", "The answer is B"]))
+def test_l1_auto_think_longer_never_scores_higher(template, words, extra, answer):
+    cfg = RewardConfig(**WORDS)
     short_words = " ".join(words)
     long_words = " ".join(words + ["more"] * extra)
     short, long = template.format(w=short_words, a=answer), template.format(w=long_words, a=answer)
     assert parse_completion(short).answer == parse_completion(long).answer
-    kw_short = {"completion_ids": list(range(len(short.split()) * 2))} if with_ids else {}
-    kw_long = {"completion_ids": list(range(len(long.split()) * 2))} if with_ids else {}
-    assert _total(cfg, long, "L1", **kw_long)["score"] <= _total(cfg, short, "L1", **kw_short)["score"]
+    assert _total(cfg, long, "L1")["score"] <= _total(cfg, short, "L1")["score"]
 
 
 def test_l3_rewards_real_reasoning_before_a_correct_answer():
-    cfg = RewardConfig()
+    cfg = RewardConfig(**WORDS)
     bare = _total(cfg, "<answer>B</answer>", "L3")["score"]
     reasoned = _total(cfg, f"<think>{THOUGHT}</think><answer>B</answer>", "L3")
     assert reasoned["score"] > bare
@@ -136,7 +132,7 @@ def test_l3_rewards_real_reasoning_before_a_correct_answer():
 
 
 def test_explicit_zero_coefficients_are_kept():
-    cfg = RewardConfig(format_weight=0.0, levels={"L3": LevelShaping(reasoning_bonus=0.0)})
+    cfg = RewardConfig(format_weight=0.0, levels={"L3": LevelShaping(reasoning_bonus=0.0)}, **WORDS)
     assert reward_weights(cfg)[1] == 0.0
     assert _total(cfg, f"<think>{THOUGHT}</think><answer>B</answer>", "L3")["score"] == 1.0
 
@@ -159,7 +155,7 @@ def _trl_trainer_stand_in(funcs, weights):
 def test_trl_weighted_sum_equals_total_reward():
     torch = pytest.importorskip("torch")
     grpo = pytest.importorskip("trl.trainer.grpo_trainer")
-    cfg = RewardConfig()
+    cfg = RewardConfig(**WORDS)
     funcs = make_reward_funcs(cfg)
     rows = [
         ("multichoiceeval", "B", MCQ, "L1", "<answer>B</answer>"),
@@ -179,10 +175,11 @@ def test_trl_weighted_sum_equals_total_reward():
     per_func = grpo.GRPOTrainer._calculate_rewards(ns, inputs, [i["prompt"] for i in inputs], completions, ids)
     trl_total = (per_func * ns.reward_weights.unsqueeze(0)).nansum(dim=1)  # TRL's sum_then_normalize
     for k, (m, a, e, lv, c) in enumerate(rows):
-        ours = total_reward(c, metricfunc=m, answer=a, metric_extra=e, level=lv, cfg=cfg, completion_ids=ids[k])
+        ours = total_reward(c, metricfunc=m, answer=a, metric_extra=e, level=lv, cfg=cfg)
         assert float(trl_total[k]) == pytest.approx(ours["score"], abs=1e-6)
         for j, name in enumerate(["accuracy", "format", "length", "reasoning"]):
             got = float(per_func[k, j])
             assert (ours[name] is None and torch.isnan(per_func[k, j])) or got == pytest.approx(ours[name], abs=1e-6)
-    assert set(logged["metrics"]) == {"accuracy/L1", "accuracy/L2", "accuracy/L3"}
+    assert set(logged["metrics"]) == {"accuracy/L1", "accuracy/L2", "accuracy/L3", "accuracy/unscored_fraction"}
+    assert logged["metrics"]["accuracy/unscored_fraction"] == pytest.approx(1 / 7)  # the row without a metric
     assert logged["extra"]["level"][2] == "L3"

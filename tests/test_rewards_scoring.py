@@ -120,7 +120,7 @@ def test_gpteval_through_openai_compatible_endpoint(judge_server):
     assert failed["score"] == 0.0 and "HTTP 400" in failed["details"]["error"]
 
     _Judge.replies = [(200, '{"answer_score": 0.5}')]  # the GRPO path builds its client from the recipe section
-    acc, _fmt, _len, reasoning = make_reward_funcs(RewardConfig(judge=cfg))
+    acc, _fmt, _len, reasoning = make_reward_funcs(RewardConfig(judge=cfg, length_unit="words"))
     batch = {"prompts": ["q"], "completions": ["<answer>pans left</answer>"], "metricfunc": ["gpteval"],
              "answer": ["pan left"], "metric_extra": [{"prompt": "q"}], "level": ["L3"]}
     calls = len(_Judge.seen)

@@ -66,15 +66,17 @@ def test_adapter_imports_only_light_modules():
     """Loaded by file path the way verl loads a custom reward, in a fresh interpreter."""
     code = f"""
 import importlib.util, json, sys
-import numpy, scipy.spatial.transform  # what numpy/scipy import themselves is their business
+import numpy, scipy.spatial.transform, PIL.Image  # what the metrics' packages import is their business
 before = {{m.split(".")[0] for m in sys.modules}}
 spec = importlib.util.spec_from_file_location("custom_module", {str(REPO / "rewards" / "verl_reward.py")!r})
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+words = {{"length_unit": "words"}}  # length_unit=tokens loads a tokenizer (transformers) by design
 out = mod.compute_score("s", "<answer>B</answer>", "B", {{"metricfunc": "multichoiceeval",
-                        "metric_extra": {{"option": ["A. x", "B. y"]}}, "level": "L1"}})
+                        "metric_extra": {{"option": ["A. x", "B. y"]}}, "level": "L1"}}, reward_config=words)
 assert out["accuracy"] == 1.0, out
 mod.compute_score("s", '{{"actions": ["W"], "step_nums": [1]}}', "", {{"metricfunc": "agenticnaveval",
-    "metric_extra": {{"optimal_rel_pose": [[0,0,0,0,0,0,1],[0,0,0.1,0,0,0,1]], "0->1": {{}}}}, "level": "L4"}})
+    "metric_extra": {{"optimal_rel_pose": [[0,0,0,0,0,0,1],[0,0,0.1,0,0,0,1]], "0->1": {{}}}}, "level": "L4"}},
+    reward_config=words)
 new = {{m.split(".")[0] for m in sys.modules}} - before - set(sys.stdlib_module_names)
 print(json.dumps(sorted(new)))
 """
@@ -83,3 +85,78 @@ print(json.dumps(sorted(new)))
     new_modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert new_modules <= {"rewards", "custom_module"}, new_modules
     assert not new_modules & {"torch", "transformers", "trl", "train", "data_mix", "eval_hooks", "cv2", "PIL"}
+
+
+_BLOCK = """
+import sys
+class _Blocked:  # a sys.meta_path finder that makes one package (and its submodules) unimportable
+    def find_spec(self, name, path=None, target=None):
+        if name == {mod!r} or name.startswith({mod!r} + "."):
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        return None
+sys.meta_path.insert(0, _Blocked())
+"""
+
+
+def _run_blocked(module: str, body: str) -> subprocess.CompletedProcess:
+    code = _BLOCK.format(mod=module) + body
+    return subprocess.run([sys.executable, "-I", "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+
+
+_LOAD_LIKE_VERL = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("custom_module", {str(REPO / "rewards" / "verl_reward.py")!r})
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+print("LOADED")
+"""
+
+
+@pytest.mark.parametrize(("blocked", "metrics", "package"), [
+    ("scipy", ["'agenticnaveval', 'manipulateeval'"], "'scipy'"),  # not installed: found at `import rewards`
+    ("scipy.spatial", ["'agenticnaveval', 'manipulateeval'"], "'scipy'"),  # installed but broken: verl's load
+    ("PIL", ["'affmask'"], "'pillow'"),
+])
+def test_a_missing_metric_dependency_fails_loading_the_verl_reward(blocked, metrics, package):
+    """verl's reward loader gets an ImportError that names the metrics and the package, not a reward of 0."""
+    out = _run_blocked(blocked, _LOAD_LIKE_VERL)
+    assert out.returncode != 0 and "LOADED" not in out.stdout
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("rewards.metrics.deps.MissingMetricDependency: metricfunc "), last
+    for name in metrics:
+        assert name in last
+    assert f"Python package {package}" in last and f"pip install {package.strip(chr(39))}" in last
+
+
+def test_a_broken_metric_dependency_raises_on_first_use_instead_of_scoring_zero():
+    """scipy installed but scipy.spatial not importable: `import rewards` works (lookup only), the L4 metric
+    raises ImportError when asked, through rewards.score and through the TRL reward functions alike."""
+    body = """
+import rewards
+from rewards.metrics.deps import MissingMetricDependency
+extra = {"optimal_rel_pose": [[0, 0, 0, 0, 0, 0, 1], [0, 0, 0.25, 0, 0, 0, 1]], "0->1": {"translation_step_size": 0.0625}}
+answer = '{"actions": ["W"], "step_nums": [4]}'
+print("MCQ", rewards.score("multichoiceeval", "B", "B", {"option": ["A. x", "B. y"]})["score"])
+for call in (lambda: rewards.score("agenticnaveval", answer, "", extra),
+             lambda: rewards.make_reward_funcs(rewards.RewardConfig(length_unit="words"))[0](
+                 completions=[answer], metricfunc=["agenticnaveval"], answer=[""], metric_extra=[extra])):
+    try:
+        print("SCORED", call())
+    except MissingMetricDependency as exc:
+        assert isinstance(exc, ImportError)
+        print("RAISED", exc)
+"""
+    out = _run_blocked("scipy.spatial", body)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "MCQ 1.0"  # the metrics that need nothing extra still work
+    assert [line.split()[0] for line in lines[1:]] == ["RAISED", "RAISED"], out.stdout
+    assert "'agenticnaveval', 'manipulateeval'" in lines[1] and "cannot be imported" in lines[1]
+
+
+def test_the_same_answer_scores_without_blocking():
+    """The control for the two tests above: the navigation answer they use is worth 1.0 here."""
+    from rewards import score
+
+    extra = {"optimal_rel_pose": [[0, 0, 0, 0, 0, 0, 1], [0, 0, 0.25, 0, 0, 0, 1]],
+             "0->1": {"translation_step_size": 0.0625}}
+    assert score("agenticnaveval", '{"actions": ["W"], "step_nums": [4]}', "", extra)["score"] == pytest.approx(1.0)

@@ -16,7 +16,7 @@ from train.packing import PackingError, first_fit_decreasing, pack_batch, rope_i
 @pytest.fixture(scope="module")
 def tiny():
     torch.set_num_threads(1)
-    from train.modeling import load_model, load_processor
+    from train.model_loading import load_model, load_processor
 
     model = load_model(ModelConfig(attn_implementation="sdpa"), "cpu").eval()
     return model, load_processor(ModelConfig())
@@ -90,6 +90,34 @@ def test_bad_samples_are_named(tmp_path, encoder):
     long = Sample(id="long", source="hand", messages=[user("left " * 3000), assistant("x")], file="h.jsonl", row=2)
     with pytest.raises(SampleEncodingError, match=r"h.jsonl:3.*max 2048"):
         encoder.encode(long)
+
+
+def test_the_batch_stream_applies_data_mix_bad_sample_policy(tmp_path, zoo, encoder):
+    """Encoder-level bad samples go through data_mix's BadSampleTracker: counted per reason, and the skip-fraction
+    check starts after data.skip_check_after samples (it was a hard-coded 100 here)."""
+    from data_mix.badsample import TooManyBadSamples
+    from train.data import BadDataError, BatchStream, ListSource
+
+    missing = Sample(id="gone", source="hand", images=[str(tmp_path / "nope.png")], file="g.jsonl", row=0,
+                     messages=[user("image", "Color?"), assistant("red")])
+    rows = [zoo["text"], missing, zoo["text"], zoo["text"], missing, zoo["text"]]  # 2 bad of 6
+
+    def stream(**data):
+        cfg = DataConfig(**data)
+        return BatchStream(ListSource(rows), SampleEncoder(encoder.processor, cfg), 2, cfg)
+
+    lenient = stream(on_bad_sample="skip", max_skip_fraction=0.5, skip_check_after=3)
+    assert len(list(lenient)) == 2  # the 4 good samples, in batches of 2
+    assert (lenient.seen, lenient.skipped, dict(lenient.skip_counts)) == (6, 2, {"missing_media": 2})
+    strict = stream(on_bad_sample="skip", max_skip_fraction=0.3, skip_check_after=3)
+    with pytest.raises(TooManyBadSamples, match=r"2 of 5 samples were bad .*data.max_skip_fraction=0.3"):
+        list(strict)  # checked at each bad sample once 3 were seen: 2 of 5 is over 0.3
+    with pytest.raises(BadDataError, match=r"g.jsonl:1.*data.on_bad_sample=error"):
+        list(stream(on_bad_sample="error"))
+    state = lenient.state_dict()
+    resumed = stream(on_bad_sample="skip", max_skip_fraction=0.5, skip_check_after=3)
+    resumed.load_state_dict(state)
+    assert (resumed.seen, resumed.skipped, dict(resumed.skip_counts)) == (6, 2, {"missing_media": 2})
 
 
 def test_first_fit_decreasing():

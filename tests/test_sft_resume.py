@@ -173,7 +173,7 @@ def test_resume_discovery_ignores_incomplete(tmp_path):
         d = tmp_path / f"checkpoint-{step}"
         d.mkdir()
         if complete:
-            ckpt.write_json_atomic(d / ckpt.MARKER, {"step": step})
+            ckpt.atomic_write_json(d / ckpt.MARKER, {"step": step})
     (tmp_path / ckpt.STAGING / "checkpoint-8").mkdir(parents=True)
     assert ckpt.latest_complete(tmp_path) == tmp_path / "checkpoint-4"
     assert ckpt.resolve_resume("never", tmp_path) is None

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from sweeps.cli import main as sweep_main
+from sweeps.loader import load_sweep
+from sweeps.plan import array_spec, plan
+from sweeps.sbatch import render
+from sweeps.spec import SweepError, parse_time
+from sweeps.status import sweep_status
 from tests.fixtures_sweep import STANDIN
-from train.sweep.cli import main as sweep_main
-from train.sweep.loader import load_sweep
-from train.sweep.plan import array_spec, plan
-from train.sweep.sbatch import render
-from train.sweep.spec import SweepError, parse_time
-from train.sweep.status import sweep_status
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE2 = REPO / "recipes/sweeps/table2_sft.yaml"
@@ -107,7 +107,7 @@ def test_table3_plan_waits_for_the_sft_task(tmp_path, capsys):
 
 
 def sweep_state_runs(sweep, sweep_dir):
-    from train.sweep.state import new_state
+    from sweeps.state import new_state
 
     return new_state(sweep, plan(sweep), sweep_dir, [], sys.executable)["runs"]
 
@@ -247,13 +247,14 @@ def test_local_runs_skip_done_and_report_failures(tmp_path, capsys):
 
 def test_status_of_unsubmitted_and_submitted_runs(tmp_path, monkeypatch):
     """--status without a queue: submitted-but-gone runs are reported, never-submitted ones too."""
-    from train.sweep import status as status_mod
-    from train.sweep.state import new_state, write_json_atomic
+    from eval_hooks.io import atomic_write_json
+    from sweeps import status as status_mod
+    from sweeps.state import new_state
 
     sweep = load_sweep(standin_sweep(tmp_path))
     state = new_state(sweep, plan(sweep), tmp_path, [], sys.executable)
     state["runs"]["a"]["job"] = "7_0"
-    write_json_atomic(tmp_path / "sweep.json", state)
+    atomic_write_json(tmp_path / "sweep.json", state)
     monkeypatch.setattr(status_mod, "squeue_states", lambda: {"7_0": ("PENDING", "Dependency")})
     states = {s.name: (s.state, s.detail) for s in sweep_status(tmp_path)}
     assert states == {"a": ("pending", "pending (Dependency)"), "b": ("not-submitted", "")}

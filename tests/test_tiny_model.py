@@ -10,7 +10,7 @@ from PIL import Image
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir):
     from train.config import ModelConfig
-    from train.modeling import load_model_and_processor
+    from train.model_loading import load_model_and_processor
 
     return load_model_and_processor(ModelConfig(name_or_path="tiny-qwen2.5-vl"), device="cpu")
 

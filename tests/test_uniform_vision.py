@@ -11,8 +11,8 @@ from fixtures_sft import sample_zoo
 from data_mix.config import DataConfig
 from train.collate import SampleEncoder, pad_batch
 from train.config import FreezeConfig, ModelConfig
-from train.modeling import load_model, load_processor
-from train.modules import apply_freeze
+from train.model_loading import load_model, load_processor
+from train.module_groups import apply_freeze
 from train.uniform_vision import install_uniform_vision, vision_owner
 
 
@@ -135,7 +135,7 @@ def test_blank_calls_run_before_hooks_already_on_the_language_model(batches):
 
 
 def test_a_second_install_changes_nothing(batches):
-    """train/trainer.py's RecipeTrainer and GRPO's media mixin may both install it on the policy: still two calls."""
+    """train/recipe_trainer.py's RecipeTrainer and GRPO's media mixin may both install it on the policy: still two calls."""
     model = fresh_model()
     calls = count_vision_calls(model)
     first = install_uniform_vision(model)

@@ -2,8 +2,9 @@
 reward manager scoring our parquet through rewards/verl_reward.py exactly like the TRL reward functions.
 
 verl 0.9.1 lives in its own environment (.venv-verl, scripts/verl/setup_env.sh). The tests that need it
-create it when it is missing (about 2-3 minutes, once) and run verl in subprocesses. verl's training itself
-needs GPUs (vLLM/SGLang rollouts) and is not run here.
+create or complete it when needed (about 5 minutes from nothing on 2 cores, once) and run verl in subprocesses.
+verl's training itself needs GPUs (vLLM/SGLang rollouts) and is not run here. Every metricfunc at every level
+through verl's RLHFDataset and reward manager: tests/test_verl_parity.py.
 """
 
 from __future__ import annotations
@@ -16,25 +17,15 @@ from pathlib import Path
 
 import pytest
 from fixtures_grpo import grpo_recipe, write_bench_source
+from fixtures_verl import verl_env
 
 REPO = Path(__file__).resolve().parents[1]
-VERL_PY = REPO / ".venv-verl" / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
 def verl_python() -> Path:
-    """verl's interpreter; the environment is created with scripts/verl/setup_env.sh when missing."""
-    check = [str(VERL_PY), "-c", "import verl, hydra, pyarrow"]
-    if VERL_PY.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return VERL_PY
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "verl" / "setup_env.sh")], capture_output=True, text=True,
-                          timeout=1500)
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-2000:]
-        if "Could not find a version" in tail or "No matching distribution" in tail or "connection" in tail.lower():
-            pytest.skip(f"VERL ENVIRONMENT COULD NOT BE INSTALLED (pip cannot reach verl==0.9.1): {tail}")
-        raise AssertionError(f"scripts/verl/setup_env.sh failed:\n{tail}")
-    return VERL_PY
+    """verl's interpreter; scripts/verl/setup_env.sh creates or completes the environment when needed."""
+    return verl_env()
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +44,32 @@ def exported(tmp_path_factory):
     return recipe, out
 
 
+def test_every_recipe_key_verl_cannot_carry_is_warned_in_one_place(tmp_path, caplog):
+    """freeze.projector, freeze.llm, per-group learning rates, the linear schedule ... each named once, with what
+    verl does instead; a recipe verl carries in full warns nothing."""
+    import logging
+
+    from train.grpo import verl_backend
+
+    src = write_bench_source(tmp_path, n=2)
+    carried = ["grpo.backend=verl", "grpo.mask_truncated_completions=false", "train.report_to=[tensorboard]",
+               "train.save_total_limit=0", "eval.bench=null"]
+    assert verl_backend.uncarried(grpo_recipe(tmp_path, src, carried)) == []
+    recipe = grpo_recipe(tmp_path, src, [*carried, "model.freeze.projector=true", "model.freeze.llm=true",
+                                         "model.freeze.vision=false", "optim.vision_lr=1e-4", "optim.scheduler=linear",
+                                         "grpo.scale_rewards=batch", "train.deepspeed=zero2", "model.dtype=fp32"])
+    lines = verl_backend.uncarried(recipe)
+    assert [line.split("=")[0] for line in lines] == [
+        "model.freeze.projector", "model.freeze.llm", "optim.vision_lr", "optim.scheduler", "model.dtype",
+        "train.deepspeed", "grpo.scale_rewards"]
+    assert "optim.scheduler='linear': verl's actor has cosine and constant schedules; it runs constant" in lines
+    with caplog.at_level(logging.WARNING, logger=verl_backend.log.name):
+        cfg = verl_backend.build_config(recipe, tmp_path / "train.parquet", tmp_path / "val.parquet")
+    warned = [r.getMessage() for r in caplog.records if "cannot carry" in r.getMessage()]
+    assert warned == [f"grpo.backend=verl cannot carry {line}" for line in lines]
+    assert cfg["actor_rollout_ref"]["actor"]["optim"]["lr_scheduler_type"] == "constant"
+
+
 def test_parquet_rows_follow_verls_schema(exported):
     from train.grpo.verl_export import read_parquet
 
@@ -69,7 +86,8 @@ def test_parquet_rows_follow_verls_schema(exported):
         assert user["content"].count("<image>") == len(row["images"]) >= 1
         assert user["content"].startswith("<image>")  # placeholders stay where the sample had them
         assert all(Path(im["image"]).is_absolute() and Path(im["image"]).is_file() for im in row["images"])
-        assert row["images"][0]["max_pixels"] == recipe.data.image_max_pixels
+        for im in row["images"]:  # the size the project's processor gives it (56x56 images stay 56x56)
+            assert (im["resized_height"], im["resized_width"]) == (56, 56) and "max_pixels" not in im
         assert row["reward_model"]["style"] == "rule" and row["reward_model"]["ground_truth"] in ("A", "B")
         extra = row["extra_info"]
         assert extra["metricfunc"] == "multichoiceeval"

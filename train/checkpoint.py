@@ -9,12 +9,13 @@ so a crash at any point of a save (or a full disk) never leaves a checkpoint tha
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
+
+from eval_hooks.io import atomic_write_json
 
 MARKER = "COMPLETE"
 STAGING = ".staging"
@@ -83,15 +84,6 @@ def fsync_tree(root: Path) -> None:
         _fsync_path(Path(dirpath))
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
 def publish(staged: Path, run_dir: str | Path, info: dict | None = None) -> Path:
     """fsync ``staged``, move it to ``run_dir/<name>`` and mark it complete; return the final path."""
     run_dir = Path(run_dir)
@@ -101,7 +93,7 @@ def publish(staged: Path, run_dir: str | Path, info: dict | None = None) -> Path
         shutil.rmtree(final)
     staged.rename(final)
     _fsync_path(run_dir)
-    write_json_atomic(final / MARKER, {"step": checkpoint_step(final), "time": time.time(), **(info or {})})
+    atomic_write_json(final / MARKER, {"step": checkpoint_step(final), "time": time.time(), **(info or {})})
     _fsync_path(final)
     return final
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from train.recipe import RecipeError, load_recipe, parse_overrides, to_yaml
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 USAGE = """usage: {prog} recipe=NAME [key=value ...] [--print-config]{extra}
 
@@ -32,15 +36,20 @@ def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], l
     return flags, rest
 
 
-def check_sources(recipe) -> None:
-    """Unknown or misplaced source names in ``mix`` fail here, before any model or data is loaded."""
-    if not recipe.mix.groups:
-        return
+def check_sources(recipe: Recipe) -> None:
+    """Unknown or misplaced source names in ``mix``, and an ``eval.bench`` that is neither a registry source nor
+    a file (e.g. the default bench with a custom ``data.registry``), fail here, before any model or data is
+    loaded."""
     from data_mix.registry import RegistryError, check_mix, load_registry
 
     try:
-        check_mix(recipe.mix, load_registry(recipe.data.registry))
-    except RegistryError as exc:
+        if recipe.mix.groups:
+            check_mix(recipe.mix, load_registry(recipe.data.registry))
+        if recipe.eval.bench:
+            from eval_hooks.subset import bench_source
+
+            bench_source(recipe.eval.bench, recipe.data)
+    except (RegistryError, FileNotFoundError) as exc:
         raise RecipeError(str(exc)) from None
 
 
@@ -61,9 +70,27 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     if "--print-config" in flags:
         sys.stdout.write(to_yaml(recipe))
         return 0
+    try:
+        check_judge(recipe)
+    except RecipeError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     code = int(run(recipe, flags) or 0)
     close_process_group(code)
     return code
+
+
+def check_judge(recipe) -> None:
+    """An evaluation whose records need an LLM judge that is not configured stops here, at start (``eval.judge``)."""
+    if recipe.eval.bench is None:
+        return
+    from eval_hooks.evaluator import check_judge_at_start
+    from eval_hooks.judging import JudgeRequired
+
+    try:
+        check_judge_at_start(recipe.eval, recipe.data, recipe.reward.judge)
+    except JudgeRequired as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def report_user_error(prog: str, exc: BaseException) -> int:

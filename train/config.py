@@ -16,7 +16,7 @@ from rewards.config import RewardConfig
 
 @dataclass
 class FreezeConfig:
-    """Which module groups are frozen (see the per-architecture table in train/modules.py)."""
+    """Which module groups are frozen (see the per-architecture table in train/module_groups.py)."""
 
     vision: bool = True
     """Freeze the vision encoder (the paper's setting)."""
@@ -80,7 +80,8 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """AdamW betas."""
     warmup_ratio: float = 0.03
-    """Share of the steps spent warming the learning rate up linearly."""
+    """Share of the steps spent warming the learning rate up linearly, in [0, 1) (the Trainer gets it as a float
+    warmup_steps, which transformers reads as a share when below 1)."""
     scheduler: str = "cosine"
     """``cosine``, ``linear`` or ``constant``."""
     max_grad_norm: float = 1.0
@@ -264,7 +265,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "grpo.vllm_mode": ("colocate", "server"),
     "grpo.verl.rollout": ("vllm", "sglang"),
     "reward.mode": ("think", "auto_think", "plain"),
-    "reward.length_unit": ("auto", "words"),
+    "reward.accuracy": ("all", "mcq_only"),
+    "reward.length_unit": ("tokens", "words"),
     "eval.mode": ("renormalize", "reference"),
     "eval.answer_extraction": ("auto", "none"),
+    "eval.protocol": ("quick", "paper"),
+    "eval.final_protocol": ("quick", "paper"),
+    "eval.weights": ("lmms_eval", "paper_table"),
+    "eval.inputs": ("training", "lmms_eval"),
+    "eval.judge": ("require", "skip"),
 }

@@ -1,6 +1,6 @@
 """Print a run's learning curve and its held-out accuracy before / during / after training.
 
-    python -m train.curve RUN_DIR [--width 40]
+    python launch/curve.py RUN_DIR [--width 40]
 
 Reads ``RUN_DIR/metrics.jsonl`` (train/loss per log step, bench/overall per evaluation).
 """
@@ -42,7 +42,7 @@ def render(losses: list[tuple[int, float]], bench: list[tuple[int, float]], widt
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.curve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="launch/curve.py", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--width", type=int, default=40)
     args = parser.parse_args(argv)

@@ -8,26 +8,29 @@ models this is measured to be a small share of a step, on GPUs see docs/SFT.md.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from data_mix.badsample import BadSample, BadSampleTracker
 from train.collate import SampleEncoder, SampleEncodingError, batch_stats, pad_batch
 from train.packing import RopeIndexFn, pack_batch
 
-log = logging.getLogger(__name__)
-
 
 class BadDataError(RuntimeError):
-    """Too many bad samples (over ``data.max_skip_fraction``) or a bad sample under ``on_bad_sample: error``."""
+    """A sample the encoder cannot turn into model inputs, under ``data.on_bad_sample=error``."""
 
 
 class BatchStream(torch.utils.data.IterableDataset):
     """Micro-batches of ``batch_size`` samples from ``source`` (an iterable of Samples, ideally with
-    ``state_dict`` / ``load_state_dict`` like data_mix's Mix). Each batch carries ``_stats``."""
+    ``state_dict`` / ``load_state_dict`` like data_mix's Mix). Each batch carries ``_stats``.
+
+    A sample the encoder rejects (media that fails to decode, the processor) goes through ``data.on_bad_sample``
+    with data_mix's own policy (:class:`data_mix.badsample.BadSampleTracker`: counted per reason, the first few
+    logged, TooManyBadSamples past ``data.max_skip_fraction`` after ``data.skip_check_after`` samples); the
+    mixer's read-time skips are counted by the mixer's own tracker."""
 
     def __init__(self, source: Iterable, encoder: SampleEncoder, batch_size: int, data_cfg,
                  packing: bool = False, packing_max_length: int | None = None,
@@ -43,10 +46,21 @@ class BatchStream(torch.utils.data.IterableDataset):
         self.packing_max_length = packing_max_length or encoder.max_length
         self.rope_fn = rope_fn
         self.attn_implementation = attn_implementation
-        self.seen = 0
-        self.skipped = 0
-        self.skip_reasons: list[str] = []
-        self.skip_counts: Counter = Counter()  # per data_mix reason code (truncated_image ...) of encoder-level skips
+        self.skips = BadSampleTracker.from_config(data_cfg)
+
+    @property
+    def seen(self) -> int:
+        """Samples given to the encoder (encoded or skipped)."""
+        return self.skips.seen
+
+    @property
+    def skipped(self) -> int:
+        return self.skips.skipped
+
+    @property
+    def skip_counts(self) -> Counter:
+        """Encoder-level skips per data_mix reason code (truncated_image ..., ``unencodable`` for the rest)."""
+        return self.skips.counts
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -58,27 +72,22 @@ class BatchStream(torch.utils.data.IterableDataset):
             if not hasattr(self.source, "load_state_dict"):
                 raise BadDataError("the checkpoint has a data position but this data source cannot be resumed")
             self.source.load_state_dict(state["source"])
-        self.seen = int(state.get("seen", 0))
-        self.skipped = int(state.get("skipped", 0))
-        self.skip_counts = Counter(state.get("skip_counts", {}))
+        self.skips.load_state_dict({"seen": state.get("seen", 0), "counts": state.get("skip_counts", {})})
 
     # ------------------------------------------------------------------ iteration
     def _encode(self, sample):
-        self.seen += 1
         try:
-            return self.encoder.encode(sample)
+            encoded = self.encoder.encode(sample)
         except SampleEncodingError as exc:
-            if self.data_cfg.on_bad_sample != "skip":
+            if self.skips.policy != "skip":
                 raise BadDataError(f"{exc} (data.on_bad_sample=error; set it to skip to count and skip)") from exc
-            self.skipped += 1
-            self.skip_counts[getattr(exc.__cause__, "reason", "unencodable")] += 1
-            if len(self.skip_reasons) < 20:
-                self.skip_reasons.append(str(exc))
-            log.warning("skipped bad sample: %s", exc)
-            if self.skipped > self.data_cfg.max_skip_fraction * self.seen and self.seen >= 100:
-                raise BadDataError(f"{self.skipped} of {self.seen} samples were bad, over data.max_skip_fraction="
-                                   f"{self.data_cfg.max_skip_fraction}; first reasons: {self.skip_reasons[:5]}") from exc
+            cause = exc.__cause__
+            bad = cause if isinstance(cause, BadSample) else BadSample(sample.file or sample.id, sample.row,
+                                                                       "unencodable", str(exc))
+            self.skips.bad(bad)  # counts it; TooManyBadSamples past data.max_skip_fraction
             return None
+        self.skips.ok()
+        return encoded
 
     def collate(self, encoded: list) -> dict[str, torch.Tensor]:
         if self.packing:

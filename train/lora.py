@@ -4,7 +4,7 @@ Adapters go on the linear layers named by ``model.lora.target_modules`` *inside 
 model* (a regex restricts them there: Qwen's vision blocks have ``gate_proj``/``up_proj`` too). When
 the projector is trained it is saved whole (peft ``modules_to_save``).
 
-    python -m train.lora --base BASE --adapter DIR --out OUT   # merge an adapter into a plain HF dir
+    python launch/merge_lora.py --base BASE --adapter DIR --out OUT   # merge an adapter into a plain HF dir
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import re
 from pathlib import Path
 
-from train.modules import arch_of
+from train.module_groups import arch_of
 
 
 def lm_target_regex(model, target_modules: list[str]) -> str:
@@ -43,7 +43,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out: str | Path, dtype: st
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from train.modeling import pick_dtype, resolve_model_path
+    from train.model_loading import pick_dtype, resolve_model_path
 
     path = resolve_model_path(base)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=pick_dtype(dtype, "cpu"))
@@ -56,7 +56,7 @@ def merge_adapter(base: str, adapter_dir: str | Path, out: str | Path, dtype: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.lora", description="merge a LoRA adapter")
+    parser = argparse.ArgumentParser(prog="launch/merge_lora.py", description="merge a LoRA adapter")
     parser.add_argument("--base", required=True)
     parser.add_argument("--adapter", required=True)
     parser.add_argument("--out", required=True)

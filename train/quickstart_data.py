@@ -1,8 +1,8 @@
 """Data of the quickstart (recipes/sft/quickstart_sft.yaml): an L1 "which object is closer to the camera?"
 MCQ drawn large enough for the tiny model's 4 image tokens, written by the engine's own writers.
 
-    python -m train.quickstart_data DIR [--train 10000] [--heldout 200] [--seed 1]
-                                        [--kinds closer[,farther]] [--options-by position|name]
+    python launch/quickstart_data.py DIR [--train 10000] [--heldout 200] [--seed 1]
+                                           [--kinds closer[,farther]] [--options-by position|name]
 
 Two objects stand on a ground plane seen in perspective: the closer one is drawn larger and lower (the
 monocular cues of size and height in the field of view). Rows are engine ``Item``s written by
@@ -116,7 +116,7 @@ def make_quickstart_data(root: str | Path, n_train: int = 12800, n_heldout: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.quickstart_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="launch/quickstart_data.py", description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--train", type=int, default=12800)
     parser.add_argument("--heldout", type=int, default=200)

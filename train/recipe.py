@@ -8,7 +8,6 @@ model or dataset is touched, so a typo costs a second, not a model load.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import typing
 from collections.abc import Sequence
@@ -19,6 +18,9 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from eval_hooks import protocol as eval_protocol
+from rewards.config import check_reward_config
+from rewards.did_you_mean import did_you_mean
 from train.config import CHOICES, Recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,13 +51,6 @@ def available_recipes(root: Path | None = None) -> dict[str, Path]:
     return found
 
 
-def _closest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-
-
 def find_recipe(name: str) -> Path:
     """The file of recipe ``name`` (a name under recipes/, or a path to a YAML file)."""
     if name.endswith((".yaml", ".yml")) or os.sep in name:
@@ -65,7 +60,7 @@ def find_recipe(name: str) -> Path:
         return path
     recipes = available_recipes()
     if name not in recipes:
-        raise RecipeError(f"unknown recipe {name!r}{_closest(name, sorted(recipes))}"
+        raise RecipeError(f"unknown recipe {name!r}{did_you_mean(name, sorted(recipes))}"
                           f" (recipes live in {recipes_dir()})")
     return recipes[name]
 
@@ -116,7 +111,7 @@ def _check_keys(node: Any, cls: type, prefix: str) -> None:
         if key not in fields:
             siblings = [f"{prefix}{f}" for f in fields]
             everywhere = _all_keys(Recipe)
-            hint = _closest(dotted, siblings) or _closest(dotted, everywhere)
+            hint = did_you_mean(dotted, siblings) or did_you_mean(dotted, everywhere)
             raise RecipeError(f"unknown key {dotted!r}{hint}")
         ftype = fields[key]
         if dataclasses.is_dataclass(ftype):
@@ -144,7 +139,7 @@ def _check_choices(cfg: DictConfig) -> None:
     for key, choices in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in choices:
-            raise RecipeError(f"{key}={value!r} is not one of {', '.join(choices)}{_closest(str(value), choices)}")
+            raise RecipeError(f"{key}={value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
 
 
 # ---------------------------------------------------------------------------- public API
@@ -185,7 +180,19 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
         msg = str(exc).splitlines()[0]
         raise RecipeError(f"bad value for {key!r}: {msg}" if key else f"bad recipe: {msg}") from exc
     assert isinstance(recipe, Recipe)
+    try:  # the reward section's own rules (per-level lengths, reward.tasks entries) at load time, not mid-run
+        check_reward_config(recipe.reward)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+    _check_ranges(recipe)
     return finalize(recipe)
+
+
+def _check_ranges(recipe: Recipe) -> None:
+    """Values whose valid range their type cannot say."""
+    w = recipe.optim.warmup_ratio
+    if not 0 <= w < 1:  # the Trainer reads a warmup_steps of 1 or more as a number of steps, not a share
+        raise RecipeError(f"optim.warmup_ratio={w!r} must be in [0, 1): the share of the steps spent warming up")
 
 
 def finalize(recipe: Recipe) -> Recipe:
@@ -206,6 +213,7 @@ def finalize(recipe: Recipe) -> Recipe:
         recipe.train.packing_max_length = recipe.data.max_length
     if recipe.mix.seed is None:
         recipe.mix.seed = recipe.train.seed
+    recipe.eval = eval_protocol.resolve(recipe.eval)  # the (protocol) keys the recipe leaves unset
     return recipe
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import socket
 import subprocess
@@ -10,8 +9,13 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from eval_hooks.io import atomic_write_json
 from train.recipe import REPO_ROOT, to_yaml
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 MAIN_PACKAGES = ("torch", "torchvision", "transformers", "trl", "peft", "deepspeed", "datasets",
                  "accelerate", "omegaconf", "wandb", "flash-attn", "vllm", "verl", "numpy")
@@ -40,7 +44,7 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def write_run_info(recipe, run_dir: str | Path, launcher: str) -> Path:
+def write_run_info(recipe: Recipe, run_dir: str | Path, launcher: str) -> Path:
     """Write recipe.yaml and run_info.json into ``run_dir``; return the directory."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +58,5 @@ def write_run_info(recipe, run_dir: str | Path, launcher: str) -> Path:
         "git": git_commit(),
         "packages": package_versions(),
     }
-    tmp = run_dir / "run_info.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(run_dir / "run_info.json")
+    atomic_write_json(run_dir / "run_info.json", info)
     return run_dir

@@ -11,7 +11,7 @@ Design choice (measured, see docs/TINY_MODEL.md): the text rope_theta is 10, not
 columns are indistinguishable and left/right can never be learned. A small theta fixes that
 without a warm-up.
 
-    python -m train.tiny --out DIR      # write the tiny model to DIR
+    python launch/tiny_model.py --out DIR     # write the tiny model to DIR
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def ensure_tiny(seed: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.tiny", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="launch/tiny_model.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory to write the model to")
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed")
     args = parser.parse_args(argv)

@@ -7,10 +7,11 @@ particular the bench and RL sources never contain a scene of the SFT sources.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import replace
 from pathlib import Path
+
+from rewards.did_you_mean import did_you_mean
 
 from .tasks import Opts
 
@@ -71,8 +72,7 @@ def _source_opts(name: str, st: dict, opts: Opts) -> Opts:
 
     unknown = [k for k in st if k not in STANDIN_KEYS]
     if unknown:
-        close = {k: difflib.get_close_matches(k, STANDIN_KEYS, n=1) for k in unknown}
-        hint = "; ".join(f"{k!r} (did you mean {c[0]!r}?)" if c else repr(k) for k, c in close.items())
+        hint = "; ".join(f"{k!r}{did_you_mean(k, STANDIN_KEYS, n=1)}" for k in unknown)
         raise StandinError(f"source {name!r}: unknown standin key(s) {hint}; allowed: {', '.join(STANDIN_KEYS)}")
     changes = {}
     if "kinds" in st:
@@ -93,7 +93,7 @@ def _source_opts(name: str, st: dict, opts: Opts) -> Opts:
 
 def _plan_source(name: str, src: dict, scale: str) -> tuple[str, str, int, Path, str]:
     """(task, format, rows, file, media_root) for one source, or StandinError naming what is wrong."""
-    from . import resolve_formats
+    from .output import resolve_formats
 
     st = src.get("standin")
     if not isinstance(st, dict) or "task" not in st:

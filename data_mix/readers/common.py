@@ -35,6 +35,18 @@ def text_to_parts(text: str, video_tag: str = "<video>") -> list[dict]:
     return parts
 
 
+def with_system(rec: dict, messages: list[dict], file: str, row: int) -> list[dict]:
+    """``messages`` with the row's top-level ``system`` text (LLaMA-Factory's ShareGPT column) as the first turn."""
+    system = rec.get("system")
+    if system is None or system == "":
+        return messages
+    if not isinstance(system, str):
+        raise BadSample(file, row, "bad_record", f"'system' must be a string, got {type(system).__name__}")
+    if messages and messages[0]["role"] == "system":
+        raise BadSample(file, row, "bad_record", "both a top-level 'system' and a system turn: keep one")
+    return [{"role": "system", "content": [{"type": "text", "text": system}]}, *messages]
+
+
 def count_parts(messages: list[dict]) -> tuple[int, int]:
     """(image parts, video parts) over all messages."""
     n_img = n_vid = 0

@@ -1,5 +1,8 @@
 """LLaVA rows: ``id``, ``image`` (path or list), ``video``, ``conversations`` [{from, value}].
 
+The same shape serves Qwen2.5-VL's finetuning JSON and LLaMA-Factory's ShareGPT rows with from/value turns
+(whose image column is ``images`` and which may carry a top-level ``system`` text, made the first turn).
+
 ``<image>`` / ``<video>`` placeholders become content parts at their positions (interleaved
 multi-image turns keep their order). A video is a video file, a folder of frame images, or a list
 of frame images. LLaVA-Video rows mark their video with ``<image>``: when a row has videos, no
@@ -19,6 +22,7 @@ from data_mix.readers.common import (
     sample_frame_folder,
     sample_frames,
     text_to_parts,
+    with_system,
 )
 from data_mix.sample import Sample
 
@@ -70,9 +74,12 @@ def llava_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
     if not isinstance(convs, list) or not convs:
         raise BadSample(file, row, "bad_record", "no 'conversations' list")
     media_dir = spec.media_dir(data)
-    images = [resolve_media(p, media_dir) for p in as_list(rec.get("image"))]
-    if not all(isinstance(p, str) for p in as_list(rec.get("image"))):
-        raise BadSample(file, row, "bad_record", "'image' must be a path or a list of paths")
+    key = "images" if rec.get("image") in (None, "") and "images" in rec else "image"  # LLaMA-Factory: images
+    if key == "image" and rec.get("images") not in (None, "", []):
+        raise BadSample(file, row, "bad_record", "both 'image' and 'images': keep one")
+    if not all(isinstance(p, str) for p in as_list(rec.get(key))):
+        raise BadSample(file, row, "bad_record", f"'{key}' must be a path or a list of paths")
+    images = [resolve_media(p, media_dir) for p in as_list(rec.get(key))]
     videos = resolve_videos(rec.get("video"), media_dir, data, spec.frame_fps, file, row)
     texts = []
     for i, turn in enumerate(convs):
@@ -87,7 +94,8 @@ def llava_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
     video_tag = "<video>"
     if videos and not images and "<video>" not in all_text and all_text.count("<image>") == len(videos):
         video_tag = "<image>"
-    messages = [{"role": role, "content": text_to_parts(text, video_tag)} for role, text in texts]
+    messages = with_system(rec, [{"role": role, "content": text_to_parts(text, video_tag)} for role, text in texts],
+                           file, row)
     check_media_counts(messages, len(images), len(videos), file, row)
     check_assistant_turns(messages, file, row)
     tags = spec.tags

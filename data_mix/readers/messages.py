@@ -4,13 +4,15 @@
 (``{"type": "image"}``, ``{"type": "text", "text": ...}``). ``images`` entries are paths, or
 ``{"path": ..., "bytes": ...}`` as a saved HF ``Image`` column stores them (without an ``images``
 column, paths inside the parts, ``{"type": "image", "image": "x.png"}``, are used) (embedded bytes are kept
-as bytes in ``Sample.images``; :func:`data_mix.media.load_media` decodes them).
+as bytes in ``Sample.images``; :func:`data_mix.media.load_media` decodes them). LLaMA-Factory's ShareGPT
+files with role/content turns (its ``mllm_demo.json``) are such rows; their top-level ``system`` text becomes
+the first turn.
 """
 
 from __future__ import annotations
 
 from data_mix.badsample import BadSample
-from data_mix.readers.common import as_list, resolve_media, text_to_parts
+from data_mix.readers.common import as_list, resolve_media, text_to_parts, with_system
 from data_mix.readers.llava import check_assistant_turns, check_media_counts, resolve_videos
 from data_mix.sample import Sample
 
@@ -60,6 +62,7 @@ def messages_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
         if not isinstance(m, dict) or m.get("role") not in _ROLES:
             raise BadSample(file, row, "bad_record", f"message {i + 1}: role must be one of {', '.join(_ROLES)}")
         messages.append({"role": m["role"], "content": _content(m.get("content"), file, row, i + 1, inline)})
+    messages = with_system(rec, messages, file, row)
     media_dir = spec.media_dir(data)
     image_col = rec.get("images", rec.get("image")) or inline["image"]
     images = [_image_entry(e, media_dir, file, row) for e in as_list(image_col)]

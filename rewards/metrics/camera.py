@@ -26,6 +26,7 @@ import re
 import numpy as np
 
 from rewards.metrics._parse import parse_action_dict
+from rewards.metrics.deps import require
 
 ACTIONS = {
     "W": "Dolly In", "S": "Dolly Out", "A": "Truck Left", "D": "Truck Right",
@@ -45,9 +46,8 @@ _DEFAULT_ROTATION_STEP = float(np.deg2rad(0.5))
 
 
 def _rotation():
-    from scipy.spatial.transform import Rotation  # imported on first use: keeps `import rewards` fast
-
-    return Rotation
+    # imported on first use (keeps `import rewards` fast); a missing scipy is an ImportError, not a 0 score
+    return require("agenticnaveval", "scipy.spatial.transform").Rotation
 
 
 def segment_keys(extra_info: dict) -> list[str]:

@@ -1,10 +1,10 @@
-"""A small PNG reader (numpy + zlib) for affordance masks, so scoring needs neither OpenCV nor Pillow.
+"""A small PNG reader (numpy + zlib) for affordance masks, so scoring plain PNG masks needs neither OpenCV nor Pillow.
 
 Reads every non-interlaced PNG (gray, gray+alpha, RGB, RGBA, palette; 1-16 bits) into an 8-bit grayscale
 array the way OpenCV's ``imdecode(..., IMREAD_GRAYSCALE)`` does: low bit depths are scaled to 0-255,
 16-bit samples keep their high byte, alpha is dropped, and colour becomes luma with libpng's fixed-point
-BT.601 weights (what OpenCV asks libpng for). Interlaced PNGs and other formats go to Pillow when it is
-installed.
+BT.601 weights (what OpenCV asks libpng for). Interlaced PNGs and other formats go to Pillow (affmask's
+declared dependency, rewards/metrics/deps.py: a missing Pillow is an ImportError, not a 0 score).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import struct
 import zlib
 
 import numpy as np
+
+from rewards.metrics.deps import require
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -161,13 +163,10 @@ class _Interlaced(PNGError):
 
 
 def _pil_gray(data: bytes) -> np.ndarray | None:
-    """Decode with Pillow (when installed) and convert to gray as above; None when it cannot."""
-    try:
-        import io
+    """Decode with Pillow and convert to gray as above; None when Pillow cannot read the data."""
+    import io
 
-        from PIL import Image
-    except ImportError:
-        return None
+    Image = require("affmask", "PIL.Image")  # a missing Pillow is an ImportError, never an unreadable mask
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -185,7 +184,7 @@ def _pil_gray(data: bytes) -> np.ndarray | None:
 def decode_mask_image(data: bytes) -> np.ndarray | None:
     """Grayscale mask from image bytes, None if unreadable. PNG is read here (a damaged PNG is unreadable,
     as libpng, and so the benchmark's OpenCV, rejects it); interlaced PNGs and other formats go through
-    Pillow when it is installed."""
+    Pillow."""
     if data.startswith(_SIGNATURE):
         try:
             return decode_png_gray(data)

@@ -1,39 +1,76 @@
 #!/usr/bin/env bash
-# Create verl's own environment (verl 0.9.1 pins transformers<5.11 and omegaconf<2.4, so it cannot share
-# .venv with the rest of SpatialTree-Train). Idempotent: an existing environment with verl importable is kept.
+# Create or complete verl's own environment (verl 0.9.1 pins transformers<5.11 and omegaconf<2.4, so it cannot
+# share .venv with the rest of SpatialTree-Train). Idempotent: a stamp records what was installed; an environment
+# without the stamp, or in which one of the required modules does not import (e.g. an older .venv-verl made
+# without torchvision / qwen-vl-utils / scipy), is completed in place.
 #
 #   VERL_VENV=.venv-verl (default)   where the environment goes
-#   VERL_TORCH_SPEC="torch==2.13.0"  torch for it. Default: torch==2.13.0 (a CPU build; enough for the
-#                                    conversion/config/reward checks). On a GPU cluster use the CUDA torch
-#                                    your vLLM/SGLang wheel was built for, e.g. VERL_TORCH_SPEC="torch==2.9.0".
-#   VERL_EXTRAS=""                   extra pip requirements, e.g. "vllm==0.11.0" on GPU nodes (rollout engine)
+#   VERL_TORCH_SPEC="..."            torch (+ torchvision) for it. Default, x86_64: "torch==2.14.1 torchvision==0.29.1"
+#                                    (a CUDA build that also runs on CPU; the only pair whose torchvision imports on a
+#                                    machine without a GPU, see docs/GRPO.md); aarch64: "torch==2.9.1 torchvision==0.24.1".
+#                                    On a GPU cluster use the torch your vLLM/SGLang wheel was built for, e.g.
+#                                    VERL_TORCH_SPEC="torch==2.11.0 torchvision==0.26.0" (verl 0.9.1's own vllm extra).
+#   VERL_EXTRAS=""                   extra pip requirements, e.g. "vllm==0.24.0" on GPU nodes (rollout engine)
 #
-# The project's packages `rewards` (the reward adapter verl calls) and `data_mix` are not installed into this
-# environment: the verl config points at rewards/verl_reward.py by file path, and that module only needs numpy
-# and scipy (installed with verl).
+# What verl needs beyond its own requirements, and why:
+#   torchvision     transformers' Qwen2.5-VL processor (its video processor) cannot be built without it, and verl's
+#                   RLHFDataset refuses image prompts without a processor ("processor is needed to process
+#                   multimodal data")
+#   qwen-vl-utils   verl's RLHFDataset and agent loop read the images of a prompt with it (process_vision_info)
+#   scipy, pillow   rewards/ (loaded by file path by verl's reward manager): the L4 camera metrics need scipy's
+#                   Rotation, affmask reads non-PNG / interlaced masks with Pillow (rewards/metrics/deps.py)
+# The project's packages `rewards` and `data_mix` are not installed here: the verl config points at
+# rewards/verl_reward.py by file path, and that module imports only numpy, scipy and Pillow.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${VERL_VENV:-.venv-verl}
 PY=${PYTHON:-python3}
-TORCH_SPEC=${VERL_TORCH_SPEC:-torch==2.13.0}
+case "$(uname -m)" in
+  aarch64|arm64) DEFAULT_TORCH="torch==2.9.1 torchvision==0.24.1" ;;
+  *) DEFAULT_TORCH="torch==2.14.1 torchvision==0.29.1" ;;
+esac
+TORCH_SPEC=${VERL_TORCH_SPEC:-$DEFAULT_TORCH}
 VERL_SPEC=${VERL_SPEC:-verl==0.9.1}
+NEEDED="qwen-vl-utils==0.0.14 scipy pillow pyarrow pandas"
+# Every module the project's verl scripts and tests use; the environment is ready only when all of them import.
+CHECK='import verl, torch, torchvision, transformers, omegaconf, hydra, qwen_vl_utils, scipy.spatial.transform, PIL.Image, pyarrow
+from transformers import Qwen2_5_VLProcessor
+from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor'
+# The fast path only looks the modules up (importing torch + verl costs 10-40 s on 2 busy cores); the stamp is
+# written after the full import check passed.
+LOOKUP='import importlib.util as u, sys
+sys.exit(0 if all(u.find_spec(m) for m in ("verl", "torch", "torchvision", "transformers", "omegaconf", "hydra",
+                                            "qwen_vl_utils", "scipy", "PIL", "pyarrow")) else 1)'
+stamp="$VENV/.spatialtree-stamp"
+want=$( { cat "$0"; echo "$TORCH_SPEC|$VERL_SPEC|${VERL_EXTRAS:-}"; } | sha256sum | cut -c1-16)
 
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import verl, torch" 2>/dev/null; then
-  echo "[verl-env] $VENV ready (verl $("$VENV/bin/python" -c 'import verl; print(verl.__version__)'))"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "$LOOKUP" 2>/dev/null; then
+  echo "[verl-env] $VENV ready"
   exit 0
 fi
+start=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[verl-env] creating $VENV with $($PY --version)"
   "$PY" -m venv "$VENV"
+else
+  echo "[verl-env] completing the existing $VENV (no stamp, another spec, or a module missing)"
 fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
+# torch first, on its own: verl's requirements (torchdata, tensordict, accelerate, peft) then resolve against it
+# instead of pulling another (multi-GB) torch build.
 echo "[verl-env] installing $TORCH_SPEC"
 # shellcheck disable=SC2086
-pip install $TORCH_SPEC
-echo "[verl-env] installing $VERL_SPEC ${VERL_EXTRAS:-}"
-# torch is pinned to what was just installed so that verl's own requirements cannot swap it for a CUDA build.
+pip install -q $TORCH_SPEC
 TORCH_PIN=$("$VENV/bin/python" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')
+echo "[verl-env] installing $VERL_SPEC $NEEDED ${VERL_EXTRAS:-} (with $TORCH_PIN kept)"
 # shellcheck disable=SC2086
-pip install "$VERL_SPEC" "$TORCH_PIN" pyarrow pandas ${VERL_EXTRAS:-}
-"$VENV/bin/python" -c "import verl, torch, transformers, omegaconf; print('[verl-env] ready: verl', verl.__version__, \
-'torch', torch.__version__, 'transformers', transformers.__version__, 'omegaconf', omegaconf.__version__)"
+pip install -q "$VERL_SPEC" "$TORCH_PIN" $NEEDED ${VERL_EXTRAS:-}
+if ! "$VENV/bin/python" -c "$CHECK"; then
+  echo "[verl-env] $VENV is still incomplete: the imports above failed" >&2
+  exit 1
+fi
+echo "$want" > "$stamp"
+"$VENV/bin/python" -c "import verl, torch, torchvision, transformers, omegaconf; print('[verl-env] ready: verl', \
+verl.__version__, 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'transformers', \
+transformers.__version__, 'omegaconf', omegaconf.__version__)"
+echo "[verl-env] took $(( $(date +%s) - start )) s; size $(du -sh "$VENV" | cut -f1)"

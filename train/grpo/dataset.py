@@ -7,7 +7,11 @@ image tokens do not match" crash of a prompt whose image tokens were cut cannot 
 
 The dataset stores paths and JSON; images are decoded on access (``set_transform``), so a large
 prompt set costs little memory. Reward functions receive every column as a keyword list: ``metricfunc``,
-``answer``, ``metric_extra``, ``question_type``, ``level``, ``ability``, ``leaf``, ``source``, ``id``.
+``answer``, ``metric_extra``, ``question_type``, ``level``, ``ability``, ``leaf``, ``task``, ``source``, ``id``.
+
+The reward section is checked against the prompts here too, before any model loads: gpteval prompts
+without a judge (``reward.judge.missing``), non-MCQ prompts under ``reward.accuracy=mcq_only`` (left out,
+counted) and ``reward.tasks`` keys that match no prompt.
 """
 
 from __future__ import annotations
@@ -17,17 +21,28 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.sample import Sample
+from rewards.shaping import is_mcq, task_override, unmatched_task_keys
 from train.grpo.prompts import PromptError, build_prompt, count_media_parts, template_for
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 log = logging.getLogger(__name__)
 
 # Columns handed to reward functions besides prompt/images (the rewards package routes on them).
-REWARD_COLUMNS = ("id", "source", "where", "level", "ability", "leaf", "metricfunc", "answer", "metric_extra",
-                  "question_type")
+REWARD_COLUMNS = ("id", "source", "where", "level", "ability", "leaf", "task", "metricfunc", "answer",
+                  "metric_extra", "question_type")
+
+
+def task_type(sample: Sample) -> str | None:
+    """The record's task type (``extra_info.task`` of a bench record, e.g. the engine's ``distance``), or None."""
+    info = sample.meta.get("extra_info") if isinstance(sample.meta, dict) else None
+    task = info.get("task") if isinstance(info, dict) else None
+    return str(task) if task not in (None, "") else None
 
 
 class GRPODataError(ValueError):
@@ -42,6 +57,9 @@ class PromptRow:
     prompt: list[dict[str, Any]]
     prompt_tokens: int
     image_tokens: int
+    image_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(height, width) the processor resizes each image to (empty when the processor does not say): the verl
+    export hands these to qwen-vl-utils so that verl sees each image at the size counted here."""
 
     def to_record(self) -> dict[str, Any]:
         s = self.sample
@@ -49,7 +67,7 @@ class PromptRow:
             "prompt_json": json.dumps(self.prompt, ensure_ascii=False),
             "image_paths": list(s.images),
             "id": s.id, "source": s.source, "where": s.where,
-            "level": s.level, "ability": s.ability, "leaf": s.leaf,
+            "level": s.level, "ability": s.ability, "leaf": s.leaf, "task": task_type(s),
             "metricfunc": s.metricfunc, "question_type": s.question_type,
             "answer_json": json.dumps(s.answer, ensure_ascii=False),
             "metric_extra_json": json.dumps(s.metric_extra, ensure_ascii=False),
@@ -67,6 +85,12 @@ class PromptSet:
     sources: Counter = field(default_factory=Counter)
     filtered_out: int = 0
     """Samples left out by ``grpo.levels``."""
+    not_mcq: Counter = field(default_factory=Counter)
+    """Samples left out by ``reward.accuracy=mcq_only``, per metricfunc."""
+    no_judge: Counter = field(default_factory=Counter)
+    """gpteval samples left out by ``reward.judge.missing=drop``, per leaf."""
+    task_overrides: Counter = field(default_factory=Counter)
+    """Prompts per ``reward.tasks`` key that shapes them."""
 
     @property
     def max_prompt_tokens(self) -> int:
@@ -75,9 +99,40 @@ class PromptSet:
     def summary(self) -> str:
         lv = ", ".join(f"{k}: {v}" for k, v in sorted(self.levels.items(), key=lambda kv: str(kv[0])))
         src = ", ".join(f"{k}: {v}" for k, v in sorted(self.sources.items()))
-        return (f"{len(self.rows)} GRPO prompts (levels {lv}; sources {src}); longest prompt "
+        text = (f"{len(self.rows)} GRPO prompts (levels {lv}; sources {src}); longest prompt "
                 f"{self.max_prompt_tokens} tokens; {self.filtered_out} outside grpo.levels; "
                 f"bad samples: {self.skipped.summary()}")
+        if self.not_mcq:
+            text += (f"; {sum(self.not_mcq.values())} not multiple choice, left out by reward.accuracy=mcq_only "
+                     f"({_counts(self.not_mcq)})")
+        if self.no_judge:
+            text += (f"; {sum(self.no_judge.values())} gpteval prompts left out for want of a judge "
+                     f"(reward.judge.missing=drop; {_counts(self.no_judge)})")
+        if self.task_overrides:
+            text += f"; shaped by reward.tasks: {_counts(self.task_overrides)}"
+        return text
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items(), key=lambda kv: str(kv[0])))
+
+
+def _no_judge_error(found: list[Sample]) -> GRPODataError:
+    """One line naming the files, rows and leaves of gpteval prompts that have no judge, and the fixes."""
+    by_file: dict[str, list[Sample]] = {}
+    for s in found:
+        by_file.setdefault(s.file or s.source, []).append(s)
+    parts = []
+    for file, samples in by_file.items():
+        samples = sorted(samples, key=lambda s: s.row)
+        rows = ", ".join(str(s.row + 1) for s in samples[:10]) + (" ..." if len(samples) > 10 else "")
+        leaves = ", ".join(sorted({str(s.leaf) for s in samples}))
+        parts.append(f"{file} rows {rows} (leaf {leaves})")
+    return GRPODataError(
+        f"{len(found)} GRPO prompts use metricfunc gpteval, which an LLM judge grades, but reward.judge.base_url is "
+        f"not set, so their accuracy reward would be a silent 0: {'; '.join(parts)}. Configure reward.judge "
+        "(docs/REWARDS.md), or drop these prompts: reward.judge.missing=drop (counted and reported), or leave "
+        "their sources or levels out of the mix")
 
 
 # ---------------------------------------------------------------------------- token counting
@@ -96,6 +151,21 @@ class PromptLengthCounter:
         image_token = getattr(processor, "image_token", None)
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(image_token) if image_token else None
         self.fast = self.image_token_id is not None and hasattr(processor, "_get_num_multimodal_tokens")
+
+    def resized_sizes(self, images: list) -> list[tuple[int, int]]:
+        """(height, width) the image processor resizes each image to (Qwen2-VL-style ``smart_resize`` with the
+        processor's patch size, merge size and pixel bounds); [] for a processor without those settings."""
+        ip = getattr(self.processor, "image_processor", None)
+        size = getattr(ip, "size", None)
+        patch, merge = getattr(ip, "patch_size", None), getattr(ip, "merge_size", None)
+        bounds = [getattr(size, key, None) if not isinstance(size, dict) else size.get(key)
+                  for key in ("shortest_edge", "longest_edge")]  # a SizeDict in transformers 5.x
+        if not (images and patch and merge and all(bounds)):
+            return []
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        return [tuple(smart_resize(im.height, im.width, patch * merge, min_pixels=bounds[0], max_pixels=bounds[1]))
+                for im in images]
 
     def text(self, prompt: list[dict[str, Any]]) -> str:
         return self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
@@ -121,7 +191,7 @@ class PromptLengthCounter:
 
 # ---------------------------------------------------------------------------- loading
 
-def mix_samples(recipe, tokenizer=None) -> Iterator[Sample]:
+def mix_samples(recipe: Recipe, tokenizer=None) -> Iterator[Sample]:
     """The recipe's mix (every source of every group, the planned budget), in mix order, on one process.
 
     Every rank reads the whole set: TRL's sampler shards prompts across processes itself.
@@ -170,10 +240,11 @@ def check_sample(sample: Sample, template: str, counter: PromptLengthCounter, da
                         f"grpo.max_prompt_length={max_prompt_length}; it is rejected rather than cut, because "
                         "cutting image tokens breaks the model's forward pass. Raise grpo.max_prompt_length or "
                         "lower data.image_max_pixels")
-    return PromptRow(sample=sample, prompt=prompt, prompt_tokens=n, image_tokens=image_tokens)
+    return PromptRow(sample=sample, prompt=prompt, prompt_tokens=n, image_tokens=image_tokens,
+                     image_sizes=counter.resized_sizes(images))
 
 
-def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, backend: str | None = None) -> PromptSet:
+def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = None, backend: str | None = None) -> PromptSet:
     """Check every prompt of the recipe's mix (or of ``samples``) under ``data.on_bad_sample``."""
     from tqdm.auto import tqdm
 
@@ -183,11 +254,23 @@ def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, bac
     counter = PromptLengthCounter(processor)
     tracker = BadSampleTracker.from_config(recipe.data)
     keep_levels = set(grpo.levels)
+    reward = recipe.reward
+    judge_missing = not reward.judge.base_url
+    no_judge: list[Sample] = []
     out = PromptSet(rows=[], skipped=tracker)
     source = samples if samples is not None else mix_samples(recipe, getattr(processor, "tokenizer", None))
     for sample in tqdm(source, desc="GRPO prompts", unit="prompt", mininterval=2.0):
         if keep_levels and sample.level not in keep_levels:
             out.filtered_out += 1
+            continue
+        if sample.metricfunc and reward.accuracy == "mcq_only" and not is_mcq(sample.metricfunc):
+            out.not_mcq[sample.metricfunc] += 1
+            continue
+        if sample.metricfunc == "gpteval" and judge_missing:
+            if reward.judge.missing == "drop":
+                out.no_judge[sample.leaf or "no leaf"] += 1
+            else:
+                no_judge.append(sample)
             continue
         try:
             row = check_sample(sample, template, counter, recipe.data, grpo.max_prompt_length, backend)
@@ -198,10 +281,20 @@ def load_prompts(recipe, processor, samples: Iterable[Sample] | None = None, bac
         out.rows.append(row)
         out.levels[sample.level] += 1
         out.sources[sample.source] += 1
+        hit = task_override(reward, sample.leaf, task_type(sample))
+        if hit is not None:
+            out.task_overrides[hit[0]] += 1
+    if no_judge:
+        raise _no_judge_error(no_judge)
     if not out.rows:
         why = f" with grpo.levels={sorted(keep_levels)}" if keep_levels else ""
-        raise GRPODataError(f"no usable GRPO prompts{why}: {out.filtered_out} filtered out by level, "
+        left = f", {sum(out.not_mcq.values())} not multiple choice (reward.accuracy=mcq_only)" if out.not_mcq else ""
+        left += f", {sum(out.no_judge.values())} gpteval without a judge" if out.no_judge else ""
+        raise GRPODataError(f"no usable GRPO prompts{why}: {out.filtered_out} filtered out by level{left}, "
                             f"bad samples: {tracker.summary()}")
+    unmatched = unmatched_task_keys(reward, {r.sample.leaf for r in out.rows}, {task_type(r.sample) for r in out.rows})
+    if unmatched:
+        raise GRPODataError("; ".join(unmatched))
     log.info("%s", out.summary())
     return out
 

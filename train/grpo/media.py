@@ -14,7 +14,7 @@ Three things in TRL break such a set, with or without DeepSpeed:
   them itself on every rank, only when completions are logged (``grpo.log_completions``).
 
 And with DeepSpeed on more than one process (``train.deepspeed`` zero2/zero3), the ranks must run the vision
-tower equally often (train/uniform_vision.py explains why): :class:`train.trainer.RecipeTrainer` installs
+tower equally often (train/uniform_vision.py explains why): :class:`train.recipe_trainer.RecipeTrainer` installs
 the blank vision calls on the policy, and :meth:`MixedMediaGRPO.install_media_hooks` on the reference model when it
 is partitioned (ZeRO-3, a KL term), which runs in eval mode. Under ZeRO-2 TRL keeps the reference model whole on every rank (DeepSpeed stage 0):
 its forwards gather nothing and need no blank calls. Generation needs none either (under ZeRO-3 TRL gathers the
@@ -78,7 +78,7 @@ class MixedMediaGRPO:
             owner = vision_owner(unwrap(model))
             handles[name] = [owner.register_forward_pre_hook(drop_empty_vision_inputs, with_kwargs=True,
                                                              prepend=True)]
-        # the policy's blank vision calls are installed by train.trainer.RecipeTrainer, as for SFT
+        # the policy's blank vision calls are installed by train.recipe_trainer.RecipeTrainer, as for SFT
         if self.args.deepspeed and self.args.world_size > 1 and "reference" in models and partitioned(self.ref_model):
             handles["reference"] += install_uniform_vision(unwrap(self.ref_model), in_eval=True)
         return handles

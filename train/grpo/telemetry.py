@@ -12,6 +12,9 @@ appear beside TRL's own metrics in every logger (metrics.jsonl, TensorBoard, wan
     L1/truncated_fraction    share of completions cut at max_completion_length (no EOS)
     think_fraction           the same over all levels (TRL already logs reward, lengths and clipped_ratio)
 
+A completion counts as thinking exactly when the reasoning reward would pay for it: rewards.completion parses
+both (a non-blank think block opening the completion).
+
 Samples without a level are reported under ``other``.
 """
 
@@ -19,32 +22,10 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
 
-THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or a conversational list of messages."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list):
-        parts = []
-        for msg in completion:
-            content = msg.get("content", "") if isinstance(msg, dict) else msg
-            if isinstance(content, list):
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-            parts.append(str(content or ""))
-        return "".join(parts)
-    return str(completion)
-
-
-def has_think(text: str) -> bool:
-    """True when the completion holds a <think>...</think> block with some non-blank content."""
-    return any(m.group(1).strip() for m in THINK_RE.finditer(text))
+from rewards.completion import completion_text, parse_completion
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -108,7 +89,7 @@ class LevelTelemetry:
             vals = [(w, components[name][i]) for w, name in zip(self.weights, self._names)]
             finite = [w * v for w, v in vals if not math.isnan(v)]
             totals.append(sum(finite) if finite else float("nan"))
-        think = [1.0 if has_think(t) else 0.0 for t in texts]
+        think = [1.0 if parse_completion(t).has_think else 0.0 for t in texts]
         lengths = [float(len(x)) if x is not None else float("nan") for x in ids]
         truncated = [float(bool(x) and int(x[-1]) not in self.eos) if x is not None else float("nan") for x in ids]
 

@@ -20,9 +20,12 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from train.recipe import REPO_ROOT
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -38,32 +41,85 @@ class VerlBackendError(RuntimeError):
     """The verl run cannot be prepared or started; the message says why and what to do."""
 
 
-def verl_dir(recipe) -> Path:
+def verl_dir(recipe: Recipe) -> Path:
     return Path(recipe.train.output_dir) / "verl"
 
 
-def verl_python(recipe) -> Path:
+def verl_python(recipe: Recipe) -> Path:
     path = Path(recipe.grpo.verl.python)
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def reward_kwargs(recipe) -> dict[str, Any]:
-    """What the reward adapter receives besides the sample: the recipe's reward section as plain data."""
-    return {"reward_config": dataclasses.asdict(recipe.reward)}
+def reward_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """What the reward adapter receives besides the sample: the recipe's reward section as plain data, and
+    with ``reward.length_unit=tokens`` the policy's tokenizer (the model path) to count lengths as TRL does."""
+    kwargs: dict[str, Any] = {"reward_config": dataclasses.asdict(recipe.reward)}
+    if recipe.reward.length_unit == "tokens":
+        kwargs["tokenizer"] = _resolved_model_path(recipe.model.name_or_path)
+    return kwargs
 
 
 def _resolved_model_path(name_or_path: str) -> str:
-    from train.modeling import resolve_model_path
+    from train.model_loading import resolve_model_path
 
     path = resolve_model_path(name_or_path)
     return str(Path(path).resolve()) if Path(path).exists() else path
 
 
-def build_config(recipe, train_file: Path, val_file: Path) -> dict[str, Any]:
-    """The verl config (as a dict) for ``recipe``: verl's ppo_trainer defaults + these keys."""
-    g, v, t, o, m = recipe.grpo, recipe.grpo.verl, recipe.train, recipe.optim, recipe.model
+def uncarried(recipe: Recipe) -> list[str]:
+    """What the recipe asks for that the verl config cannot express: one line per recipe key (empty when all is
+    carried). :func:`build_config` logs each as a warning; docs/GRPO.md lists them."""
+    m, o, t, g, e = recipe.model, recipe.optim, recipe.train, recipe.grpo, recipe.eval
+    lines = []
+
+    def note(key: str, value: Any, what_verl_does: str) -> None:
+        lines.append(f"{key}={value!r}: {what_verl_does}")
+
+    if m.freeze.projector:
+        note("model.freeze.projector", True, "verl can freeze only the vision tower; the projector trains")
+    if m.freeze.llm:
+        note("model.freeze.llm", True, "verl has no switch to freeze the language model; it trains")
+    if not m.freeze.projector and o.projector_lr != o.lr:
+        note("optim.projector_lr", o.projector_lr, f"verl has one learning rate for the whole model (optim.lr={o.lr})")
+    if not m.freeze.vision and o.vision_lr != o.lr:
+        note("optim.vision_lr", o.vision_lr, f"verl has one learning rate for the whole model (optim.lr={o.lr})")
+    if o.scheduler not in ("cosine", "constant"):
+        note("optim.scheduler", o.scheduler, "verl's actor has cosine and constant schedules; it runs constant")
+    if m.lora.enabled and m.lora.dropout:
+        note("model.lora.dropout", m.lora.dropout, "verl's FSDP LoRA has no dropout")
+    if m.dtype != "auto":
+        note("model.dtype", m.dtype, "verl trains in its own FSDP mixed precision (bf16 compute)")
+    if m.attn_implementation != "auto":
+        note("model.attn_implementation", m.attn_implementation, "verl picks the attention kernel itself")
+    if t.deepspeed:
+        note("train.deepspeed", t.deepspeed, "verl shards the model with FSDP")
+    if t.save_total_limit:
+        note("train.save_total_limit", t.save_total_limit, "verl keeps every checkpoint (set "
+             "trainer.max_actor_ckpt_to_keep in grpo.verl.overrides)")
+    if "jsonl" in t.report_to:
+        note("train.report_to", list(t.report_to), "verl logs to the console, tensorboard and wandb; no metrics.jsonl")
     if g.scale_rewards == "batch":
-        log.warning("grpo.scale_rewards=batch has no verl equivalent; verl normalises per group (std) instead")
+        note("grpo.scale_rewards", "batch", "verl normalises advantages per group (std), not per batch")
+    if g.mask_truncated_completions:
+        note("grpo.mask_truncated_completions", True, "verl's GRPO trains on truncated completions too")
+    if g.steps_per_generation != t.grad_accum:
+        note("grpo.steps_per_generation", g.steps_per_generation, "verl makes one optimizer step per rollout batch")
+    if g.log_completions:
+        note("grpo.log_completions", True, "verl logs validation generations only (trainer.log_val_generations)")
+    if e.bench and (e.every_steps > 0 or e.at_start):
+        note("eval.bench", e.bench, "verl validates on every record with its own rollout settings (greedy, "
+             "grpo.max_completion_length) and logs rewards per level, not the hook's hierarchy scores; "
+             "eval.max_samples_per_leaf, max_new_tokens, do_sample, temperature, prompt_template, answer_extraction, "
+             "mode and at_end are not used")
+    return lines
+
+
+def build_config(recipe: Recipe, train_file: Path, val_file: Path) -> dict[str, Any]:
+    """The verl config (as a dict) for ``recipe``: verl's ppo_trainer defaults + these keys. Every recipe key it
+    cannot carry is logged here, once (:func:`uncarried`)."""
+    g, v, t, o, m = recipe.grpo, recipe.grpo.verl, recipe.train, recipe.optim, recipe.model
+    for line in uncarried(recipe):
+        log.warning("grpo.backend=verl cannot carry %s", line)
     loggers = ["console"] + [REPORT_TO[s] for s in t.report_to if s in REPORT_TO]
     run_dir = Path(t.output_dir).resolve()
     env_vars = {"PYTHONPATH": str(REPO_ROOT), "TOKENIZERS_PARALLELISM": "false"}
@@ -167,29 +223,31 @@ def write_config(cfg: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def command(recipe, config_path: Path) -> list[str]:
+def command(recipe: Recipe, config_path: Path) -> list[str]:
     """The command that starts verl's trainer with the written config (plus ``grpo.verl.overrides``)."""
     return [str(verl_python(recipe)), "-m", "verl.trainer.main_ppo",
             f"--config-path={config_path.parent.resolve()}", f"--config-name={config_path.stem}",
             *recipe.grpo.verl.overrides]
 
 
-def _bench_rows(recipe, processor):
+def _bench_rows(recipe: Recipe, processor):
     """The benchmark (``eval.bench``) as verl's validation prompts, or None when there is none."""
     from data_mix.readers import read_source
     from train.grpo.dataset import load_prompts
 
     if not recipe.eval.bench:
         return None
-    samples = [s for s in read_source(recipe.eval.bench, recipe.data) if s.metricfunc]
+    from eval_hooks.subset import bench_source
+
+    samples = [s for s in read_source(bench_source(recipe.eval.bench, recipe.data), recipe.data) if s.metricfunc]
     return load_prompts(recipe, processor, samples=samples, backend="verl").rows
 
 
-def prepare(recipe) -> tuple[Path, list[str]]:
+def prepare(recipe: Recipe) -> tuple[Path, list[str]]:
     """Write parquet files and config; return (config path, command)."""
     from train.grpo.dataset import load_prompts
     from train.grpo.verl_export import write_parquet
-    from train.modeling import load_processor
+    from train.model_loading import load_processor
     from train.run_info import write_run_info
 
     out = verl_dir(recipe)
@@ -209,7 +267,7 @@ def prepare(recipe) -> tuple[Path, list[str]]:
     return config_path, command(recipe, config_path)
 
 
-def run(recipe, flags: list[str]) -> int:
+def run(recipe: Recipe, flags: list[str]) -> int:
     """``--dry-run``: write everything and print the command. Otherwise also run it (needs GPUs)."""
     config_path, cmd = prepare(recipe)
     printable = " ".join(shlex.quote(c) for c in cmd)

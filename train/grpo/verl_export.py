@@ -5,8 +5,13 @@ One row per prompt::
     data_source   "spatialtree/L1" ... (verl groups its validation metrics by it: per level for free)
     prompt        [{"role": "user", "content": "<image>Which ... <answer> </answer>."}]   (chat list; <image>
                   where the image parts were, in order; verl's RLHFDataset rebuilds the typed parts)
-    images        [{"image": "/abs/path.png", "min_pixels": ..., "max_pixels": ...}]  (absolute paths: every node
-                  of the Ray cluster must see them, e.g. on a shared filesystem)
+    images        [{"image": "/abs/path.png", "resized_height": h, "resized_width": w}]  (absolute paths: every
+                  node of the Ray cluster must see them, e.g. on a shared filesystem). h x w is the size this
+                  project's processor gives the image (after data.image_max_pixels), so qwen-vl-utils in verl
+                  resizes it to that size and verl's prompt has exactly ``extra_info.prompt_tokens`` tokens, as
+                  with TRL. Without them (a processor that does not say), min_pixels/max_pixels as in the recipe:
+                  qwen-vl-utils then rounds down within max_pixels, which can give fewer image tokens than
+                  the project counted.
     ability       "L1/Geometry"
     reward_model  {"style": "rule", "ground_truth": <the answer as the benchmark stores it (text); an answer
                   that is not text goes as JSON text>}
@@ -23,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.grpo.dataset import PromptRow
+from train.grpo.dataset import PromptRow, task_type
 from train.grpo.prompts import to_verl_prompt
 
 
@@ -38,6 +43,7 @@ def verl_reward_fields(row: PromptRow) -> tuple[str, dict[str, Any]]:
         "level": s.level,
         "ability": s.ability,
         "leaf": s.leaf,
+        "task": task_type(s),
         "metricfunc": s.metricfunc,
         "question_type": s.question_type,
         "metric_extra": json.dumps(s.metric_extra, ensure_ascii=False),
@@ -50,9 +56,13 @@ def verl_row(row: PromptRow, index: int, data_cfg) -> dict[str, Any]:
     """One parquet row in verl's schema."""
     s = row.sample
     images = []
-    for path in s.images:
-        images.append({"image": str(Path(path).resolve()), "min_pixels": int(data_cfg.image_min_pixels),
-                       "max_pixels": int(data_cfg.image_max_pixels)})
+    for k, path in enumerate(s.images):
+        entry = {"image": str(Path(path).resolve())}
+        if k < len(row.image_sizes):
+            entry["resized_height"], entry["resized_width"] = (int(v) for v in row.image_sizes[k])
+        else:
+            entry.update(min_pixels=int(data_cfg.image_min_pixels), max_pixels=int(data_cfg.image_max_pixels))
+        images.append(entry)
     ground_truth, extra_info = verl_reward_fields(row)
     extra_info["index"] = index
     level = s.level or "other"

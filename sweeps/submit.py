@@ -13,11 +13,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from train.sweep.plan import plan
-from train.sweep.sbatch import render
-from train.sweep.spec import Sweep, SweepError
-from train.sweep.state import is_done, load_state, merge_state, new_state, now, write_json_atomic
-from train.sweep.status import squeue_states
+from eval_hooks.io import atomic_write_json
+from eval_hooks.layout import SWEEP_JSON
+from sweeps.plan import plan
+from sweeps.sbatch import render
+from sweeps.spec import Sweep, SweepError
+from sweeps.state import is_done, load_state, merge_state, new_state, now
+from sweeps.status import squeue_states
 
 
 def _sbatch(script: Path) -> str:
@@ -86,9 +88,9 @@ def submit(sweep: Sweep, sweep_dir: Path, sets: list[str], dry_run: bool = False
                                      "dependency": dependency, "script": str(path), "sets": list(sets)})
         echo(f"submitted {array.name}: job {job_id}, tasks {', '.join(f'{i}={n}' for i, n in tasks.items())}"
              + (f" (after {dependency})" if dependency else ""))
-        write_json_atomic(sweep_dir / "sweep.json", state)
+        atomic_write_json(sweep_dir / SWEEP_JSON, state)
     if not dry_run:
         if not this_time:
             echo("nothing to submit: every run is done or queued")
-        write_json_atomic(sweep_dir / "sweep.json", state)
+        atomic_write_json(sweep_dir / SWEEP_JSON, state)
     return state

@@ -1,6 +1,6 @@
 """Load a sweep file: expand grids, merge defaults, apply ``--set``, check everything, load recipes.
 
-The schema itself (dataclasses with a docstring per field) is :mod:`train.sweep.spec`.
+The schema itself (dataclasses with a docstring per field) is :mod:`sweeps.spec`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from train.sweep.spec import (
+from rewards.did_you_mean import did_you_mean
+from sweeps.spec import (
     _NAME_OK,
     LAUNCHERS,
     REPO_ROOT,
@@ -29,7 +30,6 @@ from train.sweep.spec import (
     Sweep,
     SweepError,
     SweepFile,
-    _closest,
     format_value,
     parse_time,
 )
@@ -44,7 +44,7 @@ def _check_keys(node: Any, cls: type, where: str) -> None:
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in node.items():
         if key not in names:
-            raise SweepError(f"{where}: unknown key {key!r}{_closest(str(key), names)} (known: {', '.join(names)})")
+            raise SweepError(f"{where}: unknown key {key!r}{did_you_mean(str(key), names)} (known: {', '.join(names)})")
         ftype = hints[key]
         if dataclasses.is_dataclass(ftype):
             _check_keys(value, ftype, f"{where}.{key}")
@@ -123,7 +123,7 @@ def _resolve_launcher(launcher: str, where: str) -> str:
     if launcher.endswith(".py") and full.is_file():
         return launcher
     raise SweepError(f"{where}: launcher {launcher!r} is not one of {', '.join(LAUNCHERS)} nor an existing .py script"
-                     f"{_closest(launcher, list(LAUNCHERS))}")
+                     f"{did_you_mean(launcher, list(LAUNCHERS))}")
 
 
 def load_sweep(path: str | Path, sets: Sequence[str] = (), validate_recipes: bool = True) -> Sweep:
@@ -215,11 +215,11 @@ def _check_sweep(sweep: Sweep, where: str) -> None:
     for ref_name, ref in [("baseline", sweep.baseline)] + [(f"run {r.name!r} compare_to", r.compare_to)
                                                            for r in sweep.runs]:
         if ref is not None and ref not in names:
-            raise SweepError(f"{where}: {ref_name} {ref!r} is not a run{_closest(str(ref), names)}")
+            raise SweepError(f"{where}: {ref_name} {ref!r} is not a run{did_you_mean(str(ref), names)}")
     for r in sweep.runs:
         for dep in r.after:
             if dep not in names:
-                raise SweepError(f"{where}: run {r.name!r} depends on unknown run {dep!r}{_closest(dep, names)}")
+                raise SweepError(f"{where}: run {r.name!r} depends on unknown run {dep!r}{did_you_mean(dep, names)}")
             if dep == r.name:
                 raise SweepError(f"{where}: run {r.name!r} depends on itself")
         s = r.slurm

@@ -15,31 +15,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from train.sweep.plan import ArrayJob
-from train.sweep.spec import Sweep, run_dir
-
-STATE_FILE = "sweep.json"
-LOG_FILE = "job.log"
-DONE, FAILED, RUNNING = "DONE", "FAILED", "RUNNING"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+from eval_hooks.layout import DONE, JOB_LOG, SWEEP_JSON
+from sweeps.plan import ArrayJob
+from sweeps.spec import Sweep, run_dir
 
 
 def load_state(sweep_dir: Path) -> dict | None:
     """sweep.json of ``sweep_dir``, or None when the sweep was never submitted or run there."""
-    path = Path(sweep_dir) / STATE_FILE
+    path = Path(sweep_dir) / SWEEP_JSON
     if not path.is_file():
         return None
     try:
@@ -102,7 +88,7 @@ def read_marker(rdir: Path, name: str) -> dict | None:
 
 def log_tail(rdir: Path, lines: int = 15) -> list[str]:
     """The last lines of a run's job.log ([] when there is none)."""
-    path = Path(rdir) / LOG_FILE
+    path = Path(rdir) / JOB_LOG
     if not path.is_file():
         return []
     with open(path, "rb") as f:

@@ -22,14 +22,15 @@ makes it depend on NAME (afterok), as does ``after: [NAME]``.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from eval_hooks.layout import sweep_run_dir
+from rewards.did_you_mean import did_you_mean
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = {"sft": "launch/sft.py", "grpo": "launch/grpo.py", "evaluate": "launch/evaluate.py"}
 """Built-in launchers; a launcher may also be a path to a script that takes the same ``key=value`` arguments."""
 RUN_REF = re.compile(r"\{run:([A-Za-z0-9_.-]+)\}")
@@ -189,17 +190,10 @@ class Sweep:
         for r in self.runs:
             if r.name == name:
                 return r
-        raise SweepError(f"no run {name!r} in sweep {self.name!r}{_closest(name, [r.name for r in self.runs])}")
+        raise SweepError(f"no run {name!r} in sweep {self.name!r}{did_you_mean(name, [r.name for r in self.runs])}")
 
 
-def _closest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
-
-
-def run_dir(sweep_dir: Path, name: str) -> Path:
-    """The stable output directory of run ``name``."""
-    return Path(sweep_dir) / "runs" / name
+run_dir = sweep_run_dir  # SWEEP_DIR/runs/NAME: the stable output directory of run NAME (eval_hooks/layout.py)
 
 
 def resolve_refs(text: str, sweep_dir: Path) -> str:

@@ -57,7 +57,7 @@ def arch_of(model) -> ArchModules:
     if model_type not in ARCH_TABLE:
         raise UnsupportedArchitecture(
             f"model_type {model_type!r} has no module table; supported: {', '.join(sorted(ARCH_TABLE))} "
-            "(add an entry to train/modules.py:ARCH_TABLE)")
+            "(add an entry to train/module_groups.py:ARCH_TABLE)")
     return ARCH_TABLE[model_type]
 
 

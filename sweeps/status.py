@@ -13,7 +13,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.sweep.state import DONE, FAILED, RUNNING, load_state, log_tail, read_marker
+from eval_hooks.layout import DONE, FAILED, RUNNING
+from sweeps.state import load_state, log_tail, read_marker
 
 STATES = ("pending", "running", "done", "failed", "not-submitted")
 _RUNNING_SLURM = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}

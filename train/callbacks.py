@@ -16,9 +16,13 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from train.config import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,7 @@ class Preemption(TrainerCallback):
         return control
 
 
-def attach_eval_hook(trainer, recipe, processor):
+def attach_eval_hook(trainer, recipe: Recipe, processor):
     """Attach the mid-training SpatialTree-Bench callback (SFT and GRPO); it reads ``recipe.eval`` to decide
     when to run, scores gpteval with ``recipe.reward.judge``, and is None when ``eval.bench`` is null."""
     from eval_hooks.callback import attach_bench_eval

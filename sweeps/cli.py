@@ -8,9 +8,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.sweep.loader import load_sweep
-from train.sweep.spec import SweepError
-from train.sweep.status import format_status, sweep_status
+from sweeps.loader import load_sweep
+from sweeps.spec import SweepError
+from sweeps.status import format_status, sweep_status
 
 EPILOG = """examples:
   python launch/sweep.py recipes/sweeps/table2_sft.yaml --dry-run
@@ -77,10 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_status(sweep_status(sweep_dir)))
             return 0
         if args.local:
-            from train.sweep.local import run_local
+            from sweeps.local import run_local
 
             return run_local(sweep, sweep_dir, args.set, procs=args.procs)
-        from train.sweep.submit import submit
+        from sweeps.submit import submit
 
         submit(sweep, sweep_dir, args.set, dry_run=not args.submit)
         if args.submit and args.wait:

@@ -1,11 +1,13 @@
-"""``python -m data_mix recipe=NAME [key=value ...] --report [--json] [--plan] [--tokenizer=auto|none|PATH]``
+#!/usr/bin/env python
+"""``python launch/data_report.py recipe=NAME [key=value ...] [--report] [--json] [--plan] [--tokenizer=auto|none|PATH]``
 
 Prints what a recipe's mix draws: per source rows available, samples drawn and tokens; per group
 samples, tokens and realized share (in the mix's unit); per level counts. ``--plan`` reports the
 plan without drawing (fast on huge data; tokens are estimates). Exit codes: 0 ok, 1 bad data
 (with ``data.on_bad_sample=error``, or too many skipped), 2 a recipe / registry / plan error.
 
-This entry point may read recipes through ``train.recipe``; the data_mix library never imports train.
+The command lives in launch/ because it reads a recipe (``train.recipe``) and may build the tiny model's
+tokenizer (``train.tiny``): the data_mix library itself never imports train.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+PROG = "launch/data_report.py"
 
 USAGE = __doc__
 
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     known = ("--report", "--json", "--plan", "--tokenizer", "--no-progress")
     for f in flags:
         if f.split("=", 1)[0] not in known:
-            print(f"data_mix: error: unknown option {f!r}; known: {', '.join(known)}", file=sys.stderr)
+            print(f"{PROG}: error: unknown option {f!r}; known: {', '.join(known)}", file=sys.stderr)
             return 2
     tok_choice = next((f.split("=", 1)[1] for f in flags if f.startswith("--tokenizer=")), "auto")
     try:
@@ -64,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         if recipe.mix.budget.match_recipe is not None:
             match = load_recipe(recipe.mix.budget.match_recipe).mix
     except RecipeError as exc:
-        print(f"data_mix: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     from data_mix.mixer import build_mix
     from data_mix.report import format_report, planned_report, realized_report
 
     tokenizer, note = _tokenizer(tok_choice, recipe.model.name_or_path)
-    print(f"data_mix: token counter: {note}", file=sys.stderr)
+    print(f"{PROG}: token counter: {note}", file=sys.stderr)
     try:
         mix = build_mix(recipe.data, recipe.mix, tokenizer=tokenizer, match_mix=match)
         if "--plan" in flags:
@@ -78,17 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             report = realized_report(mix, progress="--no-progress" not in flags)
     except DataFileError as exc:  # a data file that cannot be read at all
-        print(f"data_mix: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except (RegistryError, PlanError, FileNotFoundError, ValueError) as exc:
-        print(f"data_mix: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except (BadSample, TooManyBadSamples) as exc:
-        print(f"data_mix: error: bad sample: {exc}", file=sys.stderr)
-        print("data_mix: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
+        print(f"{PROG}: error: bad sample: {exc}", file=sys.stderr)
+        print(f"{PROG}: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
         return 1
     if mix.skips.skipped:
-        print(f"data_mix: skipped {mix.skips.skipped} bad sample(s): {mix.skips.summary()}", file=sys.stderr)
+        print(f"{PROG}: skipped {mix.skips.skipped} bad sample(s): {mix.skips.summary()}", file=sys.stderr)
     if "--json" in flags:
         print(json.dumps(report, indent=2))
     else:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from train.sweep.loader import depth_of
-from train.sweep.spec import Run, SlurmConfig, Sweep
+from sweeps.loader import depth_of
+from sweeps.spec import Run, SlurmConfig, Sweep
 
 
 @dataclass

@@ -4,7 +4,7 @@ spec (the sweep YAML schema), loader (load + check a sweep file), plan (runs -> 
 local, cli (launch/sweep.py). See docs/SWEEPS.md.
 """
 
-from train.sweep.loader import load_sweep
-from train.sweep.spec import Run, SlurmConfig, Sweep, SweepError
+from sweeps.loader import load_sweep
+from sweeps.spec import Run, SlurmConfig, Sweep, SweepError
 
 __all__ = ["Run", "SlurmConfig", "Sweep", "SweepError", "load_sweep"]

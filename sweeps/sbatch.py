@@ -23,8 +23,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from train.sweep.plan import ArrayJob, array_spec
-from train.sweep.spec import REPO_ROOT, Sweep, procs_per_node, run_dir
+from sweeps.plan import ArrayJob, array_spec
+from sweeps.spec import REPO_ROOT, Sweep, procs_per_node, run_dir
 
 _HEADER = """\
 #!/bin/bash

@@ -15,20 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from train.sweep.plan import plan
-from train.sweep.spec import REPO_ROOT, Sweep
-from train.sweep.state import (
-    DONE,
-    FAILED,
-    LOG_FILE,
-    RUNNING,
+from eval_hooks.io import atomic_write_json
+from eval_hooks.layout import DONE, FAILED, JOB_LOG, RUNNING, SWEEP_JSON
+from sweeps.plan import plan
+from sweeps.spec import REPO_ROOT, Sweep
+from sweeps.state import (
     is_done,
     load_state,
     log_tail,
     merge_state,
     new_state,
     now,
-    write_json_atomic,
 )
 
 
@@ -49,7 +46,7 @@ def run_local(sweep: Sweep, sweep_dir: Path, sets: list[str], procs: int = 1,
         info["mode"] = "local"
         info.pop("job", None)
     state["submissions"].append({"time": now(), "mode": "local", "sets": list(sets)})
-    write_json_atomic(sweep_dir / "sweep.json", state)
+    atomic_write_json(sweep_dir / SWEEP_JSON, state)
 
     order = [r for a in arrays for r in a.runs]
     failed: set[str] = set()
@@ -72,9 +69,9 @@ def run_local(sweep: Sweep, sweep_dir: Path, sets: list[str], procs: int = 1,
                    **run.slurm.env)
         (rdir / RUNNING).write_text(json.dumps({"job": None, "attempt": 0, "host": os.uname().nodename,
                                                 "start": now(), "pid": os.getpid()}) + "\n")
-        echo(f"[{k}/{len(order)}] {run.name}: {run.launcher_name} ... (log: {rdir / LOG_FILE})")
+        echo(f"[{k}/{len(order)}] {run.name}: {run.launcher_name} ... (log: {rdir / JOB_LOG})")
         start = time.monotonic()
-        with open(rdir / LOG_FILE, "a") as log:
+        with open(rdir / JOB_LOG, "a") as log:
             log.write(f"=== local run {run.name}: {' '.join(cmd)} ({now()})\n")
             log.flush()
             try:
@@ -89,7 +86,7 @@ def run_local(sweep: Sweep, sweep_dir: Path, sets: list[str], procs: int = 1,
             continue
         failed.add(run.name)
         (rdir / FAILED).write_text(json.dumps({"exit_code": rc, "signal": "", "time": now()}) + "\n")
-        echo(f"    FAILED (exit {rc}) after {secs:.1f} s; last lines of {rdir / LOG_FILE}:")
+        echo(f"    FAILED (exit {rc}) after {secs:.1f} s; last lines of {rdir / JOB_LOG}:")
         for line in log_tail(rdir, 15):
             echo(f"    | {line}")
         if rc == 130:

@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Merge a LoRA adapter into its base model: a plain Hugging Face directory.
+
+    python launch/merge_lora.py --base BASE --adapter ADAPTER_DIR --out OUT
+
+``python -m train.lora`` is an alias.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from train.lora import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

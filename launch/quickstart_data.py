@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""The quickstart's data (recipes/sft/quickstart_sft.yaml): training rows and held-out records.
+
+    python launch/quickstart_data.py DIR [--train 12800] [--heldout 200] [--seed 1] [--kinds closer[,farther]] [--options-by position|name]
+
+``python -m train.quickstart_data`` is an alias.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from train.quickstart_data import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
