@@ -40,6 +40,14 @@ class DataConfig:
     """Folder for the row-offset indexes of big (>32 MB) JSON/JSONL files; None = ``~/.cache/spatialtree/index``."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    decontaminate: str = "error"
+    """Before the model loads, check that no training row of the mix is an evaluation record of
+    ``decontaminate_against`` (same image contents and the record's question in the row's user text;
+    data_mix/decontam.py). ``error``: stop, naming the training file + row and the bench record; ``warn``: log
+    the same and train; ``off``: no check (e.g. after a clean ``python launch/decontam.py recipe=NAME``)."""
+    decontaminate_against: list[str] | None = None
+    """Bench sources checked by ``decontaminate`` (registry names or bench files); None = ``[eval.bench]`` when
+    that is set, else none (filled by train.recipe.finalize)."""
 
 
 @dataclass
@@ -69,7 +77,12 @@ class BudgetConfig:
     out first at the mix's weights, so that 1 epoch needs no upsampling)."""
     match_recipe: str | None = None
     """Take the token consumption of another recipe (e.g. the baseline matches ``dist_size_corr``); ``unit``
-    and ``value`` are then ignored. The caller loads that recipe and passes its mix to ``build_mix(match_mix=)``."""
+    and ``value`` are then ignored. The caller loads that recipe (``train.recipe.matched_mix``) and passes its
+    mix to ``build_mix(match_mix=)``; its tokens are planned on this run's data and tokenizer."""
+    match_overrides: list[str] | None = None
+    """``key=value`` overrides the matched recipe is loaded with. None = this run's own overrides without the
+    ``mix.budget.match_*`` keys (filled by train.recipe.finalize), so what a sweep or command line sets for
+    every run (stand-in data, budgets, ``mix.upsample``, seeds) also applies to the recipe being matched."""
 
 
 @dataclass
@@ -83,6 +96,9 @@ class MixConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     """Total amount drawn."""
     upsample: bool = False
-    """Allow a source to be drawn more than once per epoch when its group needs more than it has."""
+    """Allow repeated rows (each repeat of a source in a new seeded order): when a group needs more rows than
+    its sources have, and when ``train.max_steps`` needs more samples than the planned mix, which is then
+    scaled up to exactly that many at the same proportions. False: the first is a plan error, the second a
+    one-line warning at start (training stops when the planned mix is used up)."""
     seed: int | None = None
     """Seed of the sampling order; None = ``train.seed``."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.permutation import Interleave, Permutation, stable_key
-from data_mix.plan import MixPlan, available_rows, make_plan
+from data_mix.plan import MixPlan, available_rows, extend_plan, make_plan
 from data_mix.readers import SourceRows
 from data_mix.registry import check_mix, load_registry
 from data_mix.sample import Sample
@@ -187,12 +187,15 @@ class Mix:
         return self.iterate(self.position)
 
 
-def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, match_mix=None) -> Mix:
+def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, match_mix=None,
+              min_samples: int | None = None) -> Mix:
     """The Mix of a recipe's ``data`` and ``mix`` sections for one rank.
 
     ``tokenizer`` (or a processor) counts text tokens; without one a documented estimate is used.
     ``match_mix``: when ``mix.budget.match_recipe`` names a recipe, the caller loads that recipe and
     passes its (resolved) ``mix`` section; its planned tokens on the same data become this budget.
+    ``min_samples``: samples (over all ranks) the trainer's ``train.max_steps`` takes; with ``mix.upsample``
+    a smaller plan is scaled up to exactly that many (same proportions), without it the plan is kept.
     """
     registry = load_registry(data.registry)
     check_mix(mix, registry)
@@ -211,4 +214,6 @@ def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, 
         budget_tokens = other.total_tokens
         label = f"{budget_tokens:.0f} tokens (the planned tokens of {mix.budget.match_recipe})"
     plan, draws = _plan_for(data, mix, counter, sources, budget_tokens, label)
+    if min_samples is not None and mix.upsample and min_samples > plan.total_samples:
+        plan = extend_plan(plan, min_samples, "train.max_steps with mix.upsample")
     return Mix(data, mix, plan, draws, counter, rank=rank, world_size=world_size)

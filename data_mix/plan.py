@@ -10,14 +10,16 @@ k_s = A_g * p_s / u_s samples. The budget fixes lambda:
   runs out first, so that 1 epoch needs no upsampling);
 - a matched recipe: ``tokens`` with B = that recipe's planned tokens.
 
-A source asked for more samples than it has rows is an error unless ``mix.upsample`` is on.
+A source asked for more samples than it has rows is an error unless ``mix.upsample`` is on. With
+``mix.upsample``, a trainer whose ``train.max_steps`` needs more samples than the plan has scales every
+k_s up by the same factor (:func:`extend_plan`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 class PlanError(ValueError):
@@ -159,14 +161,32 @@ def make_plan(mix, rows_total: dict[str, int], tokens_per_sample: dict[str, floa
                           f"({sp.epochs:.2f} epochs)" for sp in over)
         raise PlanError(f"not enough data for the mix's weights and budget ({label}): {lines}. Add data, lower "
                         f"the budget, change the weights, or set mix.upsample=true to repeat rows")
-    plan = MixPlan(unit=mix.unit, budget=label, sources=sources)
-    for gname, g in mix.groups.items():
-        mine = [sp for sp in sources if sp.group == gname]
+    return _with_groups(MixPlan(unit=mix.unit, budget=label, sources=sources),
+                        {gname: g.weight for gname, g in mix.groups.items()})
+
+
+def _with_groups(plan: MixPlan, weights: dict[str, float]) -> MixPlan:
+    """``plan`` with its per-group totals and shares (in the plan's unit) filled from its sources."""
+    for gname, weight in weights.items():
+        mine = [sp for sp in plan.sources if sp.group == gname]
         toks = [sp.tokens for sp in mine]
-        plan.groups[gname] = GroupPlan(gname, g.weight, sum(sp.samples for sp in mine),
+        plan.groups[gname] = GroupPlan(gname, weight, sum(sp.samples for sp in mine),
                                        None if any(t is None for t in toks) else float(sum(toks)))
-    amount = {g: (p.tokens if mix.unit == "tokens" else p.samples) for g, p in plan.groups.items()}
+    amount = {g: (p.tokens if plan.unit == "tokens" else p.samples) for g, p in plan.groups.items()}
     total = sum(amount.values())
     for g, p in plan.groups.items():
         p.share = amount[g] / total if total else 0.0
     return plan
+
+
+def extend_plan(plan: MixPlan, samples: int, why: str) -> MixPlan:
+    """``plan`` scaled up to exactly ``samples`` samples at the same proportions (``mix.upsample`` with a
+    ``train.max_steps`` beyond the planned mix). Every source repeats its rows, each epoch in a new seeded order."""
+    if samples <= plan.total_samples:
+        return plan
+    factor = samples / plan.total_samples
+    counts = _round_keeping_sum([sp.samples * factor for sp in plan.sources])
+    sources = [replace(sp, samples=k) for sp, k in zip(plan.sources, counts)]
+    label = f"{samples} samples = the planned {plan.budget} x {factor:.2f} ({why}; rows repeated)"
+    return _with_groups(MixPlan(unit=plan.unit, budget=label, sources=sources),
+                        {g: gp.weight for g, gp in plan.groups.items()})

@@ -26,6 +26,8 @@ def _shape(mix, samples: Counter, tokens: Counter, levels: Counter) -> dict:
         "sources": [{"name": sp.name, "group": sp.group, "samples": int(samples[sp.name]),
                      "tokens": int(tokens[sp.name])} for sp in mix.plan.sources],
         "levels": {lv: int(levels[lv]) for lv in (*LEVELS, UNTAGGED)},
+        "budget": {"label": mix.plan.budget, "match_recipe": mix.config.budget.match_recipe,
+                   "planned_samples": mix.plan.total_samples, "planned_tokens": mix.plan.total_tokens},
     }
 
 
@@ -61,8 +63,11 @@ def planned_report(mix) -> dict:
 def format_report(report: dict, mix) -> str:
     """A human-readable table of the report plus the plan's rows and budget."""
     plan = {sp.name: sp for sp in mix.plan.sources}
-    lines = [f"mix: unit={mix.plan.unit}, budget={mix.plan.budget}, planned samples={mix.plan.total_samples}, "
-             f"token counter={mix.counter.kind}", "",
+    tokens = mix.plan.total_tokens
+    lines = [f"mix: unit={mix.plan.unit}, planned samples={mix.plan.total_samples}, planned tokens="
+             f"{'-' if tokens is None else f'{tokens:.0f}'}, token counter={mix.counter.kind}",
+             f"budget: {mix.plan.budget}" + (f" (mix.budget.match_recipe={mix.config.budget.match_recipe})"
+                                              if mix.config.budget.match_recipe else ""), "",
              f"{'source':32} {'group':10} {'rows':>9} {'planned':>9} {'drawn':>9} {'epochs':>7} {'tokens':>12}"]
     for s in report["sources"]:
         sp = plan[s["name"]]
@@ -73,3 +78,39 @@ def format_report(report: dict, mix) -> str:
         lines.append(f"{g:12} {v['samples']:>9} {v['tokens']:>12} {v['share']:>7.3f}")
     lines += ["", "levels: " + ", ".join(f"{k}={v}" for k, v in report["levels"].items())]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the run's plan file
+
+EQUAL_TOKENS_TOLERANCE = 0.01
+"""Relative difference of planned tokens within which a sweep's rows count as one token budget."""
+
+
+def plan_record(mix) -> dict:
+    """What a training run records about its mix (``RUN_DIR/mix_plan.json``): the budget as resolved (its
+    label says which: epochs of a group, samples, tokens, or the tokens of a matched recipe), the matched
+    recipe, the token counter, and the per-source plan."""
+    return {**mix.plan.to_dict(), "match_recipe": mix.config.budget.match_recipe, "token_counter": mix.counter.kind}
+
+
+def budget_lines(rows: list[tuple[str, dict | None]], reference: str | None = None,
+                 tolerance: float = EQUAL_TOKENS_TOLERANCE) -> list[str]:
+    """One note on the token budgets of a table's rows ((label, plan record or None) in table order): equal
+    (every row's planned tokens within ``tolerance`` of the reference row's) or not, with each row's budget."""
+    known = [(label, rec) for label, rec in rows if rec and rec.get("total_tokens")]
+    if not known:
+        return []
+    ref_label, ref = next(((lb, r) for lb, r in known if lb == reference), known[0])
+    base = float(ref["total_tokens"])
+    ratios = {label: float(rec["total_tokens"]) / base for label, rec in known}
+    worst = max(abs(r - 1) for r in ratios.values())
+    missing = [label for label, rec in rows if not (rec and rec.get("total_tokens"))]
+    tail = f" (no mix_plan.json: {', '.join(missing)})" if missing else ""
+    if worst <= tolerance:
+        budgets = sorted({rec["budget"] for _, rec in known})
+        return [f"- Token budget: equal. Every row plans {base:,.0f} tokens within {100 * worst:.2f}% "
+                f"(tolerance {100 * tolerance:g}%); budgets: {'; '.join(budgets)}{tail}."]
+    each = "; ".join(f"{label} {float(rec['total_tokens']):,.0f} tokens ({ratios[label]:.2f}x, {rec['budget']})"
+                     for label, rec in known)
+    return [f"- Token budget: NOT equal (rows differ by up to {100 * worst:.0f}% from {ref_label}), so the deltas "
+            f"mix data with compute: {each}{tail}."]

@@ -4,6 +4,7 @@ A run directory (``train.output_dir``)::
 
     RUN_DIR/metrics.jsonl                 every logged metric, one JSON object per line (train/, bench/ ...)
     RUN_DIR/train_summary.json            written at the end of training (steps, seconds, skips ...)
+    RUN_DIR/mix_plan.json                 an SFT run's data-mix plan and token budget, written at start
     RUN_DIR/eval/step_N/summary.json      the benchmark hook's evaluation at step N (eval_hooks/callback.py)
     RUN_DIR/eval/final/summary.json       the offline evaluation (launch/evaluate.py)
 
@@ -24,6 +25,8 @@ from pathlib import Path
 # ---------------------------------------------------------------------------- run directory
 METRICS_JSONL = "metrics.jsonl"
 TRAIN_SUMMARY = "train_summary.json"
+MIX_PLAN = "mix_plan.json"
+"""data_mix.report.plan_record of the SFT run's mix: the sweep report says which token budget a table used."""
 EVAL_DIR = "eval"
 FINAL = "final"
 """The name of the offline evaluation's folder under eval/ (the hook's are ``step_N``)."""

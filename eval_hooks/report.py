@@ -13,7 +13,8 @@ marker; rows of unfinished runs are flagged. Learning curves come from ``RUN_DIR
 
 The table says which weighting produced each Avg (``lmms_eval`` or ``paper_table``, from summary.json) and
 which evaluation protocol each row used; ``--weights NAME`` re-aggregates every row from its leaf scores
-with that weighting. A node missing for want of an LLM judge shows ``missing``, never 0.
+with that weighting. A node missing for want of an LLM judge shows ``missing``, never 0. The note under the
+table says which token budget the rows used (equal or not, from each SFT run's ``RUN_DIR/mix_plan.json``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from data_mix.report import budget_lines
 from eval_hooks import layout
+from eval_hooks.io import read_json
 from eval_hooks.tree import flat_scores, missing_note, protocol_label, weighting_label
 from rewards import taxonomy as tx
 
@@ -66,6 +69,8 @@ class RunResult:
     scores: dict[str, float | None] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)
     """(step, bench/overall) from metrics.jsonl."""
+    budget: dict | None = None
+    """The run's RUN_DIR/mix_plan.json (SFT runs write it at start): its token budget, for the table's note."""
 
     @cached_property
     def evaluation(self) -> dict:
@@ -160,6 +165,12 @@ def reweight(report: Report, weighting: str) -> None:
         run.evaluation["weights"] = weighting
 
 
+def read_plan(run_dir: Path) -> dict | None:
+    """The run's mix_plan.json (SFT runs write it at start), or None (GRPO and evaluation runs, older runs)."""
+    path = run_dir / layout.MIX_PLAN
+    return read_json(path) if path.is_file() else None
+
+
 def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0) -> Report:
     """Read every run of a sweep directory (its sweep.json; else every folder under runs/)."""
     sweep_dir = Path(sweep_dir)
@@ -192,7 +203,8 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         scores, step = read_scores(path)
         finished = (run_dir / layout.DONE).exists() or path.parent.name == layout.FINAL
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
-                              step=step, finished=finished, scores=scores, curve=read_curve(run_dir)))
+                              step=step, finished=finished, scores=scores, curve=read_curve(run_dir),
+                              budget=read_plan(run_dir)))
     return Report(rows=rows, missing=missing, threshold=threshold)
 
 
@@ -254,6 +266,8 @@ def to_markdown(report: Report) -> str:
                     " (only rows evaluated with eval.protocol=paper are computed the way the paper's tables are)")
                  + ".")
     lines += [f"- {n}" for n in notes]
+    lines += budget_lines([(r.label, r.budget) for r in report.rows],
+                          reference=next((r.label for r in report.rows if r.compare_to in (None, r.name)), None))
     if report.missing:
         lines.append(f"- no summary yet (not in the table): {', '.join(report.missing)}")
     return "\n".join(lines) + "\n"

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_mix.plan import PlanError
     from data_mix.registry import RegistryError
     from data_mix.rowfiles import DataFileError
-    from train.recipe import RecipeError, load_recipe, parse_overrides
+    from train.recipe import RecipeError, load_recipe, matched_mix, parse_overrides
 
     flags = [a for a in argv if a.startswith("--")]
     rest = [a for a in argv if not a.startswith("--")]
@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if name is None:
             raise RecipeError("name a recipe: recipe=NAME")
         recipe = load_recipe(name, overrides)
-        match = None
-        if recipe.mix.budget.match_recipe is not None:
-            match = load_recipe(recipe.mix.budget.match_recipe).mix
+        match = matched_mix(recipe)
     except RecipeError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -81,7 +81,7 @@ def unmatched_task_keys(cfg: RewardConfig, seen_leaves, seen_tasks) -> list[str]
     out = []
     for key in cfg.tasks:
         if normalize(key) not in have:
-            out.append(f"reward.tasks.{key} matches no prompt's task type or leaf{did_you_mean(key, names)} "
+            out.append(f"reward.tasks.{key} matches no prompt's task type or leaf{did_you_mean(key, names, n=1)} "
                        f"(task types in the prompts: {', '.join(sorted({str(t) for t in seen_tasks if t})) or 'none'})")
     return out
 

@@ -11,11 +11,10 @@ import base64
 import io
 import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fixtures_judge import scores
 
 REPO = Path(__file__).resolve().parents[1]
 VERL_PY = REPO / ".venv-verl" / "bin" / "python"
@@ -35,48 +34,12 @@ def verl_env() -> Path:
 
 # ------------------------------------------------------------------------------------------- the stub judge
 
-class _Judge(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint that grades like a strict judge: 0.8 when the reference answer's
-    text appears in the student answer, else 0.1 (deterministic, so both environments get the same grade)."""
-
-    calls = 0
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        user = body["messages"][-1]["content"]
-        reference = user.split("Reference answer:\n", 1)[1].split("\n\nStudent answer:\n", 1)[0]
-        student = user.split("\n\nStudent answer:\n", 1)[1]
-        grade = 0.8 if reference.strip().lower() in student.lower() else 0.1
-        type(self).calls += 1
-        content = json.dumps({"answer_score": [[grade]], "reason": "stub"})
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-class StubJudge:
-    """The stub judge on a free localhost port (a context manager); ``url`` ends in /v1."""
-
-    def __enter__(self) -> StubJudge:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        return self
-
-    @property
-    def calls(self) -> int:
-        return _Judge.calls
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def strict_grade(user: str) -> str:
+    """A strict judge: 0.8 when the reference answer's text appears in the student answer, else 0.1
+    (deterministic, so both environments get the same grade)."""
+    reference = user.split("Reference answer:\n", 1)[1].split("\n\nStudent answer:\n", 1)[0]
+    student = user.split("\n\nStudent answer:\n", 1)[1]
+    return scores(0.8 if reference.strip().lower() in student.lower() else 0.1)
 
 
 # --------------------------------------------------------------------- bench rows for every metricfunc
@@ -177,3 +140,40 @@ def completions_for(rows: list[dict]) -> list[dict]:
         for text, is_right, form in forms:
             items.append({"index": row["extra_info"]["index"], "completion": text, "right": is_right, "form": form})
     return items
+
+
+# ------------------------------------------------------------------- the same completions scored both ways
+
+def score_both_ways(verl_python: Path, recipe, out: Path, rows: list[dict], items: list[dict], tmp: Path,
+                    tokenizer=None, timeout: int = 900) -> tuple[list[dict], dict, list, list[float]]:
+    """``items`` ({index, completion}) scored by verl's NaiveRewardManager on the export (scripts/verl/
+    score_parquet.py, in verl's environment) and by TRL's reward functions on the same rows' columns.
+
+    Returns (verl's scores, the TRL columns, TRL's per-function values, TRL's weighted totals as TRL forms them).
+    ``tokenizer``: what TRL's length counter uses under ``reward.length_unit=tokens`` (verl's side loads the
+    export's ``reward_kwargs.tokenizer``)."""
+    from rewards.grpo import make_reward_funcs, reward_weights
+
+    (tmp / "completions.json").write_text(json.dumps([{"index": i["index"], "completion": i["completion"]}
+                                                      for i in items]))
+    proc = subprocess.run([str(verl_python), str(REPO / "scripts" / "verl" / "score_parquet.py"),
+                           str(out / "grpo_verl.yaml"), str(out / "train.parquet"), str(tmp / "completions.json"),
+                           str(tmp / "scores.json")], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    verl_scores = json.loads((tmp / "scores.json").read_text())
+    assert len(verl_scores) == len(items)
+
+    funcs = make_reward_funcs(recipe.reward, tokenizer=tokenizer)
+    weights = reward_weights(recipe.reward)
+    by_index = {r["extra_info"]["index"]: r for r in rows}
+    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": []}
+    for item in items:
+        row = by_index[item["index"]]
+        columns["metricfunc"].append(row["extra_info"]["metricfunc"])
+        columns["answer"].append(row["reward_model"]["ground_truth"])
+        columns["metric_extra"].append(json.loads(row["extra_info"]["metric_extra"]))
+        columns["level"].append(row["extra_info"]["level"])
+    completions = [[{"role": "assistant", "content": it["completion"]}] for it in items]
+    per_func = [f(prompts=[None] * len(items), completions=completions, **columns) for f in funcs]
+    totals = [sum(w * (v[i] or 0.0) for w, v in zip(weights, per_func)) for i in range(len(items))]
+    return verl_scores, columns, per_func, totals

@@ -40,7 +40,8 @@ def _report(*args: str) -> dict:
 
 def test_ability_share_and_baseline_tokens(standin):
     dsc = _report("recipe=dist_size_corr", f"data.root={standin}")
-    assert set(dsc) == {"groups", "sources", "levels"}
+    assert set(dsc) == {"groups", "sources", "levels", "budget"}
+    assert dsc["budget"]["label"] == "1 epoch(s) of group 'ability'" and dsc["budget"]["match_recipe"] is None
     assert set(dsc["groups"]) == {"general", "ability"}
     assert set(dsc["sources"][0]) == {"name", "group", "samples", "tokens"}
     assert dsc["groups"]["ability"]["share"] == pytest.approx(0.25, abs=0.01)

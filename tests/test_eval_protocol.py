@@ -9,12 +9,11 @@ protocol on the tiny model is in docs/EVAL.md.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fixtures_judge import StubJudge, scores
 
 from eval_hooks import protocol
 from eval_hooks.config import EvalConfig
@@ -174,30 +173,9 @@ def test_skip_reports_the_judged_leaves_missing_never_zero(tmp_path, monkeypatch
     assert f"missing (no LLM judge, eval.judge=skip): {MOTION} (2 records)" in out
 
 
-class _Judge(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers["Content-Length"]))
-        content = '{"answer_score": [[0.75]], "reason": "left is right"}'
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_configured_judge_scores_the_judged_leaf(tmp_path, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)  # a local stand-in for an OpenAI-compatible judge
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        code, final, _, _ = _evaluate(tmp_path, monkeypatch, "eval.protocol=paper",
-                                      f"reward.judge.base_url=http://127.0.0.1:{server.server_address[1]}/v1")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with StubJudge(lambda user: scores(0.75, "left is right")) as judge:  # a local OpenAI-compatible judge
+        code, final, _, _ = _evaluate(tmp_path, monkeypatch, "eval.protocol=paper", f"reward.judge.base_url={judge.url}")
     assert code == 0
     summary = json.loads((final / "summary.json").read_text())
     motion = _node(summary["tree"], MOTION)

@@ -79,8 +79,8 @@ def test_smoke_run_writes_the_schema_and_a_table(smoke):
         assert check["rule"] and check["exercised"] and check["measured"], name
         assert all(t["source"] for t in check["tolerances"]), name
         assert name in res.stdout
-    assert data["summary"] == {"pass": 6, "fail": 1, "skipped": 0, "error": 0}, data["summary"]
-    assert res.returncode == 1  # the failing check (bf16_update) makes the exit code 1
+    assert data["summary"] == {"pass": 7, "fail": 0, "skipped": 0, "error": 0}, data["summary"]
+    assert res.returncode == 0, res.stderr[-2000:]
     assert "NOT a GPU" in data["machine"]["peak_bf16"]["source"] and data["machine"]["gpu_count"] == 0
     assert {a["id"] for a in data["anchors"]} >= {"easyr1_7b_grpo_amp_mb1", "easyr1_7b_grpo_amp_mb4"}
     assert all(a["source"] and a["conditions"] for a in data["anchors"])
@@ -99,16 +99,21 @@ def test_smoke_packing_equals_alone_and_isolates_samples(smoke):
 
 
 @pytest.mark.slow
-def test_smoke_bf16_loss_close_and_lost_updates_found(smoke):
+def test_smoke_bf16_loss_close_and_fp32_masters_keep_the_update(smoke):
     checks = smoke[1]["checks"]
     loss = checks["bf16_loss"]["measured"]
     assert checks["bf16_loss"]["status"] == "pass" and loss["loss_rel_diff"] < 1e-2 and loss["grad_cosine"] > 0.99
     upd = checks["bf16_update"]
     m = upd["measured"]
-    # bf16 weights updated in place lose most of an update at the recipes' learning rates (1e-5 SFT, 1e-6 GRPO)
-    assert upd["status"] == "fail" and m["sft_lr"] == 1e-5 and m["grpo_lr"] == 1e-6
-    assert m["grpo_update_norm_ratio"] < m["sft_update_norm_ratio"] < 0.8
-    assert 0.8 <= m["control_update_norm_ratio"] <= 1.25  # at lr 1e-3 bf16 holds the update: the measurement is sound
+    assert upd["status"] == "pass" and m["sft_lr"] == 1e-5 and m["grpo_lr"] == 1e-6
+    assert "train.precision.apply_trainable_fp32" in upd["exercised"] and m["upcast_params"] > 0
+    # The project's path (trainable parameters upcast to fp32, bf16 autocast) moves the weights as fp32 does ...
+    for lr in ("sft", "grpo", "control"):
+        assert 0.8 <= m[f"{lr}_update_norm_ratio"] <= 1.25 and m[f"{lr}_lost_update_share"] < 0.01, lr
+    # ... while bf16 weights updated in place (measured for information) lose most of it at the recipes' rates.
+    assert m["raw_grpo_update_norm_ratio"] < m["raw_sft_update_norm_ratio"] < 0.8
+    assert m["raw_sft_lost_update_share"] > 0.5
+    assert 0.8 <= m["raw_control_update_norm_ratio"] <= 1.25  # at lr 1e-3 bf16 holds the update: the measurement is sound
 
 
 @pytest.mark.slow

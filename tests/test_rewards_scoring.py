@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fixtures_rewards as fx
 import pytest
+from fixtures_judge import StubJudge
 
 from rewards import JudgeConfig, RewardConfig, make_reward_funcs, reward_columns, score, score_record
 from rewards.metrics.llm_judge import JudgeClient, parse_judge_score
@@ -71,62 +70,38 @@ def test_reward_columns_from_a_record():
     assert score(cols["metricfunc"], "B", cols["answer"], cols["metric_extra"])["score"] == 1.0
 
 
-class _Judge(BaseHTTPRequestHandler):
-    replies: list = []
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append((self.path, self.headers.get("Authorization"), body))
-        status, content = type(self).replies.pop(0) if type(self).replies else (200, "{}")
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
-def judge_server(monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Judge.replies, _Judge.seen = [], []
+def judge(monkeypatch):
     monkeypatch.setenv("STUB_JUDGE_KEY", "secret-token")
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with StubJudge() as stub:
+        yield stub
 
 
-def test_gpteval_through_openai_compatible_endpoint(judge_server):
-    cfg = JudgeConfig(base_url=judge_server, model="judge-model", api_key_env="STUB_JUDGE_KEY", retries=3)
+def test_gpteval_through_openai_compatible_endpoint(judge):
+    cfg = JudgeConfig(base_url=judge.url, model="judge-model", api_key_env="STUB_JUDGE_KEY", retries=3)
     client = JudgeClient.from_config(cfg)
-    _Judge.replies = [(503, ""), (200, '```json\n{"answer_score": [[0.75]], "reason": "direction right"}\n```')]
+    judge.replies = [(503, ""), (200, '```json\n{"answer_score": [[0.75]], "reason": "direction right"}\n```')]
     out = score("gpteval", "The camera pans left, then tilts up.", "Pan left, tilt up.",
                 {"prompt": "Describe the camera motion."}, judge=client)
     assert out["score"] == 0.75 and out["details"]["reason"] == "direction right"
-    path, auth, body = _Judge.seen[-1]
+    path, auth, body = judge.seen[-1]
     assert path == "/v1/chat/completions" and auth == "Bearer secret-token" and body["model"] == "judge-model"
-    assert "Pan left, tilt up." in body["messages"][1]["content"] and len(_Judge.seen) == 2  # one retry after 503
+    assert "Pan left, tilt up." in body["messages"][1]["content"] and len(judge.seen) == 2  # one retry after 503
 
-    _Judge.replies = [(200, "Score: 7 out of 10")]  # no JSON: first number, clipped to [0, 1]
+    judge.replies = [(200, "Score: 7 out of 10")]  # no JSON: first number, clipped to [0, 1]
     assert score("gpteval", "x", "y", {}, judge=client)["score"] == 1.0
-    _Judge.replies = [(400, "bad request")]
+    judge.replies = [(400, "bad request")]
     failed = score("gpteval", "x", "y", {}, judge=client)
     assert failed["score"] == 0.0 and "HTTP 400" in failed["details"]["error"]
 
-    _Judge.replies = [(200, '{"answer_score": 0.5}')]  # the GRPO path builds its client from the recipe section
+    judge.replies = [(200, '{"answer_score": 0.5}')]  # the GRPO path builds its client from the recipe section
     acc, _fmt, _len, reasoning = make_reward_funcs(RewardConfig(judge=cfg, length_unit="words"))
     batch = {"prompts": ["q"], "completions": ["<answer>pans left</answer>"], "metricfunc": ["gpteval"],
              "answer": ["pan left"], "metric_extra": [{"prompt": "q"}], "level": ["L3"]}
-    calls = len(_Judge.seen)
+    calls = len(judge.seen)
     assert acc(**batch) == [0.5]
     assert reasoning(**batch) == [0.0]  # correct enough, but no think block
-    assert len(_Judge.seen) == calls + 1  # the judge is asked once per sample, not once per component
+    assert len(judge.seen) == calls + 1  # the judge is asked once per sample, not once per component
 
 
 def test_gpteval_without_judge_or_with_unreachable_judge():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_grpo import grpo_recipe, write_bench_source
-from fixtures_verl import verl_env
+from fixtures_verl import score_both_ways, verl_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("verl")
     src = write_bench_source(root, n=6, levels=["L1", "L3", "L1", "L3", "L1", "L1"])
     recipe = grpo_recipe(root, src, [f"train.output_dir={root / 'run'}", "grpo.backend=verl", "grpo.num_generations=4",
-                                     "grpo.beta=0.01", "reward.length_unit=words", "grpo.verl.gpus_per_node=2",
+                                     "grpo.beta=0.01", "grpo.verl.gpus_per_node=2",
                                      "train.per_device_batch_size=4", "train.grad_accum=2", "train.max_steps=7",
                                      "grpo.ray_address=10.0.0.1:6379"])
     assert verl_backend.run(recipe, ["--dry-run"]) == 0
@@ -71,6 +71,7 @@ def test_every_recipe_key_verl_cannot_carry_is_warned_in_one_place(tmp_path, cap
 
 
 def test_parquet_rows_follow_verls_schema(exported):
+
     from train.grpo.verl_export import read_parquet
 
     recipe, out = exported
@@ -112,7 +113,8 @@ def test_written_config_says_what_the_recipe_says(exported):
     assert cfg.data.train_batch_size == 4 * 2 * 2 // 4  # completions per step / group size
     assert cfg.trainer.total_training_steps == 7 and cfg.trainer.n_gpus_per_node == 2
     assert cfg.reward.custom_reward_function.path == str(REPO / "rewards" / "verl_reward.py")
-    assert cfg.reward.custom_reward_function.reward_kwargs.reward_config.length_unit == "words"
+    assert cfg.reward.custom_reward_function.reward_kwargs.reward_config.length_unit == "tokens"
+    assert Path(cfg.reward.custom_reward_function.reward_kwargs.tokenizer).is_dir()  # the policy's tokenizer
     assert cfg.ray_kwargs.ray_init.address == "10.0.0.1:6379"
     assert Path(arr.model.path).is_dir()  # the tiny model's resolved directory
 
@@ -151,10 +153,14 @@ def test_verl_loads_the_written_config_with_its_own_config_code(exported, verl_p
 def test_verls_reward_manager_scores_our_parquet_like_the_trl_reward_functions(exported, verl_python, tmp_path):
     """The same completions scored twice: TRL's reward functions on the TRL dataset rows (weighted sum as TRL
     forms it) and verl's naive reward manager on the parquet rows through rewards/verl_reward.py."""
-    from rewards.grpo import make_reward_funcs, reward_weights
+    from omegaconf import OmegaConf
+
     from train.grpo.verl_export import read_parquet
 
     recipe, out = exported
+
+    # reward.length_unit=tokens (the default): verl's side counts with the tokenizer the export names
+    tokenizer_path = OmegaConf.load(out / "grpo_verl.yaml").reward.custom_reward_function.reward_kwargs.tokenizer
     rows = read_parquet(out / "train.parquet")
     texts = ["<think>The red box is nearer to the camera than the blue box, so it is closer.</think><answer>{a}</answer>",
              "<answer>{a}</answer>", "<answer>{b}</answer>",
@@ -166,31 +172,13 @@ def test_verls_reward_manager_scores_our_parquet_like_the_trl_reward_functions(e
         b = "B" if a == "A" else "A"
         for t in texts:
             items.append({"index": i, "completion": t.format(a=a, b=b)})
-    (tmp_path / "completions.json").write_text(json.dumps(items))
-    proc = subprocess.run([str(verl_python), str(REPO / "scripts" / "verl" / "score_parquet.py"),
-                           str(out / "grpo_verl.yaml"), str(out / "train.parquet"), str(tmp_path / "completions.json"),
-                           str(tmp_path / "scores.json")], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    verl_scores = json.loads((tmp_path / "scores.json").read_text())
-    assert len(verl_scores) == len(items)
-
-    funcs = make_reward_funcs(recipe.reward)
-    weights = reward_weights(recipe.reward)
-    by_row = {r["extra_info"]["index"]: r for r in rows}
-    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": []}
-    for item in items:
-        row = by_row[item["index"]]
-        columns["metricfunc"].append(row["extra_info"]["metricfunc"])
-        columns["answer"].append(row["reward_model"]["ground_truth"])
-        columns["metric_extra"].append(json.loads(row["extra_info"]["metric_extra"]))
-        columns["level"].append(row["extra_info"]["level"])
-    completions = [[{"role": "assistant", "content": it["completion"]}] for it in items]
-    per_func = [f(prompts=[None] * len(items), completions=completions, **columns) for f in funcs]
-    totals = [sum(w * (v[i] or 0.0) for w, v in zip(weights, per_func)) for i in range(len(items))]
+    verl_scores, _, per_func, totals = score_both_ways(verl_python, recipe, out, rows, items, tmp_path,
+                                                        tokenizer=tokenizer_path, timeout=600)
     for i, (ours, theirs) in enumerate(zip(totals, verl_scores)):
         assert theirs["score"] == pytest.approx(ours, abs=1e-9), (items[i], theirs, ours)
         for k, name in enumerate(("accuracy", "format", "length", "reasoning")):
             assert theirs[name] == pytest.approx(per_func[k][i] or 0.0, abs=1e-9), (items[i], name)
     # The cases differ: the comparison is not between constants.
     assert len({round(t, 6) for t in totals}) >= 4
+    assert min(s["length"] for s in verl_scores) < 0  # L1's length penalty, counted in tokens on both sides
     assert max(s["accuracy"] for s in verl_scores) == 1.0 and min(s["accuracy"] for s in verl_scores) == 0.0

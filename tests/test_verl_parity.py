@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 from fixtures_grpo import grpo_recipe
-from fixtures_verl import METRIC_CASES, METRICFUNCS, StubJudge, completions_for, verl_env, write_metric_source
+from fixtures_judge import StubJudge
+from fixtures_verl import (
+    METRIC_CASES,
+    METRICFUNCS,
+    completions_for,
+    score_both_ways,
+    strict_grade,
+    verl_env,
+    write_metric_source,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -24,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def judge():
-    with StubJudge() as stub:
+    with StubJudge(strict_grade) as stub:
         yield stub
 
 
@@ -95,34 +104,12 @@ def test_verls_rlhfdataset_reads_the_export_with_the_projects_token_counts(expor
 
 
 def test_verls_reward_manager_scores_every_metric_like_the_trl_path(exported, verl_python, judge, tmp_path):
-    from rewards.grpo import make_reward_funcs, reward_weights
-
     recipe, out, rows = exported
     items = completions_for(rows)
-    (tmp_path / "completions.json").write_text(json.dumps([{"index": i["index"], "completion": i["completion"]}
-                                                           for i in items]))
     calls = judge.calls
-    proc = subprocess.run([str(verl_python), str(REPO / "scripts" / "verl" / "score_parquet.py"),
-                           str(out / "grpo_verl.yaml"), str(out / "train.parquet"), str(tmp_path / "completions.json"),
-                           str(tmp_path / "scores.json")], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    verl_scores, columns, per_func, totals = score_both_ways(verl_python, recipe, out, rows, items, tmp_path)
     assert judge.calls > calls  # verl's process asked the stub judge for the gpteval rows
-    verl_scores = json.loads((tmp_path / "scores.json").read_text())
-    assert len(verl_scores) == len(items)
-
-    funcs = make_reward_funcs(recipe.reward)
-    weights = reward_weights(recipe.reward)
     by_index = {r["extra_info"]["index"]: r for r in rows}
-    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": []}
-    for item in items:
-        row = by_index[item["index"]]
-        columns["metricfunc"].append(row["extra_info"]["metricfunc"])
-        columns["answer"].append(row["reward_model"]["ground_truth"])
-        columns["metric_extra"].append(json.loads(row["extra_info"]["metric_extra"]))
-        columns["level"].append(row["extra_info"]["level"])
-    completions = [[{"role": "assistant", "content": it["completion"]}] for it in items]
-    per_func = [f(prompts=[None] * len(items), completions=completions, **columns) for f in funcs]
-    totals = [sum(w * (v[i] or 0.0) for w, v in zip(weights, per_func)) for i in range(len(items))]
     accuracy = {}
     for i, (item, theirs) in enumerate(zip(items, verl_scores)):
         metric = columns["metricfunc"][i]

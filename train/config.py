@@ -19,7 +19,7 @@ class FreezeConfig:
     """Which module groups are frozen (see the per-architecture table in train/module_groups.py)."""
 
     vision: bool = True
-    """Freeze the vision encoder (the paper's setting)."""
+    """Freeze the vision encoder (SpatialScore's SFT setting; the SpatialTree paper does not say)."""
     projector: bool = False
     """Freeze the vision-language projector (Qwen's patch merger)."""
     llm: bool = False
@@ -59,6 +59,10 @@ class ModelConfig:
     """``auto`` (flash_attention_2 when installed and on CUDA, else sdpa), ``sdpa``, ``eager`` or ``flash_attention_2``."""
     dtype: str = "auto"
     """``auto`` (bf16 on GPU, fp32 on CPU), ``bf16``, ``fp16`` or ``fp32``."""
+    trainable_fp32: bool | None = None
+    """fp32 master weights for the trainable parameters (train/precision.py): null (auto) = on when the weights load
+    in bf16/fp16 and ``train.deepspeed`` is null (DeepSpeed keeps its own), so AdamW's small updates are not rounded
+    away; frozen parameters stay in ``dtype``. true/false force it."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
     trust_remote_code: bool = False
@@ -254,6 +258,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
     "model.dtype": ("auto", "bf16", "fp16", "fp32"),
     "data.on_bad_sample": ("error", "skip"),
+    "data.decontaminate": ("error", "warn", "off"),
     "mix.unit": ("samples", "tokens"),
     "mix.budget.unit": ("samples", "tokens", "epochs"),
     "optim.scheduler": ("cosine", "linear", "constant"),

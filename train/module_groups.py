@@ -85,7 +85,8 @@ def apply_freeze(model, freeze) -> dict[str, dict[str, int]]:
     model's base weights are frozen and its adapters train, whatever ``freeze.llm`` says.
     """
     arch = arch_of(model)
-    frozen = {"vision": freeze.vision, "projector": freeze.projector, "llm": freeze.llm}
+    lora = any("lora_" in name for name, _ in model.named_parameters())
+    frozen = {"vision": freeze.vision, "projector": freeze.projector, "llm": freeze.llm or lora}
     for name, param in model.named_parameters():
         if "lora_" in name:
             continue

@@ -185,7 +185,7 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
     _check_ranges(recipe)
-    return finalize(recipe)
+    return finalize(recipe, overrides)
 
 
 def _check_ranges(recipe: Recipe) -> None:
@@ -195,8 +195,9 @@ def _check_ranges(recipe: Recipe) -> None:
         raise RecipeError(f"optim.warmup_ratio={w!r} must be in [0, 1): the share of the steps spent warming up")
 
 
-def finalize(recipe: Recipe) -> Recipe:
-    """Fill derived values in one place. Explicit values (zeros included) are never replaced."""
+def finalize(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:
+    """Fill derived values in one place. Explicit values (zeros included) are never replaced.
+    ``overrides``: the command line's ``key=value`` list (the default of ``mix.budget.match_overrides``)."""
     if recipe.optim.projector_lr is None:
         recipe.optim.projector_lr = recipe.optim.lr
     if recipe.optim.vision_lr is None:
@@ -213,8 +214,22 @@ def finalize(recipe: Recipe) -> Recipe:
         recipe.train.packing_max_length = recipe.data.max_length
     if recipe.mix.seed is None:
         recipe.mix.seed = recipe.train.seed
+    budget = recipe.mix.budget
+    if budget.match_recipe is not None and budget.match_overrides is None:
+        budget.match_overrides = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("mix.budget.match_")]
     recipe.eval = eval_protocol.resolve(recipe.eval)  # the (protocol) keys the recipe leaves unset
+    if recipe.data.decontaminate_against is None:
+        recipe.data.decontaminate_against = [recipe.eval.bench] if recipe.eval.bench else []
     return recipe
+
+
+def matched_mix(recipe: Recipe):
+    """The mix of the recipe named by ``mix.budget.match_recipe`` (loaded with ``mix.budget.match_overrides``),
+    or None when the recipe matches nobody. Its tokens are planned by ``build_mix(match_mix=...)``."""
+    budget = recipe.mix.budget
+    if budget.match_recipe is None:
+        return None
+    return load_recipe(budget.match_recipe, list(budget.match_overrides or [])).mix
 
 
 def to_yaml(recipe: Recipe) -> str:

@@ -2,8 +2,8 @@
 
 One place for what every training run does the same way: process rank and world size, device and dtype,
 the run directory, metric sinks and resume point (:func:`start_run` -> :class:`RunContext`); the
-TrainingArguments keys both trainers set alike (:func:`training_kwargs`); the model with LoRA and freezing
-(:func:`prepare_model`); pre-emption and metrics callbacks (:func:`run_callbacks`); the end of a run
+TrainingArguments keys both trainers set alike (:func:`training_kwargs`); the model with LoRA, freezing and fp32
+trainable weights (:func:`prepare_model`); pre-emption and metrics callbacks (:func:`run_callbacks`); the end of a run
 (:func:`train_to_end`, :func:`save_final`); and the one list of errors the user can fix
 (:func:`user_errors`, printed as one line by :func:`report_user_errors`).
 """
@@ -143,11 +143,14 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
 
 
 def prepare_model(recipe: Recipe, device: str):
-    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing."""
+    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing. Trainable
+    parameters loaded in bf16/fp16 get fp32 master weights unless DeepSpeed runs (train/precision.py)."""
     from train.model_loading import load_model, load_processor
     from train.module_groups import apply_freeze
+    from train.precision import apply_trainable_fp32
 
     model = load_model(recipe.model, "cpu" if recipe.train.deepspeed else device)
+    weights_dtype = model.dtype
     processor = load_processor(recipe.model)
     if recipe.model.gradient_checkpointing:
         model.config.use_cache = False
@@ -156,6 +159,7 @@ def prepare_model(recipe: Recipe, device: str):
 
         model = wrap_lora(model, recipe.model.lora, recipe.model.freeze)
     counts = apply_freeze(model, recipe.model.freeze)
+    apply_trainable_fp32(model, recipe.model.trainable_fp32, weights_dtype, recipe.train.deepspeed)
     return model, processor, counts
 
 
@@ -239,9 +243,10 @@ def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that name what the user can fix (a data file and row, a full disk, a model path, a packing
-    length, a prompt, verl's environment): the command line prints them as one line and exits 1. Anything else
+    length, a prompt, verl's environment, a training row that is a bench record): the command line prints them as one line and exits 1. Anything else
     is a bug: a traceback."""
     from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.decontam import ContaminationError
     from data_mix.plan import PlanError
     from data_mix.registry import RegistryError
     from data_mix.rowfiles import DataFileError
@@ -255,7 +260,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from train.packing import PackingError
 
     return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,
-            GRPODataError, PromptError, VerlBackendError, ModelLoadError, UnsupportedArchitecture, PackingError)
+            GRPODataError, PromptError, VerlBackendError, ModelLoadError, UnsupportedArchitecture, PackingError,
+            ContaminationError)
 
 
 def report_user_errors(prog: str, run: Callable[[Recipe, list[str]], int], recipe: Recipe, flags: list[str]) -> int:

@@ -28,28 +28,42 @@ log = logging.getLogger("train.sft")
 def build_source(recipe: Recipe, rank: int, world_size: int, tokenizer):
     """This rank's share of the recipe's data mix (data_mix.mixer.build_mix)."""
     from data_mix.mixer import build_mix
+    from train.recipe import matched_mix
 
-    match = None
-    if recipe.mix.budget.match_recipe:
-        from train.recipe import load_recipe
-
-        match = load_recipe(recipe.mix.budget.match_recipe).mix
+    t = recipe.train  # with train.max_steps, mix.upsample may scale the mix up to the samples those steps take
+    asked = t.max_steps * t.per_device_batch_size * t.grad_accum * world_size if t.max_steps > 0 else None
     return build_mix(recipe.data, recipe.mix, rank=rank, world_size=world_size, tokenizer=tokenizer,
-                     match_mix=match)
+                     match_mix=matched_mix(recipe), min_samples=asked)
 
 
 def steps_for(source, recipe: Recipe, world_size: int) -> int:
-    """``train.max_steps``, or with -1 the optimizer steps that consume this rank's share of the mix once."""
-    if recipe.train.max_steps > 0:
-        return recipe.train.max_steps
+    """Optimizer steps of the run, said in one line at start: ``train.max_steps``, or with -1 the steps that
+    consume this rank's share of the mix once. ``train.max_steps`` beyond the planned mix (``mix.upsample``
+    off) is capped at the plan with a warning, since the run would stop there anyway."""
     per_step = recipe.train.per_device_batch_size * recipe.train.grad_accum
-    n = getattr(source, "samples_this_rank", None)
-    if n is None:
+    n, asked = getattr(source, "samples_this_rank", None), recipe.train.max_steps
+    if n is None:  # not a data_mix Mix (tests, user code): no plan to compare with
+        if asked > 0:
+            log.info("steps: %d (train.max_steps; the source is not a planned mix)", asked)
+            return asked
+        if not hasattr(source, "total_samples"):
+            raise ValueError("train.max_steps=-1 needs a source of known size (a data_mix Mix); give train.max_steps")
         n = source.total_samples // world_size
-    steps = n // per_step
-    if steps < 1:
+    planned = n // per_step
+    plan = getattr(getattr(source, "plan", None), "budget", None)
+    mix = f"the mix plans {n} samples per rank = {planned} steps of {per_step}" + (f" (budget: {plan})" if plan else "")
+    if planned < 1:
         raise ValueError(f"the mix has {n} samples on this rank, fewer than one optimizer step ({per_step})")
-    return steps
+    if asked <= 0:
+        log.info("steps: %d (train.max_steps=-1: one pass over the mix; %s)", planned, mix)
+        return planned
+    if asked <= planned:
+        log.info("steps: %d (train.max_steps; %s)", asked, mix)
+        return asked
+    log.warning("steps: %d, not train.max_steps=%d: %s, and the run ends when they are used up; set "
+                "mix.upsample=true to repeat the mix (new seeded order per epoch) up to %d steps",
+                planned, asked, mix, asked)
+    return planned
 
 
 def training_arguments(recipe: Recipe, ctx: RunContext, max_steps: int, **overrides: Any):
@@ -67,6 +81,9 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
                   **args_overrides: Any) -> tuple[SFTTrainer, BatchStream, Any]:
     """(trainer, its batch stream, the sample source) for ``recipe``: the assembly ``run`` trains and the SFT
     benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix."""
+    from data_mix.report import plan_record
+    from eval_hooks import layout
+    from eval_hooks.io import atomic_write_json
     from train.collate import SampleEncoder
     from train.data import BatchStream
     from train.model_loading import pick_attn_implementation
@@ -81,6 +98,8 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
 
     if source is None:
         source = build_source(recipe, ctx.rank, ctx.world, processor.tokenizer)
+        if ctx.rank == 0:
+            atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
     args.max_steps = steps_for(source, recipe, ctx.world)
     attn = pick_attn_implementation(recipe.model.attn_implementation, ctx.device)
     encoder = SampleEncoder(processor, recipe.data)
@@ -102,11 +121,14 @@ def run_cli(recipe: Recipe, flags: list[str], prog: str = "launch/sft.py") -> in
 
 def run(recipe: Recipe, flags: list[str], source=None) -> int:
     """Train ``recipe``; ``source`` (an iterable of Samples) replaces the recipe's mix when given (tests)."""
+    from data_mix.decontam import check as decontamination_check
     from train.callbacks import attach_eval_hook
     from train.run import init_process_group, run_callbacks, start_run, train_to_end
     from train.run_info import write_run_info
 
     ctx = start_run(recipe)
+    if source is None:  # before anything heavy: a training row that is an evaluation record stops the run here
+        decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0)
     if ctx.rank == 0:
         write_run_info(recipe, ctx.run_dir, "sft")
     if ctx.world > 1:

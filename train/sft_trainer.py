@@ -76,7 +76,9 @@ class SFTTrainer(RecipeTrainer, Trainer):
 
         if isinstance(model, PeftModel):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        dtype = next(model.parameters()).dtype
+        # The widest dtype the model holds: fp32 master weights next to a bf16 frozen tower (train/precision.py)
+        # must come back as saved, not rounded through bf16; load_state_dict then casts to each parameter's own.
+        dtype = max((p.dtype for p in model.parameters() if p.is_floating_point()), key=lambda d: d.itemsize)
         loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
         missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
         if missing or unexpected:

@@ -201,12 +201,9 @@ def mix_samples(recipe: Recipe, tokenizer=None) -> Iterator[Sample]:
     if not recipe.mix.groups:
         raise GRPODataError("GRPO needs prompt sources: set mix.groups.<group>.sources, e.g. "
                             "mix.groups.rl.sources=[rl_l1,rl_l2,rl_l3,rl_l4] (bench-format registry sources)")
-    match_mix = None
-    if recipe.mix.budget.match_recipe:
-        from train.recipe import load_recipe
+    from train.recipe import matched_mix
 
-        match_mix = load_recipe(recipe.mix.budget.match_recipe).mix
-    mix = build_mix(recipe.data, recipe.mix, rank=0, world_size=1, tokenizer=tokenizer, match_mix=match_mix)
+    mix = build_mix(recipe.data, recipe.mix, rank=0, world_size=1, tokenizer=tokenizer, match_mix=matched_mix(recipe))
     yield from mix
 
 

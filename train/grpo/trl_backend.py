@@ -162,10 +162,13 @@ def check_modes(recipe: Recipe) -> None:
 def run(recipe: Recipe, flags: list[str]) -> int:
     """Train with the recipe's backend. A user error (train.run.user_errors: a sample named by file and row, a
     full disk ...) exits 1 with one clear line."""
+    from data_mix.decontam import check as decontamination_check
     from train.grpo import verl_backend
-    from train.run import report_user_errors
+    from train.run import dist_env, report_user_errors
 
     def by_backend(recipe: Recipe, flags: list[str]) -> int:
+        # before anything heavy: a prompt that is an evaluation record stops the run here (both backends)
+        decontamination_check(recipe.data, recipe.mix, progress=dist_env()[0] == 0)
         if recipe.grpo.backend == "verl":
             return verl_backend.run(recipe, flags)
         return run_trl(recipe, flags)
