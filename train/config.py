@@ -126,6 +126,11 @@ class TrainConfig:
     """torch CPU threads per process; None = leave torch's default."""
     device: str = "auto"
     """``auto`` (cuda when available), ``cpu`` or ``cuda``."""
+    collective_timeout_s: int = 1800
+    """Seconds a process waits in a collective (all-reduce, all-gather, barrier) for the other processes before
+    it fails. A node that dies without closing its connections (power loss, a cut network) would otherwise hang
+    the other nodes for this long; keep it above the longest gap between two collectives (a rank-0 save, an
+    evaluation on rank 0). 1800 = torch's default."""
 
 
 @dataclass

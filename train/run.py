@@ -48,23 +48,29 @@ def dist_env() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def init_process_group(device: str) -> None:
-    """The process group before the model loads, for DeepSpeed.
+def init_process_group(device: str, timeout_s: int, use_deepspeed: bool = True) -> None:
+    """The process group before the model loads, with the recipe's collective timeout.
 
     accelerate skips DeepSpeed's process-group setup with ``use_cpu``, and ZeRO-3's partitioned loading
-    then sees a world size of 1. torch's env:// init comes first, then DeepSpeed's comm layer adopts
-    the existing group.
+    then sees a world size of 1; on CPU it also ignores ``ddp_timeout``. So torch's env:// init comes first
+    (accelerate and DeepSpeed's comm layer adopt the existing group). ``timeout_s``: how long a collective
+    waits for the other ranks before failing (a dead node must end the job, not hang it).
     """
-    import deepspeed
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
     backend = "gloo" if device == "cpu" else "nccl"
+    timeout = timedelta(seconds=timeout_s)
     if device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    deepspeed.init_distributed(dist_backend=backend)
+        dist.init_process_group(backend=backend, timeout=timeout)
+    if use_deepspeed:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend=backend, timeout=timeout)
 
 
 @dataclass
@@ -126,7 +132,7 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
         seed=t.seed, data_seed=t.seed, use_cpu=ctx.device == "cpu",
         bf16=ctx.dtype == torch.bfloat16, fp16=ctx.dtype == torch.float16,
         deepspeed=deepspeed_config(t.deepspeed), ddp_backend="gloo" if (ctx.device == "cpu" and ctx.world > 1) else None,
-        ddp_find_unused_parameters=True, remove_unused_columns=False,
+        ddp_find_unused_parameters=True, ddp_timeout=t.collective_timeout_s, remove_unused_columns=False,
         # SFT's trainer builds its own DataLoader without workers (train/sft_trainer.py): this reaches GRPO only.
         dataloader_num_workers=recipe.data.num_workers,
         # Switched on at load (train/model_loading.py, non-reentrant); the Trainer then enables it again with

@@ -131,8 +131,8 @@ def run(recipe: Recipe, flags: list[str], source=None) -> int:
         decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0)
     if ctx.rank == 0:
         write_run_info(recipe, ctx.run_dir, "sft")
-    if recipe.train.deepspeed and ctx.world > 1:
-        init_process_group(ctx.device)
+    if ctx.world > 1:
+        init_process_group(ctx.device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     preemption, callbacks = run_callbacks(recipe, ctx)
     trainer, stream, source = build_trainer(recipe, ctx, source, callbacks)
     attach_eval_hook(trainer, recipe, trainer.processing_class)

@@ -9,6 +9,13 @@
 #
 # SPATIALTREE_SLURM_CPUS=N declares N CPUs on the node instead of what `slurmd -C` finds (tests use
 # it to run several single-threaded tiny jobs at once on a 2-core machine).
+#
+# Several nodes: with SPATIALTREE_SLURM_NETNS=PREFIX the cluster runs on the simulated nodes of
+# scripts/netns/nodes.sh (SPATIALTREE_NETNS_PREFIX=PREFIX ... up N): slurmctld and slurmd on node1, one
+# slurmd on every other node, each addressed by its own IP (NodeAddr). Client commands must then run on a
+# node too: scripts/netns/nodes.sh exec node1 sbatch ... (node1 is the login node). A node that died
+# (nodes.sh kill) comes back with nodes.sh revive NODE + `start` again (it starts the missing slurmd).
+# SPATIALTREE_SLURM_SLURMD_TIMEOUT=S: seconds before a silent node is set DOWN (Slurm's default 300).
 # Everything lives under one directory ($SPATIALTREE_SLURM_DIR, default /tmp/spatialtree-slurm):
 # slurm.conf, state, spool, logs and pid files. Client commands (sbatch, squeue, scontrol) find
 # the cluster through SLURM_CONF=$SPATIALTREE_SLURM_DIR/slurm.conf.
@@ -23,6 +30,9 @@ NODE="${SPATIALTREE_SLURM_NODE:-$(hostname -s)}"
 CTLD_PORT="${SPATIALTREE_SLURM_CTLD_PORT:-6817}"
 SLURMD_PORT="${SPATIALTREE_SLURM_SLURMD_PORT:-6818}"
 export SLURM_CONF="$CONF"
+NETNS="${SPATIALTREE_SLURM_NETNS:-}"
+NODES_SH="$(cd "$(dirname "$0")/.." && pwd)/netns/nodes.sh"
+SLURMD_TIMEOUT="${SPATIALTREE_SLURM_SLURMD_TIMEOUT:-300}"
 
 log() { echo "[local_cluster] $*" >&2; }
 die() { echo "[local_cluster] error: $*" >&2; exit 1; }
@@ -40,6 +50,13 @@ cmd_install() {
   apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null || die "apt-get install slurm-wlm munge failed"
   have_slurm || die "slurm-wlm installed but slurmctld/slurmd/sbatch/munged are still not on PATH"
 }
+
+# Netns mode: the simulated nodes ("NAME ADDRESS NAMESPACE" lines) and how to run a command on one.
+netns_nodes() { SPATIALTREE_NETNS_PREFIX="$NETNS" "$NODES_SH" list; }
+on_node() { local node="$1"; shift; SPATIALTREE_NETNS_PREFIX="$NETNS" "$NODES_SH" exec "$node" "$@"; }
+client() { if [ -n "$NETNS" ]; then on_node node1 "$@"; else "$@"; fi; }  # sinfo/squeue/scancel/scontrol
+node_names() { if [ -n "$NETNS" ]; then netns_nodes | awk '{print $1}'; else echo "$NODE"; fi; }
+slurmd_pid_file() { if [ -n "$NETNS" ]; then echo "$DIR/slurmd-$1.pid"; else echo "$DIR/slurmd.pid"; fi; }
 
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 
@@ -78,10 +95,24 @@ write_conf() {
     overrides="SlurmdParameters=config_overrides"
   fi
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
+  local ctld="${NODE}(127.0.0.1)" node_lines partition="$NODE" what="a single-node cluster on localhost"
+  local spool="$DIR/spool" slurmd_pid="$DIR/slurmd.pid" slurmd_log="$DIR/log/slurmd.log"
+  node_lines="NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${cpus} Sockets=${sockets} CoresPerSocket=${cores} ThreadsPerCore=${threads} RealMemory=${mem} State=UNKNOWN"
+  if [ -n "$NETNS" ]; then
+    local name addr _ns
+    ctld="node1($(netns_nodes | awk '$1 == "node1" {print $2}'))"
+    node_lines=""
+    while read -r name addr _ns; do
+      node_lines+="NodeName=${name} NodeAddr=${addr} CPUs=${cpus} Sockets=${sockets} CoresPerSocket=${cores} ThreadsPerCore=${threads} RealMemory=${mem} State=UNKNOWN"$'\n'
+    done < <(netns_nodes)
+    partition="$(node_names | paste -sd, -)"
+    spool="$DIR/spool/%n" slurmd_pid="$DIR/slurmd-%n.pid" slurmd_log="$DIR/log/slurmd-%n.log"  # one per node
+    what="$(node_names | wc -l) simulated nodes (network namespaces, prefix $NETNS)"
+  fi
   cat >"$CONF" <<EOF
-# Written by scripts/slurm/local_cluster.sh: a single-node cluster on localhost.
+# Written by scripts/slurm/local_cluster.sh: ${what}.
 ClusterName=spatialtree-local
-SlurmctldHost=${NODE}(127.0.0.1)
+SlurmctldHost=${ctld}
 SlurmctldPort=${CTLD_PORT}
 SlurmdPort=${SLURMD_PORT}
 SlurmUser=root
@@ -103,15 +134,16 @@ ReturnToService=2
 MinJobAge=3600
 KillWait=10
 JobRequeue=1
+SlurmdTimeout=${SLURMD_TIMEOUT}
 StateSaveLocation=${DIR}/state
-SlurmdSpoolDir=${DIR}/spool
+SlurmdSpoolDir=${spool}
 SlurmctldPidFile=${DIR}/slurmctld.pid
-SlurmdPidFile=${DIR}/slurmd.pid
+SlurmdPidFile=${slurmd_pid}
 SlurmctldLogFile=${DIR}/log/slurmctld.log
-SlurmdLogFile=${DIR}/log/slurmd.log
+SlurmdLogFile=${slurmd_log}
 ${overrides}
-NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${cpus} Sockets=${sockets} CoresPerSocket=${cores} ThreadsPerCore=${threads} RealMemory=${mem} State=UNKNOWN
-PartitionName=debug Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP
+${node_lines}
+PartitionName=debug Nodes=${partition} Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
@@ -121,23 +153,42 @@ cmd_start() {
   have_slurm || die "slurm-wlm/munge not installed: run '$0 install' first"
   [ "$(id -u)" = 0 ] || die "starting slurmd needs root"
   mkdir -p "$DIR"
-  if pid_alive "$DIR/slurmctld.pid" && pid_alive "$DIR/slurmd.pid"; then
-    log "already running ($CONF)"; echo "export SLURM_CONF=$CONF"; return 0
-  fi
+  local nodes node up=1 state="" pending
+  nodes="$(node_names)"
+  [ -n "$nodes" ] || die "no simulated nodes with prefix '$NETNS': run SPATIALTREE_NETNS_PREFIX=$NETNS $NODES_SH up N first"
+  pid_alive "$DIR/slurmctld.pid" || up=0
+  for node in $nodes; do pid_alive "$(slurmd_pid_file "$node")" || up=0; done
+  if [ "$up" = 1 ]; then log "already running ($CONF)"; echo "export SLURM_CONF=$CONF"; return 0; fi
   start_munge
   write_conf
-  pid_alive "$DIR/slurmctld.pid" || slurmctld -i -c -f "$CONF" || die "slurmctld did not start (see $DIR/log/slurmctld.log)"
-  pid_alive "$DIR/slurmd.pid" || slurmd -N "$NODE" -f "$CONF" || die "slurmd did not start (see $DIR/log/slurmd.log)"
-  local state=""
+  for node in $nodes; do [ -z "$NETNS" ] || mkdir -p "$DIR/spool/$node"; done
+  if ! pid_alive "$DIR/slurmctld.pid"; then
+    client slurmctld -i -c -f "$CONF" || die "slurmctld did not start (see $DIR/log/slurmctld.log)"
+  fi
+  for node in $nodes; do
+    pid_alive "$(slurmd_pid_file "$node")" && continue
+    if [ -n "$NETNS" ]; then on_node "$node" slurmd -N "$node" -f "$CONF"; else slurmd -N "$NODE" -f "$CONF"; fi \
+      || die "slurmd on $node did not start (see $DIR/log)"
+  done
   for _ in $(seq 150); do
-    state="$(sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n1 || true)"
-    case "$state" in
-      idle|mixed|allocated) log "up: node $NODE $state ($CONF)"; echo "export SLURM_CONF=$CONF"; return 0 ;;
-      down*|drain*) scontrol update NodeName="$NODE" State=RESUME >/dev/null 2>&1 || true ;;
-    esac
+    pending=""
+    for node in $nodes; do
+      state="$(client sinfo -h -n "$node" -o %T 2>/dev/null | head -n1 || true)"
+      case "$state" in
+        idle|mixed|allocated|completing) ;;
+        down*|drain*) pending+=" $node($state)"; client scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true ;;
+        *) pending+=" $node($state)" ;;
+      esac
+    done
+    if [ -z "$pending" ]; then
+      log "up: $(echo $nodes | tr '\n' ' ')($CONF)"
+      [ -n "$NETNS" ] && log "client commands run on a node: $NODES_SH exec node1 sbatch ... (SPATIALTREE_NETNS_PREFIX=$NETNS)"
+      echo "export SLURM_CONF=$CONF"
+      return 0
+    fi
     sleep 0.2
   done
-  die "node $NODE did not become idle (state '$state'); logs in $DIR/log"
+  die "nodes not up:$pending; logs in $DIR/log"
 }
 
 stop_pid() {  # stop_pid PIDFILE NAME
@@ -154,14 +205,17 @@ stop_pid() {  # stop_pid PIDFILE NAME
 cmd_stop() {
   if pid_alive "$DIR/slurmctld.pid"; then
     local jobs
-    jobs="$(squeue -h -o %A 2>/dev/null || true)"
+    jobs="$(client squeue -h -o %A 2>/dev/null || true)"
     if [ -n "$jobs" ]; then
       # shellcheck disable=SC2086
-      scancel $jobs 2>/dev/null || true
-      for _ in $(seq 50); do [ -z "$(squeue -h -t RUNNING,COMPLETING -o %A 2>/dev/null || true)" ] && break; sleep 0.2; done
+      client scancel $jobs 2>/dev/null || true
+      for _ in $(seq 50); do [ -z "$(client squeue -h -t RUNNING,COMPLETING -o %A 2>/dev/null || true)" ] && break; sleep 0.2; done
     fi
   fi
-  stop_pid "$DIR/slurmd.pid" slurmd
+  local pf
+  for pf in "$DIR"/slurmd.pid "$DIR"/slurmd-*.pid; do
+    if [ -e "$pf" ]; then stop_pid "$pf" "slurmd ($(basename "$pf"))"; fi
+  done
   stop_pid "$DIR/slurmctld.pid" slurmctld
   # munged only if this script started it (a system munged is left alone), and not while another
   # local cluster (another SPATIALTREE_SLURM_DIR) still authenticates through it.
@@ -178,8 +232,8 @@ cmd_stop() {
 cmd_status() {
   if ! pid_alive "$DIR/slurmctld.pid"; then echo "local cluster: stopped ($DIR)"; return 3; fi
   echo "local cluster: running (SLURM_CONF=$CONF)"
-  sinfo
-  squeue
+  client sinfo
+  client squeue
 }
 
 case "${1:-}" in

@@ -182,7 +182,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
     from train.model_loading import load_processor
-    from train.run import prepare_model, print_counts, run_callbacks, start_run, train_to_end
+    from train.run import init_process_group, prepare_model, print_counts, run_callbacks, start_run, train_to_end
     from train.run_info import write_run_info
 
     if recipe.train.max_steps <= 0:
@@ -211,11 +211,10 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     wrapped = telemetry.wrap(funcs)
     use_vllm, how = pick_generation(recipe.grpo, ctx.device)
     log.info("rollouts: %s", how)
+    if ctx.world > 1:  # the collective timeout; the reference model under ZeRO-3 on CPU needs DeepSpeed's own group
+        init_process_group(ctx.device, recipe.train.collective_timeout_s,
+                           use_deepspeed=recipe.grpo.beta > 0 and bool(recipe.train.deepspeed) and ctx.device == "cpu")
     args = grpo_arguments(recipe, ctx, use_vllm, weights)
-    if recipe.grpo.beta > 0 and recipe.train.deepspeed and ctx.device == "cpu" and ctx.world > 1:
-        import deepspeed  # the reference model under ZeRO-3 on CPU needs DeepSpeed's own process group
-
-        deepspeed.init_distributed(dist_backend="gloo")
     model, _, counts = prepare_model(recipe, ctx.device)
     args.generation_kwargs = {**(args.generation_kwargs or {}),
                               **suppression_kwargs(suppressed_tokens(processor, model), use_vllm)}
