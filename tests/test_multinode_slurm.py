@@ -33,20 +33,13 @@ from fixtures_multinode import (
     worker_env,
 )
 from fixtures_netns import simulated_nodes
+from fixtures_wait import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "scripts" / "slurm" / "local_cluster.sh"
 pytestmark = [pytest.mark.slurm, pytest.mark.dist, pytest.mark.slow]
 SLURMD_TIMEOUT = 5  # s before Slurm sets a silent node DOWN (Slurm's default: 300)
 
-
-def _wait(predicate, timeout: float, what: str, on_fail=lambda: "") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_fail()}")
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +135,7 @@ def requeued(cluster, sweep) -> dict:
     """node2 dies after the first checkpoint; Slurm requeues the task; node2 comes back."""
     nodes, run = cluster["nodes"], sweep["run"]
     marker = run / f"checkpoint-{SAVE_EVERY}" / "COMPLETE"
-    _wait(marker.exists, 600, f"checkpoint-{SAVE_EVERY} of the 2-node job", lambda: _job_log(sweep))
+    wait_until(marker.exists, 600, f"checkpoint-{SAVE_EVERY} of the 2-node job", lambda: _job_log(sweep))
     job_before = _job(cluster, sweep["job"])
     nodes.kill("node2")
     killed = time.monotonic()
@@ -151,7 +144,7 @@ def requeued(cluster, sweep) -> dict:
         job = _job(cluster, sweep["job"])
         return job.get("Restarts") == "1" and job.get("JobState") == "PENDING"
 
-    _wait(requeued_and_waiting, SLURMD_TIMEOUT + 180, "Slurm to set node2 DOWN and requeue the task",
+    wait_until(requeued_and_waiting, SLURMD_TIMEOUT + 180, "Slurm to set node2 DOWN and requeue the task",
           lambda: json.dumps(_job(cluster, sweep["job"])) + "\n" + _logs(cluster["state"]))
     requeue_secs = time.monotonic() - killed
     node2_state = client(cluster, "sinfo", "-h", "-n", "node2", "-o", "%T").stdout.strip()
@@ -165,7 +158,7 @@ def test_a_dead_node_requeues_the_task_and_the_rerun_resumes(cluster, sweep, req
     run = sweep["run"]
     assert requeued["job_before"]["NodeList"] == "node[1-2]" and requeued["job_before"]["NumNodes"] == "2"
     assert requeued["node2_state"].startswith("down"), requeued["node2_state"]
-    _wait(lambda: (run / "DONE").exists() or (run / "FAILED").exists() and "attempt 1" in _job_log(sweep), 900,
+    wait_until(lambda: (run / "DONE").exists() or (run / "FAILED").exists() and "attempt 1" in _job_log(sweep), 900,
           "the requeued task to finish", lambda: _job_log(sweep)[-6000:])
     log = _job_log(sweep)
     assert (run / "DONE").exists(), log[-6000:]

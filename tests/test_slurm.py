@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from fixtures_wait import wait_until
 
 from eval_hooks.report import summary_path
 from tests.fixtures_sweep import STANDIN
@@ -48,14 +49,6 @@ def _sh(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProc
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
 
-
-def _wait(predicate, timeout: float, what: str, on_fail=lambda: "") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_fail()}")
 
 
 @pytest.fixture(scope="module")
@@ -189,11 +182,11 @@ def test_real_sft_checkpoints_on_the_time_limit_signal(submitted):
     sweep_dir = submitted["sft_requeue"]
     run_dir = sweep_dir / "runs/sft"
     job = _job_of(sweep_dir, "sft")
-    _wait(lambda: len(_train_steps(run_dir)) >= 2, 240, "the SFT run to log two training steps",
+    wait_until(lambda: len(_train_steps(run_dir)) >= 2, 240, "the SFT run to log two training steps",
           lambda: _sft_log(run_dir))
     out = _run(["scancel", "--batch", "--signal=USR1", job])
     assert out.returncode == 0, out.stderr
-    _wait(lambda: "requeueing" in _sft_log(run_dir), 120, "the pre-empted SFT task to requeue itself",
+    wait_until(lambda: "requeueing" in _sft_log(run_dir), 120, "the pre-empted SFT task to requeue itself",
           lambda: _sft_log(run_dir))
     assert "pre-empted at step" in _sft_log(run_dir)
     assert sorted(run_dir.glob("checkpoint-*")), "the pre-empted attempt saved no checkpoint"
@@ -208,10 +201,10 @@ def test_forced_requeue_and_time_limit_signal_resume(submitted):
     job = _job_of(sweep_dir, "counter")
     log = lambda: _sft_log(run_dir)  # noqa: E731
 
-    _wait(lambda: _ckpt_step(run_dir) >= 3, 120, "the first attempt to checkpoint step 3", log)
+    wait_until(lambda: _ckpt_step(run_dir) >= 3, 120, "the first attempt to checkpoint step 3", log)
     out = _run(["scontrol", "requeue", job])
     assert out.returncode == 0, out.stderr
-    _wait(lambda: len(_attempts(run_dir)) >= 2 and _ckpt_step(run_dir) > _attempts(run_dir)[1]["start_step"] + 2,
+    wait_until(lambda: len(_attempts(run_dir)) >= 2 and _ckpt_step(run_dir) > _attempts(run_dir)[1]["start_step"] + 2,
           120, "the requeued attempt to resume and progress", log)
 
     status = _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)])
@@ -219,9 +212,9 @@ def test_forced_requeue_and_time_limit_signal_resume(submitted):
 
     out = _run(["scancel", "--batch", "--signal=USR1", job])  # what --signal=B:USR1@secs delivers
     assert out.returncode == 0, out.stderr
-    _wait(lambda: len(_attempts(run_dir)) >= 3, 120, "the third attempt after the USR1 requeue", log)
+    wait_until(lambda: len(_attempts(run_dir)) >= 3, 120, "the third attempt after the USR1 requeue", log)
     submitted["fast"].touch()  # the remaining steps now take no time
-    _wait(lambda: (run_dir / "DONE").exists(), 120, "the run to finish", log)
+    wait_until(lambda: (run_dir / "DONE").exists(), 120, "the run to finish", log)
 
     attempts = _attempts(run_dir)
     assert len(attempts) == 3, attempts
@@ -250,7 +243,7 @@ def test_quickstart_array_runs_every_task_and_writes_summaries(submitted):
                                                     .splitlines()[-30:])
                          for n in names if (sweep_dir / "runs" / n / "job.log").exists())
 
-    _wait(all_over, 400, "the quickstart array to finish", logs)
+    wait_until(all_over, 400, "the quickstart array to finish", logs)
     state = json.loads((sweep_dir / "sweep.json").read_text())
     [sub] = state["submissions"]
     assert sub["array"] == "quickstart" and sub["tasks"] == {"0": "baseline", "1": "dist", "2": "dist_size_corr"}
@@ -297,9 +290,9 @@ def test_real_sft_resumes_from_its_checkpoint(submitted):
         found = re.findall(r"resuming from \S*checkpoint-(\d+)", text)
         return int(found[-1]) if found and "attempt 1" in text else None
 
-    _wait(lambda: resumed() is not None, 240, "the requeued SFT attempt to resume", lambda: _sft_log(run_dir))
+    wait_until(lambda: resumed() is not None, 240, "the requeued SFT attempt to resume", lambda: _sft_log(run_dir))
     step = resumed()
-    _wait(lambda: step + 1 in _train_steps(run_dir), 120, f"a training step after checkpoint-{step}",
+    wait_until(lambda: step + 1 in _train_steps(run_dir), 120, f"a training step after checkpoint-{step}",
           lambda: _sft_log(run_dir))
     steps = _train_steps(run_dir)
     assert 0 < step and max(s for s in steps if s <= step) == step, steps
@@ -312,7 +305,7 @@ def test_dependent_array_waits_for_its_run(submitted):
     """`second` references {run:first}: it went into a second array submitted afterok on first's task."""
     sweep_dir = submitted["requeue"]
     runs = sweep_dir / "runs"
-    _wait(lambda: (runs / "second" / "DONE").exists(), 120, "the dependent run to finish",
+    wait_until(lambda: (runs / "second" / "DONE").exists(), 120, "the dependent run to finish",
           lambda: _run([sys.executable, "launch/sweep.py", "--status", "--sweep-dir", str(sweep_dir)]).stdout)
     state = json.loads((sweep_dir / "sweep.json").read_text())
     first_job = state["runs"]["first"]["job"]
