@@ -115,7 +115,7 @@ class BenchEvalCallback(TrainerCallback):
             log.warning("bench eval: run pre-empted at step %d; not evaluating (the resumed run will)", step)
             return
         out = step_dir(self.output_dir, step)
-        if skip_if_written and step > 0 and (out / "summary.json").is_file():
+        if skip_if_written and step > 0 and (out / layout.SUMMARY_JSON).is_file():
             log.info("bench eval: %s exists (resumed run); not evaluating step %d again", out, step)
             self._done_steps.add(step)
             return
@@ -141,7 +141,7 @@ class BenchEvalCallback(TrainerCallback):
         if self._preempted():
             log.warning("bench eval: run pre-empted; no final evaluation (the resumed run will make it)")
             return
-        if (out / "summary.json").is_file():
+        if (out / layout.SUMMARY_JSON).is_file():
             log.info("bench eval: %s exists; not evaluating again", out)
             return
         model = self.trainer.model if self.trainer is not None else model
@@ -178,7 +178,7 @@ class BenchEvalCallback(TrainerCallback):
 
     def _write_timing(self) -> None:
         timing = self.timing()
-        atomic_write_json(self.output_dir / "eval" / "timing.json", timing)
+        atomic_write_json(self.output_dir / layout.EVAL_DIR / "timing.json", timing)
         if timing["eval_time_share"] is not None:
             log.info("bench eval: %d evaluations, %.1f s, %.1f%% of the run", len(self.results),
                      timing["eval_seconds_total"], 100 * timing["eval_time_share"])

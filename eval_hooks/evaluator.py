@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eval_hooks import distributed as D
-from eval_hooks import protocol
+from eval_hooks import layout, protocol
 from eval_hooks.generation import GenerationSettings, generate
 from eval_hooks.inputs import reader_data
 from eval_hooks.io import atomic_write_json, atomic_write_jsonl
@@ -189,7 +189,7 @@ class BenchEvaluator:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "tree": tree_dict(agg),
         }
-        atomic_write_json(out_dir / "summary.json", summary)
+        atomic_write_json(out_dir / layout.SUMMARY_JSON, summary)
         found = metrics(agg)
         found["bench/eval_seconds"] = seconds
         found["bench/num_samples"] = float(len(records))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eval_hooks import layout
 from eval_hooks.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class LmmsEvalLauncher:
 
     def __init__(self, eval_cfg: Any, run_dir: str | Path):
         self.cfg = eval_cfg
-        self.root = Path(run_dir) / "eval" / "lmms_eval"
+        self.root = Path(run_dir) / layout.EVAL_DIR / "lmms_eval"
         self.running: list[tuple[str, subprocess.Popen]] = []
         self.skipped: list[str] = []
 

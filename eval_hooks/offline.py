@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from eval_hooks import layout
 from eval_hooks.io import read_json
 from eval_hooks.tree import format_compare, format_tree
 
@@ -67,7 +68,7 @@ def evaluate_checkpoint(recipe: Any, loader: Loader | None = None, out_dir: str 
                                judge=recipe.reward.judge)
     _ = evaluator.subset  # read the bench before loading the model: a wrong path fails in a second
     model, processor = (loader or _default_loader)(recipe.model, device=device)
-    out = Path(out_dir) if out_dir is not None else Path(recipe.train.output_dir) / "eval" / "final"
+    out = Path(out_dir) if out_dir is not None else layout.eval_dir(recipe.train.output_dir, layout.FINAL)
     return evaluator.evaluate(model, processor, out, step="final")
 
 
@@ -111,12 +112,11 @@ def find_summary(path: str | Path) -> Path:
     p = Path(path)
     if p.is_file():
         return p
-    for cand in (p / "summary.json", p / "eval" / "final" / "summary.json"):
-        if cand.is_file():
-            return cand
-    steps = sorted((p / "eval").glob("step_*/summary.json"), key=lambda f: int(f.parent.name[5:]))
-    if steps:
-        return steps[-1]
+    if (p / layout.SUMMARY_JSON).is_file():
+        return p / layout.SUMMARY_JSON
+    found = layout.latest_summary(p)
+    if found is not None:
+        return found
     raise FileNotFoundError(f"no summary.json in {p} (nor in {p}/eval/final or {p}/eval/step_*)")
 
 

@@ -80,7 +80,7 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     return code
 
 
-def check_judge(recipe) -> None:
+def check_judge(recipe: Recipe) -> None:
     """An evaluation whose records need an LLM judge that is not configured stops here, at start (``eval.judge``)."""
     if recipe.eval.bench is None:
         return

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from eval_hooks import layout
 
 
 def read_metrics(run_dir: str | Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(step, train loss) and (step, bench/overall) pairs from metrics.jsonl."""
     losses, bench = [], []
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / layout.METRICS_JSONL
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics (is {run_dir} a run directory?)")
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
         if "train/loss" in row:
             losses.append((row["step"], row["train/loss"]))
         if "bench/overall" in row:
@@ -46,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--width", type=int, default=40)
     args = parser.parse_args(argv)
-    print(render(*read_metrics(args.run_dir), width=args.width))
+    try:
+        curves = read_metrics(args.run_dir)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"launch/curve.py: {exc}", file=sys.stderr)
+        return 2
+    print(render(*curves, width=args.width))
     return 0
 
 

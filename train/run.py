@@ -10,7 +10,6 @@ trainable weights (:func:`prepare_model`); pre-emption and metrics callbacks (:f
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -217,6 +216,8 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
 
 def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
     """The final model as a plain HF directory in ``run_dir`` (ZeRO-3 weights gathered; LoRA merged on request)."""
+    from eval_hooks.io import atomic_write_json
+
     lora = recipe.model.lora
     if not lora.enabled:
         trainer.save_model(str(run_dir))  # weights (gathered under ZeRO-3) + processor + chat template
@@ -236,7 +237,7 @@ def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
             subprocess.run([sys.executable, "-m", "train.lora", "--base", recipe.model.name_or_path,
                             "--adapter", str(adapter_dir), "--out", str(run_dir)], check=True)
     if trainer.args.should_save:
-        (run_dir / "lora.json").write_text(json.dumps({"adapter": str(adapter_dir), "merged": lora.merge_on_save}))
+        atomic_write_json(run_dir / "lora.json", {"adapter": str(adapter_dir), "merged": lora.merge_on_save})
 
 
 # ---------------------------------------------------------------------------- errors the user can fix
