@@ -17,6 +17,10 @@
 #                   RLHFDataset refuses image prompts without a processor ("processor is needed to process
 #                   multimodal data")
 #   qwen-vl-utils   verl's RLHFDataset and agent loop read the images of a prompt with it (process_vision_info)
+#   TransferQueue, cachetools, fastapi, uvicorn, mathruler
+#                   verl 0.9.1's trainer entry (main_ppo.TaskRunnerV1.run and the trainer it builds) imports these;
+#                   verl lists them only under its "verl-core" extra, whose GPU-side pins (torchcodec, nvtx) and test
+#                   tools are left out here (tests/test_multinode_ray.py found them missing one by one)
 #   scipy, pillow   rewards/ (loaded by file path by verl's reward manager): the L4 camera metrics need scipy's
 #                   Rotation, affmask reads non-PNG / interlaced masks with Pillow (rewards/metrics/deps.py)
 # The project's packages `rewards` and `data_mix` are not installed here: the verl config points at
@@ -31,16 +35,17 @@ case "$(uname -m)" in
 esac
 TORCH_SPEC=${VERL_TORCH_SPEC:-$DEFAULT_TORCH}
 VERL_SPEC=${VERL_SPEC:-verl==0.9.1}
-NEEDED="qwen-vl-utils==0.0.14 scipy pillow pyarrow pandas"
+NEEDED="qwen-vl-utils==0.0.14 TransferQueue==0.1.11 cachetools fastapi uvicorn mathruler scipy pillow pyarrow pandas"
 # Every module the project's verl scripts and tests use; the environment is ready only when all of them import.
-CHECK='import verl, torch, torchvision, transformers, omegaconf, hydra, qwen_vl_utils, scipy.spatial.transform, PIL.Image, pyarrow
+CHECK='import verl, torch, torchvision, transformers, omegaconf, hydra, qwen_vl_utils, transfer_queue, cachetools, fastapi, uvicorn, mathruler, scipy.spatial.transform, PIL.Image, pyarrow
 from transformers import Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor'
 # The fast path only looks the modules up (importing torch + verl costs 10-40 s on 2 busy cores); the stamp is
 # written after the full import check passed.
 LOOKUP='import importlib.util as u, sys
 sys.exit(0 if all(u.find_spec(m) for m in ("verl", "torch", "torchvision", "transformers", "omegaconf", "hydra",
-                                            "qwen_vl_utils", "scipy", "PIL", "pyarrow")) else 1)'
+                                            "qwen_vl_utils", "transfer_queue", "cachetools",
+                                            "fastapi", "uvicorn", "mathruler", "scipy", "PIL", "pyarrow")) else 1)'
 stamp="$VENV/.spatialtree-stamp"
 want=$( { cat "$0"; echo "$TORCH_SPEC|$VERL_SPEC|${VERL_EXTRAS:-}"; } | sha256sum | cut -c1-16)
 
