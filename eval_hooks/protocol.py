@@ -3,7 +3,9 @@
 - ``quick`` (project choice): cheap enough to run every few hundred steps during training. Short generations
   cut think / auto-think replies off inside the reasoning, and a subset says little about one leaf: use it
   for curves, not for numbers compared with the paper.
-- ``paper``: a score computed the way the paper's are, for the final evaluation of a sweep row. Sources
+- ``paper``: a score computed with the benchmark's released harness settings, for the final evaluation of a
+  sweep row. The paper states no generation settings; the assumption (ours) is that its numbers come from
+  the benchmark's own lmms-eval task. Sources
   (lmms-eval 0.7.3, the SpatialTree-Bench task the benchmark's authors publish):
   whole benchmark and reference-mode aggregation (``tasks/spatialtreebench/utils.py``,
   ``spatialtreebench_aggregate_results``: every record, a leaf without records counts 0); generation budget

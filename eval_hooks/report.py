@@ -263,7 +263,7 @@ def to_markdown(report: Report) -> str:
     lines.append(f"Avg weighting: {'; '.join(sorted({WEIGHTING_NOTES.get(w, w) for w in _each(report, 'weights')}))}. "
                  f"Evaluation protocol: {', '.join(sorted(_each(report, 'protocol')))}"
                  + ("" if _each(report, "protocol") == {"paper"} else
-                    " (only rows evaluated with eval.protocol=paper are computed the way the paper's tables are)")
+                    " (only rows evaluated with eval.protocol=paper use the benchmark's released lmms-eval settings)")
                  + ".")
     lines += [f"- {n}" for n in notes]
     lines += budget_lines([(r.label, r.budget) for r in report.rows],

@@ -253,13 +253,16 @@ def depth_of(sweep: Sweep) -> dict[str, int]:
 
 
 def _validate_recipes(sweep: Sweep) -> None:
-    """Load every built-in launcher's recipe with its overrides (keys and types), placeholder run dirs."""
+    """Load every built-in launcher's recipe with its overrides (keys and types), placeholder run dirs, and make
+    the launchers' own pre-load checks (mix source names, eval.bench), so a bad row fails at submission, not
+    when its job starts."""
+    from train.cli import check_sources
     from train.recipe import RecipeError, load_recipe
 
     for r in sweep.runs:
         if r.launcher_name not in LAUNCHERS:
             continue
         try:
-            load_recipe(r.recipe, r.recipe_overrides(Path("/sweep")))
+            check_sources(load_recipe(r.recipe, r.recipe_overrides(Path("/sweep"))))
         except RecipeError as exc:
             raise SweepError(f"{sweep.source}: run {r.name!r} (recipe {r.recipe!r}): {exc}") from exc

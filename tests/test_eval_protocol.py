@@ -216,3 +216,15 @@ def test_the_callbacks_final_evaluation_uses_the_final_protocol(tmp_path, monkey
     assert [e["step"] for e in timing["evaluations"]] == [6, "final"]
     cb.on_train_end(None, state, None)  # a second end (resumed run) does not evaluate again
     assert len(seen) == 2
+
+
+@pytest.mark.parametrize("name", ["table2_sft", "table2_sft_equal_tokens", "table3_rl"])
+def test_every_row_of_the_paper_table_sweeps_ends_with_the_paper_protocol(name):
+    """The tables' numbers come from eval/final under eval.protocol=paper, for every row (issue 13.1)."""
+    from sweeps.loader import load_sweep
+
+    sweep = load_sweep(Path(__file__).resolve().parents[1] / "recipes" / "sweeps" / f"{name}.yaml")
+    assert len(sweep.runs) >= 7
+    for run in sweep.runs:
+        recipe = load_recipe(run.recipe, run.recipe_overrides(Path("/sweep")))
+        assert (run.name, recipe.eval.at_end, recipe.eval.final_protocol) == (run.name, True, "paper")

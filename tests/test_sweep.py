@@ -150,6 +150,16 @@ def test_cli_exits_2_with_a_clear_message(tmp_path, capsys):
     out = subprocess.run([sys.executable, "launch/sweep.py", str(path), "--dry-run"], cwd=REPO, capture_output=True,
                          text=True)
     assert out.returncode == 2 and "did you mean 'recipe'" in out.stderr
+    # a row the launcher would refuse before loading its model fails at submission, naming the row
+    import yaml
+
+    spec = yaml.safe_load((REPO / "recipes" / "data" / "registry.yaml").read_text())
+    del spec["sources"]["spatialtree_bench"]  # a custom registry without the default bench
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump(spec))
+    assert sweep_main([str(TABLE2), "--dry-run", "--set", f"data.registry={registry}"]) == 2
+    err = capsys.readouterr().err
+    assert "run 'baseline'" in err and "is neither a dataset in the registry" in err, err
 
 
 def test_grid_and_sets_expand_into_runs(tmp_path):

@@ -58,8 +58,11 @@ def verl_python() -> Path:
     return verl_env()
 
 
-def test_the_export_has_every_metricfunc_at_every_level(exported):
+def test_the_export_has_every_metricfunc_and_every_level(exported):
+    from rewards.metrics import METRICS
+
     _, _, rows = exported
+    assert set(METRICFUNCS) == set(METRICS)  # a metric added to rewards/ must be added to these cases too
     assert len(rows) == len(METRIC_CASES)
     assert {r["extra_info"]["metricfunc"] for r in rows} == set(METRICFUNCS)
     assert {r["extra_info"]["level"] for r in rows} == {"L1", "L2", "L3", "L4"}
