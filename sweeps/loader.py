@@ -256,8 +256,7 @@ def _validate_recipes(sweep: Sweep) -> None:
     """Load every built-in launcher's recipe with its overrides (keys and types), placeholder run dirs, and make
     the launchers' own pre-load checks (mix source names, eval.bench), so a bad row fails at submission, not
     when its job starts."""
-    from train.cli import check_sources
-    from train.recipe import RecipeError, load_recipe
+    from train.recipe import RecipeError, check_sources, load_recipe
 
     for r in sweep.runs:
         if r.launcher_name not in LAUNCHERS:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from train.recipe import RecipeError, load_recipe, parse_overrides, to_yaml
+from train.recipe import RecipeError, check_sources, load_recipe, parse_overrides, to_yaml
 
 if TYPE_CHECKING:
     from train.config import Recipe
@@ -34,23 +34,6 @@ def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], l
         else:
             rest.append(arg)
     return flags, rest
-
-
-def check_sources(recipe: Recipe) -> None:
-    """Unknown or misplaced source names in ``mix``, and an ``eval.bench`` that is neither a registry source nor
-    a file (e.g. the default bench with a custom ``data.registry``), fail here, before any model or data is
-    loaded."""
-    from data_mix.registry import RegistryError, check_mix, load_registry
-
-    try:
-        if recipe.mix.groups:
-            check_mix(recipe.mix, load_registry(recipe.data.registry))
-        if recipe.eval.bench:
-            from eval_hooks.subset import bench_source
-
-            bench_source(recipe.eval.bench, recipe.data)
-    except (RegistryError, FileNotFoundError) as exc:
-        raise RecipeError(str(exc)) from None
 
 
 def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],

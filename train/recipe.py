@@ -235,3 +235,20 @@ def matched_mix(recipe: Recipe):
 def to_yaml(recipe: Recipe) -> str:
     """The fully resolved recipe as YAML."""
     return OmegaConf.to_yaml(OmegaConf.structured(recipe))
+
+
+def check_sources(recipe: Recipe) -> None:
+    """Unknown or misplaced source names in ``mix``, and an ``eval.bench`` that is neither a registry source nor
+    a file (e.g. the default bench with a custom ``data.registry``), fail here, before any model or data is
+    loaded."""
+    from data_mix.registry import RegistryError, check_mix, load_registry
+
+    try:
+        if recipe.mix.groups:
+            check_mix(recipe.mix, load_registry(recipe.data.registry))
+        if recipe.eval.bench:
+            from eval_hooks.subset import bench_source
+
+            bench_source(recipe.eval.bench, recipe.data)
+    except (RegistryError, FileNotFoundError) as exc:
+        raise RecipeError(str(exc)) from None
