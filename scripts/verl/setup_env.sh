@@ -37,15 +37,15 @@ TORCH_SPEC=${VERL_TORCH_SPEC:-$DEFAULT_TORCH}
 VERL_SPEC=${VERL_SPEC:-verl==0.9.1}
 NEEDED="qwen-vl-utils==0.0.14 TransferQueue==0.1.11 cachetools fastapi uvicorn mathruler scipy pillow pyarrow pandas"
 # Every module the project's verl scripts and tests use; the environment is ready only when all of them import.
-CHECK='import verl, torch, torchvision, transformers, omegaconf, hydra, qwen_vl_utils, transfer_queue, cachetools, fastapi, uvicorn, mathruler, scipy.spatial.transform, PIL.Image, pyarrow
+MODULES="verl torch torchvision transformers omegaconf hydra qwen_vl_utils transfer_queue cachetools fastapi uvicorn
+mathruler scipy.spatial.transform PIL.Image pyarrow"
+CHECK="import ${MODULES//[[:space:]]/, }
 from transformers import Qwen2_5_VLProcessor
-from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor'
-# The fast path only looks the modules up (importing torch + verl costs 10-40 s on 2 busy cores); the stamp is
-# written after the full import check passed.
-LOOKUP='import importlib.util as u, sys
-sys.exit(0 if all(u.find_spec(m) for m in ("verl", "torch", "torchvision", "transformers", "omegaconf", "hydra",
-                                            "qwen_vl_utils", "transfer_queue", "cachetools",
-                                            "fastapi", "uvicorn", "mathruler", "scipy", "PIL", "pyarrow")) else 1)'
+from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor"
+# The fast path only looks the top-level packages up (importing torch + verl costs 10-40 s on 2 busy cores); the
+# stamp is written after the full import check passed.
+LOOKUP="import importlib.util as u, sys
+sys.exit(0 if all(u.find_spec(m.split('.')[0]) for m in '$(echo $MODULES)'.split()) else 1)"
 stamp="$VENV/.spatialtree-stamp"
 want=$( { cat "$0"; echo "$TORCH_SPEC|$VERL_SPEC|${VERL_EXTRAS:-}"; } | sha256sum | cut -c1-16)
 
