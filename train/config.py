@@ -56,7 +56,8 @@ class ModelConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA on the language model."""
     attn_implementation: str = "auto"
-    """``auto`` (flash_attention_2 when installed and on CUDA, else sdpa), ``sdpa``, ``eager`` or ``flash_attention_2``."""
+    """``auto`` (flash_attention_2 when installed and on CUDA, else sdpa), ``sdpa``, ``eager`` or ``flash_attention_2``.
+    ``flash_varlen_standin``: transformers' flash code path with CPU kernels (train/flash_standin.py; tests)."""
     dtype: str = "auto"
     """``auto`` (bf16 on GPU, fp32 on CPU), ``bf16``, ``fp16`` or ``fp32``."""
     trainable_fp32: bool | None = None
@@ -255,7 +256,7 @@ class Recipe:
 
 # Keys whose values must be one of a fixed set; checked with the closest valid name in the error.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+    "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2", "flash_varlen_standin"),
     "model.dtype": ("auto", "bf16", "fp16", "fp32"),
     "data.on_bad_sample": ("error", "skip"),
     "data.decontaminate": ("error", "warn", "off"),

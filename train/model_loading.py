@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from train.config import ModelConfig
 from train.tiny import TINY_NAME, ensure_tiny
@@ -53,7 +55,15 @@ def pick_dtype(requested: str, device: str):
 
 
 def pick_attn_implementation(requested: str, device: str) -> str:
-    """``auto``: flash_attention_2 when flash-attn is installed and on CUDA, else sdpa (logged)."""
+    """``auto``: flash_attention_2 when flash-attn is installed and the run computes on CUDA, else sdpa (logged).
+
+    ``device`` is where the run computes, not where the weights are first placed: under DeepSpeed the model is
+    loaded on the CPU and moved by DeepSpeed, and still gets flash-attention on a GPU machine.
+    ``flash_varlen_standin`` (train/flash_standin.py) is registered here and kept on any device."""
+    if requested == "flash_varlen_standin":
+        from train import flash_standin
+
+        return flash_standin.register()
     has_flash = importlib.util.find_spec("flash_attn") is not None
     if requested == "auto":
         choice = "flash_attention_2" if (has_flash and device == "cuda") else "sdpa"
@@ -66,6 +76,55 @@ def pick_attn_implementation(requested: str, device: str) -> str:
                     "flash-attn is not installed" if not has_flash else "there is no CUDA device")
         return "sdpa"
     return requested
+
+
+@dataclass(frozen=True)
+class LoadedAttention:
+    """The one decision on attention and weights dtype, made where the model is loaded (:func:`load_model`) and
+    recorded on the model (``model.loaded_attention``; transformers keeps the implementation in
+    ``config._attn_implementation``, which :func:`attention_of` reads). The packing collator prepares its batches
+    for this implementation: it never decides again."""
+
+    implementation: str
+    dtype: Any
+    compute_device: str
+    """``cuda`` or ``cpu``: what the decision was made for (the weights may first be placed on the CPU)."""
+
+
+def decide_attention(cfg: ModelConfig, compute_device: str) -> LoadedAttention:
+    """Attention implementation and dtype for a run computing on ``compute_device``."""
+    return LoadedAttention(pick_attn_implementation(cfg.attn_implementation, compute_device),
+                           pick_dtype(cfg.dtype, compute_device), compute_device)
+
+
+def attention_of(model) -> str:
+    """The attention implementation ``model`` was loaded with (through a LoRA wrapper too)."""
+    return model.config._attn_implementation
+
+
+def configs_of(model) -> list:
+    """The model's config and every sub-config (Qwen-VL: text_config, vision_config), each once."""
+    found, todo = [], [model.config]
+    while todo:
+        cfg = todo.pop()
+        if cfg is None or any(cfg is f for f in found):
+            continue
+        found.append(cfg)
+        todo.extend(getattr(cfg, key, None) for key in getattr(cfg, "sub_configs", {}) or {})
+    return found
+
+
+def disable_cache(model) -> int:
+    """``use_cache=False`` on every config the model has (outer, text, vision), for training; returns how many.
+
+    The Trainer turns it off on the outer config only; Qwen-VL's language model reads its text_config, whose
+    True makes it build a DynamicCache in every training forward, and with a cache transformers skips
+    packed-sequence detection from position ids (issue 27: up to 0.98 logit error on a packed row without mask).
+    Generation is unaffected: ``generate`` takes use_cache from the generation config."""
+    configs = configs_of(model)
+    for cfg in configs:
+        cfg.use_cache = False
+    return len(configs)
 
 
 def load_processor(cfg: ModelConfig):
@@ -81,23 +140,29 @@ def load_processor(cfg: ModelConfig):
     return processor
 
 
-def load_model(cfg: ModelConfig, device: str = "auto"):
-    """The model on ``device`` in the dtype and attention implementation the recipe asks for."""
+def load_model(cfg: ModelConfig, device: str = "auto", place_on: str | None = None):
+    """The model in the dtype and attention implementation decided for computing on ``device``
+    (:func:`decide_attention`), placed on ``place_on`` (default ``device``; ``cpu`` under DeepSpeed, which moves
+    the model itself). The decision is kept as ``model.loaded_attention``."""
     from transformers import AutoModelForImageTextToText
 
     device = pick_device(device)
     path = resolve_model_path(cfg.name_or_path)
     if not Path(path).exists() and "/" not in path:
         raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor {TINY_NAME!r}")
+    decided = decide_attention(cfg, device)
     model = AutoModelForImageTextToText.from_pretrained(
-        path, dtype=pick_dtype(cfg.dtype, device),
-        attn_implementation=pick_attn_implementation(cfg.attn_implementation, device),
+        path, dtype=decided.dtype, attn_implementation=decided.implementation,
         trust_remote_code=cfg.trust_remote_code,
     )
+    if attention_of(model) != decided.implementation:
+        raise ModelLoadError(f"{cfg.name_or_path}: asked transformers for attention {decided.implementation!r}, "
+                             f"got {attention_of(model)!r}")
+    model.loaded_attention = decided
     _drop_prefix_changes(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return model.to(device)
+    return model.to(place_on or device)
 
 
 def _drop_prefix_changes(model) -> None:

@@ -6,8 +6,12 @@ What a packed batch holds (``train.packing: true``):
 - ``position_ids`` of shape (4, rows, length): row 0 the text positions restarting at 0 for every
   sample, rows 1-3 Qwen's 3-D rope positions computed for each sample alone by the model's own
   ``get_rope_index`` and concatenated. transformers reads row 0 as the packed-sequence boundaries;
-- attention: on flash_attention_2 no mask (transformers' varlen path splits on the restarting text
-  positions); on sdpa a block-diagonal causal 4-D boolean mask; on eager the same as an additive mask;
+- attention, for the implementation the model was loaded with (``train.model_loading.attention_of``): on
+  flash-attention (any implementation whose name has "flash") the rows are flattened into ONE row without
+  padding and no mask: transformers computes cu_seqlens from the restarting text positions only when the batch
+  has a single row (``_is_packed_sequence`` in modeling_flash_attention_utils.py); with two rows it would run
+  one causal attention over each whole row and later samples would see earlier ones. On sdpa a block-diagonal
+  causal 4-D boolean mask; on eager the same as an additive mask; anything else is refused;
 - vision inputs of the samples in the order their tokens appear.
 
 A micro-batch packs exactly the samples it would have padded (``per_device_batch_size`` of them), so
@@ -110,10 +114,39 @@ def pack_batch(encoded: list[Encoded], max_length: int, pad_id: int, rope_fn: Ro
             segments[r, start:] = len(b)
     batch = {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "mm_token_type_ids": mm,
              "real_tokens": torch.tensor(sum(len(e) for e in encoded))}
-    if attn_implementation != "flash_attention_2":
+    kind = mask_kind(attn_implementation)
+    if kind == "flash":
+        batch = flatten_rows(batch, [sum(len(encoded[i]) for i in b) for b in bins])
+    else:
         mask = block_causal_mask(segments)
-        if attn_implementation == "eager":
+        if kind == "eager":
             mask = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
         batch["attention_mask"] = mask
     batch.update(concat_vision(order))
     return batch
+
+
+def mask_kind(attn_implementation: str) -> str:
+    """``flash`` (one flattened row, no mask), ``sdpa`` (4-D boolean) or ``eager`` (4-D additive) for the
+    attention implementation the model was loaded with."""
+    if "flash" in attn_implementation:  # transformers' own test (utils.generic.is_flash_attention_requested)
+        return "flash"
+    if attn_implementation in ("sdpa", "eager"):
+        return attn_implementation
+    raise PackingError(f"train.packing=true has no packed layout for attention {attn_implementation!r} "
+                       "(flash-attention, sdpa or eager); set model.attn_implementation or train.packing=false")
+
+
+PER_TOKEN_KEYS = ("input_ids", "labels", "mm_token_type_ids")
+
+
+def flatten_rows(batch: dict[str, torch.Tensor], used: list[int]) -> dict[str, torch.Tensor]:
+    """The packed rows laid end to end in one row of batch size 1, each cut at its ``used`` tokens (no padding).
+
+    The text positions (``position_ids[0]``) still restart at 0 at every sample, which is where transformers'
+    flash path puts the cu_seqlens boundaries (``prepare_fa_kwargs_from_position_ids``)."""
+    out = dict(batch)
+    for key in PER_TOKEN_KEYS:
+        out[key] = torch.cat([batch[key][r, :n] for r, n in enumerate(used)])[None]
+    out["position_ids"] = torch.cat([batch["position_ids"][:, r, :n] for r, n in enumerate(used)], dim=1)[:, None]
+    return out

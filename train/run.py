@@ -144,15 +144,18 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
 def prepare_model(recipe: Recipe, device: str):
     """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing. Trainable
     parameters loaded in bf16/fp16 get fp32 master weights unless DeepSpeed runs (train/precision.py)."""
-    from train.model_loading import load_model, load_processor
+    from train.model_loading import disable_cache, load_model, load_processor
     from train.module_groups import apply_freeze
     from train.precision import apply_trainable_fp32
 
-    model = load_model(recipe.model, "cpu" if recipe.train.deepspeed else device)
+    # Attention and dtype are decided for the device the run computes on, also under DeepSpeed (which moves the
+    # model itself, so it is placed on the CPU first): bf16 + flash-attention on a GPU machine that has it.
+    model = load_model(recipe.model, device, place_on="cpu" if recipe.train.deepspeed else None)
+    log.info("model: attention %s, weights %s (decided for %s)", model.loaded_attention.implementation,
+             str(model.dtype).replace("torch.", ""), device)
     weights_dtype = model.dtype
     processor = load_processor(recipe.model)
-    if recipe.model.gradient_checkpointing:
-        model.config.use_cache = False
+    disable_cache(model)  # every config (outer, text, vision): a training forward must not build a KV cache
     if recipe.model.lora.enabled:
         from train.lora import wrap_lora
 

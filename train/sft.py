@@ -86,7 +86,7 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
     from eval_hooks.io import atomic_write_json
     from train.collate import SampleEncoder
     from train.data import BatchStream
-    from train.model_loading import pick_attn_implementation
+    from train.model_loading import attention_of
     from train.packing import rope_index_fn
     from train.run import prepare_model, print_counts
     from train.sft_trainer import SFTTrainer
@@ -101,7 +101,7 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
         if ctx.rank == 0:
             atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
     args.max_steps = steps_for(source, recipe, ctx.world)
-    attn = pick_attn_implementation(recipe.model.attn_implementation, ctx.device)
+    attn = attention_of(model)  # the collator prepares for the attention the model was loaded with
     encoder = SampleEncoder(processor, recipe.data)
     stream = BatchStream(source, encoder, recipe.train.per_device_batch_size, recipe.data,
                          packing=recipe.train.packing, packing_max_length=recipe.train.packing_max_length,
