@@ -129,36 +129,129 @@ def test_first_fit_decreasing():
         first_fit_decreasing([101], 100)
 
 
-def test_packed_equals_alone(tiny, zoo, encoder):
-    """Loss and logits of a packed batch equal those of every sample run alone (fp32, 1e-5)."""
+@pytest.fixture(scope="module")
+def standin():
+    """The tiny model on transformers' flash-attention code path with CPU kernels (train/flash_standin.py)."""
+    from train.model_loading import disable_cache, load_model
+
+    model = load_model(ModelConfig(attn_implementation="flash_varlen_standin"), "cpu").eval()
+    disable_cache(model)
+    return model
+
+
+def _segments(batch) -> list[tuple[int, int, int]]:
+    """(row, start, end) of every sample in a packed batch: where the text positions restart at 0."""
+    out = []
+    for row in range(batch["input_ids"].shape[0]):
+        starts = (batch["position_ids"][0, row] == 0).nonzero().flatten().tolist() + [batch["input_ids"].shape[1]]
+        out += [(row, a, b) for a, b in zip(starts, starts[1:])]
+    return out
+
+
+def _check_packed_equals_alone(model, encoded, packed, pad_id):
+    """Logits of every sample in ``packed`` equal the sample run alone, and the packed loss and its gradients
+    equal the padded batch's (fp32, 1e-5)."""
+    packed = dict(packed)
+    packed.pop("real_tokens")
+    padded = pad_batch(encoded, pad_id)
+    with torch.no_grad():
+        out = model(**packed)
+        alone = [model(**pad_batch([e], pad_id)) for e in encoded]
+    seen = set()
+    for row, a, b in _segments(packed):
+        match = [i for i, e in enumerate(encoded) if len(e) == b - a and torch.equal(packed["input_ids"][row, a:b], e.input_ids)]
+        if not match:
+            continue  # trailing padding segment of a row
+        torch.testing.assert_close(out.logits[row, a:b], alone[match[0]].logits[0], atol=1e-5, rtol=1e-5)
+        seen.add(match[0])
+    assert seen == set(range(len(encoded)))
+    grads = []
+    for batch in (packed, padded):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    model.zero_grad()
+    (loss_p, g_p), (loss_u, g_u) = grads
+    torch.testing.assert_close(loss_p, loss_u, atol=1e-5, rtol=1e-5)
+    assert g_p.keys() == g_u.keys() and len(g_p) > 10
+    for name in g_p:
+        torch.testing.assert_close(g_p[name], g_u[name], atol=1e-5, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_packed_equals_alone_sdpa(tiny, zoo, encoder):
+    """sdpa: five samples in two rows of at most 160 tokens, one block-diagonal causal mask per row; logits equal
+    every sample run alone, loss and gradients equal the padded batch (fp32, 1e-5)."""
     model, _ = tiny
     encoded = [encoder.encode(s) for s in zoo.values()]
     packed = pack_batch(encoded, 160, encoder.pad_id, rope_index_fn(model), "sdpa")
-    assert packed["input_ids"].shape[0] == 2  # five samples share two rows
-    real = int(packed.pop("real_tokens"))
+    assert packed["input_ids"].shape[0] == 2 and packed["attention_mask"].shape[0] == 2
     padded = pad_batch(encoded, encoder.pad_id)
-    assert real / packed["input_ids"].numel() > padded["attention_mask"].float().mean().item()
+    assert int(packed["real_tokens"]) / packed["input_ids"].numel() > padded["attention_mask"].float().mean().item()
+    _check_packed_equals_alone(model, encoded, packed, encoder.pad_id)
+
+
+def test_packed_equals_alone_flash_path(standin, zoo, encoder):
+    """The flash path a GPU takes (transformers' flash_attention_forward, CPU varlen kernels): the same five samples
+    packed into two bins come out as ONE row without mask or padding (transformers derives cu_seqlens from the
+    restarting positions only for a single row); logits, loss and gradients equal the unpacked batch."""
+    from train.model_loading import attention_of
+
+    encoded = [encoder.encode(s) for s in zoo.values()]
+    assert first_fit_decreasing([len(e) for e in encoded], 160).__len__() == 2  # several rows before flattening
+    packed = pack_batch(encoded, 160, encoder.pad_id, rope_index_fn(standin), attention_of(standin))
+    assert packed["input_ids"].shape == (1, sum(len(e) for e in encoded)) and "attention_mask" not in packed
+    assert packed["position_ids"].shape == (4, 1, packed["input_ids"].shape[1])
+    assert len(_segments(packed)) == len(encoded)
+    _check_packed_equals_alone(standin, encoded, packed, encoder.pad_id)
+
+
+def test_the_standin_catches_several_rows_without_mask(standin, zoo, encoder):
+    """The defect of issue 27 item 1, shown on the stand-in: two packed rows without a mask go through flash's plain
+    branch (batch size 2: no varlen), so a row's later samples attend to its earlier ones and their logits move."""
+    encoded = [encoder.encode(s) for s in zoo.values()]
+    rows = pack_batch(encoded, 160, encoder.pad_id, rope_index_fn(standin), "sdpa")
+    rows.pop("attention_mask")
+    rows.pop("real_tokens")
     with torch.no_grad():
-        out = model(**packed)
-        alone = [model(**pad_batch([e], encoder.pad_id)) for e in encoded]
-        out_padded = model(**padded)
-    # Locate each sample in the packed rows by its tokens (the packer keeps order within a row).
-    seen = 0
-    for row in range(packed["input_ids"].shape[0]):
-        starts = (packed["position_ids"][0, row] == 0).nonzero().flatten().tolist()
-        for start in starts:
-            match = [i for i, e in enumerate(encoded)
-                     if torch.equal(packed["input_ids"][row, start:start + len(e)], e.input_ids)]
-            if not match:
-                continue  # trailing padding segment
-            e, ref = encoded[match[0]], alone[match[0]]
-            torch.testing.assert_close(out.logits[row, start:start + len(e)], ref.logits[0], atol=1e-5, rtol=1e-5)
-            seen += 1
-    assert seen == len(encoded)
-    n_lab = [int((e.labels[1:] != IGNORE_INDEX).sum()) for e in encoded]
-    token_mean = sum(r.loss * n for r, n in zip(alone, n_lab)) / sum(n_lab)
-    torch.testing.assert_close(out.loss, token_mean, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(out.loss, out_padded.loss, atol=1e-5, rtol=1e-5)
+        out = standin(**rows)
+        alone = {i: standin(**pad_batch([e], encoder.pad_id)).logits[0] for i, e in enumerate(encoded)}
+    worst = 0.0
+    for row, a, b in _segments(rows):
+        for i, e in enumerate(encoded):
+            if len(e) == b - a and torch.equal(rows["input_ids"][row, a:b], e.input_ids) and a > 0:
+                worst = max(worst, (out.logits[row, a:b] - alone[i]).abs().max().item())
+    assert worst > 1e-2
+
+
+def test_use_cache_off_everywhere_lets_sdpa_split_a_flat_row(tiny, zoo, encoder):
+    """use_cache=False on every config (train.model_loading.disable_cache): the text config's True made Qwen-VL
+    build a DynamicCache in a training forward, and with a cache transformers skips packed-sequence detection,
+    so a flat packed row without a mask mixed its samples. With it off, that row equals the samples alone."""
+    import copy
+
+    from train.model_loading import configs_of, disable_cache
+
+    model = copy.deepcopy(tiny[0])
+    encoded = [encoder.encode(zoo[k]) for k in ("single", "text", "video")]
+    flat = pack_batch(encoded, 512, encoder.pad_id, rope_index_fn(model), "flash_attention_2")  # one row, no mask
+    flat.pop("real_tokens")
+    last = slice(flat["input_ids"].shape[1] - len(encoded[-1]), None)
+    with torch.no_grad():
+        alone = model(**pad_batch([encoded[-1]], encoder.pad_id)).logits[0]
+        assert model.config.text_config.use_cache is True  # as loaded
+        mixed = model(**flat).logits[0, last]
+        assert disable_cache(model) == len(configs_of(model)) == 3
+        assert all(c.use_cache is False for c in configs_of(model))
+        split = model(**flat).logits[0, last]
+    assert (mixed - alone).abs().max() > 1e-2
+    torch.testing.assert_close(split, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_packing_refuses_an_attention_it_has_no_layout_for(tiny, zoo, encoder):
+    encoded = [encoder.encode(zoo["text"])]
+    with pytest.raises(PackingError, match="no packed layout for attention 'flex_attention'"):
+        pack_batch(encoded, 160, encoder.pad_id, rope_index_fn(tiny[0]), "flex_attention")
 
 
 def test_packed_eager_mask_matches_sdpa(tiny, zoo, encoder):

@@ -3,6 +3,11 @@ micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
 
     torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3
     python tests/zero3_media_child.py OUT ZOO_DIR none      # the reference: one process, no DeepSpeed
+    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero3 packed
+
+``packed``: packing on the flash-attention code path (train/flash_standin.py), with train.packing_max_length=95
+so that every micro-batch's two samples take two bins, flattened into one row: the path a GPU run with
+flash-attn takes; it must train like the padded reference.
 
 Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
 text vs image+video, image vs text, video vs image, image+video vs video. The reference runs the same
@@ -37,13 +42,14 @@ def samples(zoo_dir: Path) -> dict[str, Sample]:
     return {**zoo, "both": both}
 
 
-def main(out: str, zoo_dir: str, stage: str) -> int:
-    from train.cli import close_process_group
+PACKED = ["train.packing=true", "train.packing_max_length=95", "model.attn_implementation=flash_varlen_standin"]
+
+
+def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool) -> int:
     from train.recipe import load_recipe
     from train.sft import run
 
     rank = int(os.environ.get("RANK", 0))
-    zoo = samples(Path(zoo_dir) / f"rank{rank}")
     if stage == "none":
         batches = [b for step in (0, 2) for r in (0, 1) for b in SCHEDULE[r][step:step + 2]]
     else:
@@ -55,8 +61,21 @@ def main(out: str, zoo_dir: str, stage: str) -> int:
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
                                 "eval.bench=null", "train.report_to=[jsonl]", "train.num_threads=1",
-                                "model.freeze.projector=false"])
-    code = run(recipe, [], source=ListSource(ordered, epochs=1))
+                                "model.freeze.projector=false", *(PACKED if packed else [])])
+    return run(recipe, [], source=ListSource(ordered, epochs=1))
+
+
+def main(out: str, zoo_dir: str, stage: str, layout: str = "padded") -> int:
+    """``stage`` may list several stages (``zero2,zero3``): they run one after the other in the same processes
+    (OUT/<stage>), which saves a second torchrun start-up."""
+    from train.cli import close_process_group
+
+    rank = int(os.environ.get("RANK", 0))
+    zoo = samples(Path(zoo_dir) / f"rank{rank}")
+    stages = stage.split(",")
+    code = 0
+    for name in stages:
+        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, layout == "packed")
     close_process_group(code)  # as launch/sft.py does (train/cli.py)
     return code
 
