@@ -128,3 +128,42 @@ def test_dtype_and_attention_choices(caplog):
 def test_gradient_checkpointing_is_applied():
     model = load_model(ModelConfig(gradient_checkpointing=True), "cpu")
     assert model.is_gradient_checkpointing
+
+
+def test_attention_and_dtype_are_decided_for_the_compute_device(monkeypatch):
+    """Issue 27 item 2: on a GPU machine with flash-attn the decision is bf16 + flash_attention_2 whatever the
+    first placement; flash-attn's presence is the one thing mocked (no GPU here)."""
+    from train import model_loading
+    from train.model_loading import decide_attention
+
+    monkeypatch.setattr(model_loading, "flash_attn_installed", lambda: True)
+    gpu = decide_attention(ModelConfig(), "cuda")
+    assert (gpu.implementation, gpu.dtype, gpu.compute_device) == ("flash_attention_2", torch.bfloat16, "cuda")
+    cpu = decide_attention(ModelConfig(), "cpu")
+    assert (cpu.implementation, cpu.dtype) == ("sdpa", torch.float32)
+    assert decide_attention(ModelConfig(attn_implementation="flash_varlen_standin"), "cpu").implementation == \
+        "flash_varlen_standin"
+
+
+def test_under_deepspeed_the_model_is_decided_for_the_run_device_and_placed_on_cpu(monkeypatch):
+    """prepare_model passes the run's device to the decision and only the placement is the CPU (DeepSpeed moves
+    the model itself); it used to load for "cpu", i.e. fp32 + sdpa on a GPU machine. The loaded model records
+    the decision and every config has use_cache off."""
+    from train import model_loading
+    from train.model_loading import configs_of
+    from train.recipe import load_recipe
+    from train.run import prepare_model
+
+    seen = []
+    real = model_loading.load_model
+
+    def spy(cfg, device="auto", place_on=None):
+        seen.append((device, place_on))
+        return real(cfg, "cpu", place_on)  # no GPU here: what the spy checks is what prepare_model asked for
+
+    monkeypatch.setattr(model_loading, "load_model", spy)
+    recipe = load_recipe(None, ["train.deepspeed=zero2", "eval.bench=null"])
+    model, _, _ = prepare_model(recipe, "cuda")
+    assert seen == [("cuda", "cpu")]
+    assert model.loaded_attention.implementation == model.config._attn_implementation == "sdpa"
+    assert all(c.use_cache is False for c in configs_of(model))

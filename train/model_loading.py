@@ -54,6 +54,11 @@ def pick_dtype(requested: str, device: str):
     return table[requested]
 
 
+def flash_attn_installed() -> bool:
+    """Whether the flash-attn package is importable (it only runs on CUDA)."""
+    return importlib.util.find_spec("flash_attn") is not None
+
+
 def pick_attn_implementation(requested: str, device: str) -> str:
     """``auto``: flash_attention_2 when flash-attn is installed and the run computes on CUDA, else sdpa (logged).
 
@@ -64,7 +69,7 @@ def pick_attn_implementation(requested: str, device: str) -> str:
         from train import flash_standin
 
         return flash_standin.register()
-    has_flash = importlib.util.find_spec("flash_attn") is not None
+    has_flash = flash_attn_installed()
     if requested == "auto":
         choice = "flash_attention_2" if (has_flash and device == "cuda") else "sdpa"
         why = "flash-attn installed and CUDA present" if choice == "flash_attention_2" else (
