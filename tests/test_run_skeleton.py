@@ -43,6 +43,8 @@ def test_sft_and_grpo_arguments_agree_on_every_common_key(tmp_path):
     assert sft.get_warmup_steps(40) == grpo.get_warmup_steps(40) == 4
     # SFT's own keys: it restores its data position itself.
     assert sft.ignore_data_skip is True and grpo.ignore_data_skip is False
+    # vLLM's context is the prompt budget plus the completion (issue 27: not the model's 128,000 positions).
+    assert grpo.vllm_max_model_length == recipe.grpo.max_prompt_length + recipe.grpo.max_completion_length == 1088
 
 
 @pytest.mark.parametrize("launcher", ["sft", "grpo"])

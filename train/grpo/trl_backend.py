@@ -110,6 +110,10 @@ def grpo_arguments(recipe: Recipe, ctx: RunContext, use_vllm: bool, reward_weigh
         scale_rewards=g.scale_rewards, num_iterations=g.num_iterations, steps_per_generation=g.steps_per_generation,
         reward_weights=list(reward_weights), log_completions=g.log_completions,
         use_vllm=use_vllm, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+        # Without it vLLM sizes its context from the model config (Qwen2.5-VL-7B: 128,000 positions), and at
+        # vllm_gpu_memory_utilization 0.3 of an 80 GB card the KV cache cannot hold one such sequence: vLLM
+        # refuses to start. A rollout never needs more than the longest prompt plus the completion.
+        vllm_max_model_length=g.max_prompt_length + g.max_completion_length,
     )
 
 
