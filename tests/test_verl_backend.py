@@ -182,3 +182,20 @@ def test_verls_reward_manager_scores_our_parquet_like_the_trl_reward_functions(e
     assert len({round(t, 6) for t in totals}) >= 4
     assert min(s["length"] for s in verl_scores) < 0  # L1's length penalty, counted in tokens on both sides
     assert max(s["accuracy"] for s in verl_scores) == 1.0 and min(s["accuracy"] for s in verl_scores) == 0.0
+
+
+def test_verl_attention_follows_what_its_environment_has(tmp_path):
+    """Issue 27: verl 0.9.1 defaults to flash_attention_2 and its Qwen2-VL remove-padding patch imports flash_attn.
+    Without flash-attn in verl's environment the written config asks for sdpa without remove-padding; with it,
+    verl's flash path with remove-padding. An environment that does not exist has no flash-attn."""
+    from train.grpo import verl_backend
+
+    src = write_bench_source(tmp_path / "data", n=2)
+    recipe = grpo_recipe(tmp_path / "data", src, ["grpo.backend=verl", f"grpo.verl.python={tmp_path / 'none' / 'python'}"])
+    assert verl_backend.verl_has_flash_attn(recipe) is False
+    model = verl_backend.build_config(recipe, tmp_path / "t.parquet", tmp_path / "v.parquet")["actor_rollout_ref"]["model"]
+    assert model["use_remove_padding"] is False and model["override_config"] == {"attn_implementation": "sdpa"}
+    model = verl_backend.build_config(recipe, tmp_path / "t.parquet", tmp_path / "v.parquet",
+                                      flash_attn=True)["actor_rollout_ref"]["model"]
+    assert model["use_remove_padding"] is True and "override_config" not in model
+    assert model["enable_gradient_checkpointing"] == recipe.model.gradient_checkpointing

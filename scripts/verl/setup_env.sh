@@ -11,6 +11,13 @@
 #                                    On a GPU cluster use the torch your vLLM/SGLang wheel was built for, e.g.
 #                                    VERL_TORCH_SPEC="torch==2.11.0 torchvision==0.26.0" (verl 0.9.1's own vllm extra).
 #   VERL_EXTRAS=""                   extra pip requirements, e.g. "vllm==0.24.0" on GPU nodes (rollout engine)
+#   VERL_FLASH_ATTN=auto             flash-attn for verl's actor: auto = install it when nvidia-smi lists a GPU,
+#                                    1 = always, 0 = never. verl 0.9.1 defaults to flash_attention_2 and its Qwen2-VL
+#                                    remove-padding patch imports flash_attn; without it launch/grpo.py writes
+#                                    attn_implementation=sdpa and use_remove_padding=false into verl's config
+#                                    (train/grpo/verl_backend.py looks flash_attn up in this environment).
+#                                    Built against the torch above (pip install flash-attn --no-build-isolation: a
+#                                    CUDA toolkit matching torch's is needed when no prebuilt wheel fits).
 #
 # What verl needs beyond its own requirements, and why:
 #   torchvision     transformers' Qwen2.5-VL processor (its video processor) cannot be built without it, and verl's
@@ -47,7 +54,17 @@ from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoP
 LOOKUP="import importlib.util as u, sys
 sys.exit(0 if all(u.find_spec(m.split('.')[0]) for m in '$(echo $MODULES)'.split()) else 1)"
 stamp="$VENV/.spatialtree-stamp"
-want=$( { cat "$0"; echo "$TORCH_SPEC|$VERL_SPEC|${VERL_EXTRAS:-}"; } | sha256sum | cut -c1-16)
+case "${VERL_FLASH_ATTN:-auto}" in
+  1) FLASH=1 ;;
+  0) FLASH=0 ;;
+  *) if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then FLASH=1; else FLASH=0; fi ;;
+esac
+if [ "$FLASH" = 1 ]; then
+  MODULES="$MODULES flash_attn"
+  LOOKUP="import importlib.util as u, sys
+sys.exit(0 if all(u.find_spec(m.split('.')[0]) for m in '$(echo $MODULES)'.split()) else 1)"
+fi
+want=$( { cat "$0"; echo "$TORCH_SPEC|$VERL_SPEC|${VERL_EXTRAS:-}|flash=$FLASH"; } | sha256sum | cut -c1-16)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "$LOOKUP" 2>/dev/null; then
   echo "[verl-env] $VENV ready"
@@ -70,6 +87,17 @@ TORCH_PIN=$("$VENV/bin/python" -c 'import torch; print("torch==" + torch.__versi
 echo "[verl-env] installing $VERL_SPEC $NEEDED ${VERL_EXTRAS:-} (with $TORCH_PIN kept)"
 # shellcheck disable=SC2086
 pip install -q "$VERL_SPEC" "$TORCH_PIN" $NEEDED ${VERL_EXTRAS:-}
+if [ "$FLASH" = 1 ]; then
+  echo "[verl-env] installing flash-attn against $TORCH_PIN (VERL_FLASH_ATTN=${VERL_FLASH_ATTN:-auto})"
+  pip install -q psutil ninja packaging wheel
+  if ! pip install -q flash-attn --no-build-isolation; then
+    echo "[verl-env] flash-attn did not install (no matching wheel, no CUDA toolkit to build it?); rerun with" \
+         "VERL_FLASH_ATTN=0 and verl runs with sdpa (launch/grpo.py sets it)" >&2
+    exit 1
+  fi
+  CHECK="$CHECK
+import flash_attn"
+fi
 if ! "$VENV/bin/python" -c "$CHECK"; then
   echo "[verl-env] $VENV is still incomplete: the imports above failed" >&2
   exit 1

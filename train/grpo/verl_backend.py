@@ -114,10 +114,33 @@ def uncarried(recipe: Recipe) -> list[str]:
     return lines
 
 
-def build_config(recipe: Recipe, train_file: Path, val_file: Path) -> dict[str, Any]:
+def verl_has_flash_attn(recipe: Recipe) -> bool:
+    """Whether flash_attn is importable in verl's environment (``grpo.verl.python``); False when it is missing."""
+    python = verl_python(recipe)
+    if not python.exists():
+        return False
+    probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('flash_attn') else 1)"
+    return subprocess.run([str(python), "-c", probe], capture_output=True, timeout=120).returncode == 0
+
+
+def attention_keys(flash_attn: bool) -> dict[str, Any]:
+    """verl's actor model keys for the attention installed in its environment. verl 0.9.1 defaults to
+    flash_attention_2 and its Qwen2-VL remove-padding patch imports flash_attn: without flash-attn (e.g. a
+    machine where scripts/verl/setup_env.sh found no GPU) the actor runs sdpa on padded batches instead."""
+    if flash_attn:
+        return {"use_remove_padding": True}
+    return {"use_remove_padding": False, "override_config": {"attn_implementation": "sdpa"}}
+
+
+def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: bool | None = None) -> dict[str, Any]:
     """The verl config (as a dict) for ``recipe``: verl's ppo_trainer defaults + these keys. Every recipe key it
-    cannot carry is logged here, once (:func:`uncarried`)."""
+    cannot carry is logged here, once (:func:`uncarried`). ``flash_attn``: whether verl's environment has
+    flash-attn (None: look it up, :func:`verl_has_flash_attn`)."""
     g, v, t, o, m = recipe.grpo, recipe.grpo.verl, recipe.train, recipe.optim, recipe.model
+    if flash_attn is None:
+        flash_attn = verl_has_flash_attn(recipe)
+    log.info("verl attention: %s", "flash_attention_2 with remove-padding (flash-attn installed in verl's "
+             "environment)" if flash_attn else "sdpa, no remove-padding (flash-attn not in verl's environment)")
     for line in uncarried(recipe):
         log.warning("grpo.backend=verl cannot carry %s", line)
     loggers = ["console"] + [REPORT_TO[s] for s in t.report_to if s in REPORT_TO]
@@ -146,7 +169,7 @@ def build_config(recipe: Recipe, train_file: Path, val_file: Path) -> dict[str, 
             "model": {
                 "path": _resolved_model_path(m.name_or_path),
                 "enable_gradient_checkpointing": m.gradient_checkpointing,
-                "use_remove_padding": True,
+                **attention_keys(flash_attn),
                 "trust_remote_code": m.trust_remote_code,
                 "lora_rank": m.lora.r if m.lora.enabled else 0,
                 "lora_alpha": m.lora.alpha,
