@@ -286,7 +286,20 @@ def test_rollout_engine_choice_is_explained():
     assert pick_generation(GRPOConfig(), "cpu") == (False, "HF generate (no GPU for vLLM)")
     assert pick_generation(GRPOConfig(use_vllm=False), "cuda") == (False, "HF generate (grpo.use_vllm=false)")
     use, why = pick_generation(GRPOConfig(), "cuda")  # vllm is not installed in the test environment
-    assert (use, why) == (False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)")
+    assert (use, why) == (False, "HF generate (vllm is not installed; docs/GRPO.md 'vLLM' says how to add it)")
+
+
+def test_a_vllm_built_for_another_torch_is_named():
+    """vllm 0.24's metadata pins torch==2.11.0; next to the project's torch 2.14.1 it is refused with the reason
+    (issue 27: installing vllm into .venv replaced torch), and an optional extra's pin does not count."""
+    from train.grpo.trl_backend import torch_requirement_problem
+
+    requires = ["torch==2.11.0", "torchvision==0.26.0", 'xformers==0.0.33; platform_system == "Linux"',
+                'torch>=3; extra == "future"']
+    assert torch_requirement_problem(requires, "2.14.1+cu130") == \
+        "vllm needs torch==2.11.0, this environment has torch 2.14.1+cu130"
+    assert torch_requirement_problem(requires, "2.11.0+cu128") is None
+    assert torch_requirement_problem(["numpy"], "2.14.1") is None
 
 
 def test_every_rl_recipe_loads_its_prompts_here(processor, tmp_path_factory):

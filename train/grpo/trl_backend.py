@@ -91,8 +91,37 @@ def pick_generation(grpo: GRPOConfig, device: str) -> tuple[bool, str]:
     if device != "cuda":
         return False, "HF generate (no GPU for vLLM)"
     if importlib.util.find_spec("vllm") is None:
-        return False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)"
+        return False, "HF generate (vllm is not installed; docs/GRPO.md 'vLLM' says how to add it)"
+    problem = vllm_torch_problem()
+    if problem:
+        return False, f"HF generate ({problem}; docs/GRPO.md 'vLLM')"
     return True, f"vLLM ({grpo.vllm_mode})"
+
+
+def torch_requirement_problem(vllm_requires: list[str], torch_version: str) -> str | None:
+    """Why the installed torch does not satisfy vLLM's own torch pin (from its package metadata), or None.
+
+    Each vLLM release pins one torch (vllm 0.24: torch==2.11.0); installing vllm into an environment with another
+    torch replaces it, and a vllm next to a torch it was not built for fails at import or in its kernels."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    version = Version(torch_version.split("+")[0])
+    for line in vllm_requires:
+        req = Requirement(line)
+        applies = req.marker is None or req.marker.evaluate({"extra": ""})  # not an optional extra's pin
+        if req.name == "torch" and applies and req.specifier and version not in req.specifier:
+            return f"vllm needs torch{req.specifier}, this environment has torch {torch_version}"
+    return None
+
+
+def vllm_torch_problem() -> str | None:
+    """:func:`torch_requirement_problem` for the installed vllm and torch."""
+    from importlib.metadata import requires
+
+    import torch
+
+    return torch_requirement_problem(requires("vllm") or [], torch.__version__)
 
 
 def grpo_arguments(recipe: Recipe, ctx: RunContext, use_vllm: bool, reward_weights: list[float]):
