@@ -1,10 +1,13 @@
 """Packing: a packed micro-batch (train/packing.py: Qwen2.5-VL mrope position ids, text positions restarting
 per sample) gives the same loss and gradients as every sample run alone.
 
-On a GPU with flash-attn: ``flash_attention_2`` in bf16, where transformers takes the varlen path from the
-restarting text positions (no mask). CPU smoke mode: sdpa with the block-diagonal mask in fp32 (the path
-tests/test_sft_collate_packing.py covers). A negative control runs the same packed rows with the sample
-boundaries removed (one plain causal sequence per row).
+On a GPU with flash-attn: ``flash_attention_2`` in bf16. The samples take several bins of at most the longest
+sample's length, and the collator (train/packing.py, for the attention the model was loaded with:
+``train.model_loading.attention_of``) flattens them into ONE row without mask: transformers derives cu_seqlens
+from the restarting text positions only for a batch of one row (issue 27: two rows ran plain causal attention
+over each whole row). CPU smoke mode: the same flash code path of transformers with CPU kernels
+(train/flash_standin.py) in fp32. A negative control runs the same packed row with the sample boundaries removed
+(one plain causal sequence).
 
 Isolation, exactly: the loss of the last sample of each packed row is back-propagated to the input embeddings;
 the gradient at every position of the earlier samples in that row must be exactly zero (a sample sees only
@@ -103,7 +106,8 @@ def run(settings: Settings) -> CheckResult:
     import torch
 
     from train.collate import pad_batch
-    from train.packing import pack_batch, rope_index_fn
+    from train.model_loading import attention_of
+    from train.packing import first_fit_decreasing, pack_batch, rope_index_fn
 
     r = CheckResult(NAME, "packed micro-batch (mrope position ids, samples apart) vs every sample alone: "
                           "token-mean loss and gradients of every trainable parameter")
@@ -112,10 +116,12 @@ def run(settings: Settings) -> CheckResult:
     r.rule = (f"loss_rel_diff <= {tol['loss_rel_diff']}, grad_rel_diff <= {tol['grad_rel_diff']}, "
               f"grad_cosine >= {tol['grad_cosine_min']}; the last sample of each packed row has exactly zero "
               f"gradient at the earlier samples' input positions, and the negative control (boundaries removed) "
-              f"has a non-zero one")
+              f"has a non-zero one; the samples take two or more bins, which on flash-attention reach the model "
+              f"as one row")
     if settings.smoke:
-        attn, dtype = "sdpa", "fp32"
-        r.exercised = "CPU smoke stand-in: sdpa with the block-diagonal boolean mask, fp32, cpu (not flash-attn varlen)"
+        attn, dtype = "flash_varlen_standin", "fp32"
+        r.exercised = ("CPU smoke stand-in: transformers' flash-attention code path with CPU varlen kernels "
+                       "(train/flash_standin.py), fp32, cpu (not flash-attn's kernels)")
     else:
         if importlib.util.find_spec("flash_attn") is None:
             return r.skip(FLASH_MISSING)
@@ -130,7 +136,8 @@ def run(settings: Settings) -> CheckResult:
     enc = inputs.encoder(settings, processor)
     encoded = [enc.encode(s) for s in inputs.samples(settings, *settings.pick((3, 1), (12, 4)))]
     row = max(len(e) for e in encoded)
-    packed = pack_batch(encoded, row, enc.pad_id, rope_index_fn(model), attn, dtype=model_dtype)
+    bins = len(first_fit_decreasing([len(e) for e in encoded], row))
+    packed = pack_batch(encoded, row, enc.pad_id, rope_index_fn(model), attention_of(model), dtype=model_dtype)
     packed.pop("real_tokens")
     packed = inputs.to_device(packed, settings.device, model_dtype)
 
@@ -159,7 +166,8 @@ def run(settings: Settings) -> CheckResult:
          "control_loss_no_boundaries": loss_leak, "control_rel_diff": rel_diff(loss_leak, loss_alone),
          "cross_sample_grad_max": leak_packed, "own_sample_grad_max": self_packed,
          "control_cross_sample_grad_max": leak_control,
-         "samples": len(encoded), "rows": int(packed["input_ids"].shape[0]), "row_length": int(packed["input_ids"].shape[1]),
+         "samples": len(encoded), "bins": bins, "rows": int(packed["input_ids"].shape[0]),
+         "row_length": int(packed["input_ids"].shape[1]),
          "sample_lengths": [len(e) for e in encoded], "label_tokens": total, "dtype": str(model_dtype)}
     m.update(inputs.compare_grads(grads_packed, grads_alone))
     m["headline"] = ["loss_rel_diff", "grad_rel_diff", "cross_sample_grad_max", "control_cross_sample_grad_max"]
@@ -169,7 +177,9 @@ def run(settings: Settings) -> CheckResult:
               "grad_cosine": m["grad_cosine"] >= tol["grad_cosine_min"],
               "grads finite": m["grad_finite"],
               "samples isolated (cross-sample gradient exactly 0)": leak_packed == 0.0 and self_packed > 0.0,
-              "control sees the leak": leak_control > 0.0})
+              "control sees the leak": leak_control > 0.0,
+              "several bins per micro-batch": bins >= 2,
+              "flash path: one row reached the model": "flash" not in attn or m["rows"] == 1})
     del model
     inputs.free(settings)
     return r
