@@ -21,7 +21,8 @@ from bench.gpu_check.record import CheckResult, Settings
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "bench" / "gpu_results.json"
 GROUP_NAMES = {"packing": ["packing"], "precision": ["bf16_loss", "bf16_update"], "rollout": ["rollout"],
-               "zero3": ["zero3"], "throughput": ["throughput_sft", "throughput_grpo"]}
+               "zero3": ["zero3", "zero3_packed"], "throughput": ["throughput_sft", "throughput_grpo"],
+               "memory": ["memory_grpo"]}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

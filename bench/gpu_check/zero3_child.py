@@ -2,6 +2,8 @@
 
     torchrun --standalone --nproc_per_node W -m bench.gpu_check.zero3_child OUT CORPUS zero3 W DEVICE
     python -m bench.gpu_check.zero3_child OUT CORPUS none W DEVICE        # the reference: one process
+    ... zero3 W DEVICE packed ATTN DTYPE      # packing (train.packing=true) with the given attention and dtype
+    ... none W DEVICE padded ATTN DTYPE       # an unpacked reference in that attention and dtype
 
 Rank r trains micro-batch (step s, rank r) = samples [(s W + r) B, (s W + r + 1) B) of the corpus (short MCQ,
 long multi-image, a video, a text-only sample: different media and lengths on every rank). The reference runs
@@ -29,16 +31,19 @@ def schedule(samples: list, world: int, rank: int | None) -> list:
     return [s for step in range(STEPS) for r in ranks for s in micro(step, r)]
 
 
-def overrides(out: str, stage: str, world: int, device: str) -> list[str]:
-    return [f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
+def overrides(out: str, stage: str, world: int, device: str, layout: str = "padded", attn: str = "sdpa",
+              dtype: str = "fp32") -> list[str]:
+    packed = ["train.packing=true", "train.packing_max_length=4096"] if layout == "packed" else []
+    return [*packed, f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
             f"train.max_steps={STEPS}", f"train.per_device_batch_size={BATCH}",
             f"train.grad_accum={world if stage == 'none' else 1}", "train.save_steps=0", "optim.lr=1e-3",
             "optim.warmup_ratio=0", "optim.scheduler=constant", "train.logging_steps=1", "eval.bench=null",
-            "train.report_to=[jsonl]", "train.num_threads=1", "model.freeze.projector=false", "model.dtype=fp32",
-            "model.attn_implementation=sdpa", f"train.device={device}", "data.max_length=4096"]
+            "train.report_to=[jsonl]", "train.num_threads=1", "model.freeze.projector=false", f"model.dtype={dtype}",
+            f"model.attn_implementation={attn}", f"train.device={device}", "data.max_length=4096"]
 
 
-def main(out: str, corpus_root: str, stage: str, world: str, device: str) -> int:
+def main(out: str, corpus_root: str, stage: str, world: str, device: str, layout: str = "padded",
+         attn: str = "sdpa", dtype: str = "fp32") -> int:
     from bench.gpu_check.inputs import extra_samples
     from bench.workload import Corpus, read_samples
     from train.cli import close_process_group
@@ -50,7 +55,7 @@ def main(out: str, corpus_root: str, stage: str, world: str, device: str) -> int
     corpus = Corpus(root=root, registry=root / "registry.yaml", rows={})
     samples = read_samples(corpus) + extra_samples(corpus)
     rank = None if stage == "none" else int(os.environ.get("RANK", 0))
-    recipe = load_recipe(None, [*overrides(out, stage, int(world), device), f"data.root={root}",
+    recipe = load_recipe(None, [*overrides(out, stage, int(world), device, layout, attn, dtype), f"data.root={root}",
                                 f"data.registry={corpus.registry}"])
     code = run(recipe, [], source=ListSource(schedule(samples, int(world), rank), epochs=1))
     close_process_group(code)  # as launch/sft.py does (train/cli.py)
