@@ -46,6 +46,7 @@ def summarize(meter: dict, peak: flops.Peak) -> dict:
            "comparable_to_anchors": anchors.comparable(meter["model_type"], shape.n_llm)}
     if "rollouts" in meter:
         out["rollouts"] = meter["rollouts"]
+    out["patches"] = sum(m["patches"] for m in micro)
     return out
 
 
@@ -57,6 +58,9 @@ def run_kind(settings: Settings, kind: str, peak: flops.Peak) -> CheckResult:
             "grpo": "GRPO step (auto_think, 4 completions per prompt, rollout + update)"}[kind]
     r = CheckResult(f"throughput_{kind}", f"tokens/s per GPU and MFU of a {what} on one device")
     r.rule = "measured: finite, positive tokens/s over the timed steps (no threshold; compare with the anchors)"
+    if kind == "grpo":
+        r.rule += ("; images reached the trained micro-batches, and on a GPU with vllm installed the rollouts went "
+                   "through TRL's own vLLM path (train_summary.json's rollouts)")
     if kind == "sft":
         root = inputs.corpus(settings).root
     else:
@@ -75,7 +79,22 @@ def run_kind(settings: Settings, kind: str, peak: flops.Peak) -> CheckResult:
     r.exercised = (f"{settings.model}, {m['dtype']}, attention {m['attn_implementation']}, {m['device_name']}"
                    + (f", rollouts: {m['rollouts']}" if "rollouts" in m else "")
                    + (" (CPU smoke: MFU against a placeholder peak, not a GPU)" if settings.smoke else ""))
-    return r.decide({"positive finite tokens/s": 0 < m["tokens_per_s_per_gpu"] < float("inf")})
+    conditions = {"positive finite tokens/s": 0 < m["tokens_per_s_per_gpu"] < float("inf")}
+    if kind == "grpo":
+        conditions.update(rollout_conditions(m, settings.smoke))
+    return r.decide(conditions)
+
+
+def rollout_conditions(m: dict, smoke: bool) -> dict[str, bool]:
+    """GRPO on a GPU with vllm installed: the rollouts went through TRL's own vLLM path (train_summary.json's
+    ``rollouts``; TRL gets vllm_max_model_length = prompt + completion budget) with images in the prompts (vision
+    patches in the trained micro-batches). Without vllm, or in CPU smoke mode, only the images are required."""
+    import importlib.util
+
+    out = {"images in the rollout prompts": m.get("patches", 0) > 0}
+    if not smoke and importlib.util.find_spec("vllm") is not None:
+        out["rollouts through TRL's vLLM"] = str(m.get("rollouts", "")).startswith("vLLM")
+    return out
 
 
 def run(settings: Settings, peak: flops.Peak) -> list[CheckResult]:

@@ -133,7 +133,9 @@ def main(kind: str, out: str, root: str, device: str, model: str, steps: str) ->
     code = run(recipe, [])
     if kind == "grpo" and meter_path.is_file():
         data = json.loads(meter_path.read_text())
-        data["rollouts"] = pick_generation(recipe.grpo, "cuda" if torch.cuda.is_available() and gpu else "cpu")[1]
+        summary = Path(out) / "train_summary.json"  # what the run itself used (train.grpo.trl_backend.run_trl)
+        data["rollouts"] = (json.loads(summary.read_text())["rollouts"] if summary.is_file() else
+                            pick_generation(recipe.grpo, "cuda" if torch.cuda.is_available() and gpu else "cpu")[1])
         meter_path.write_text(json.dumps(data))
     from train.cli import close_process_group
 
