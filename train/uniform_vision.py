@@ -6,7 +6,8 @@ different parameters at the same moment and the collective fails ("Detected mism
 collectives", or gloo's "Received data size doesn't match"). Under ZeRO-2 a text-only micro-batch leaves
 the trainable merger without gradients on that rank only, and the gradient all-reduce buckets differ in
 size: the same failure at the end of backward. The fix, in the spirit of the dummy-image trick other
-multimodal trainers use, made exact for Qwen-VL:
+multimodal trainers use, made exact (the model family, train/models/, says where the vision tower is and how
+to call it on a blank input):
 
 * every training forward runs the vision tower twice (the image call, then the video call), on the smallest
   blank input (``blank_vision_output``) for whatever the micro-batch lacks;
