@@ -1,13 +1,14 @@
 """torchrun child of tests/test_sft_dist.py: an SFT run whose two ranks see different media in every
 micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
 
-    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3
-    python tests/zero3_media_child.py OUT ZOO_DIR none      # the reference: one process, no DeepSpeed
+    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3 [packed] [MODEL]
+    python tests/zero3_media_child.py OUT ZOO_DIR none [MODEL]     # the reference: one process, no DeepSpeed
     torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero3 packed
 
 ``packed``: packing on the flash-attention code path (train/flash_standin.py), with train.packing_max_length=95
 so that every micro-batch's two samples take two bins, flattened into one row: the path a GPU run with
 flash-attn takes; it must train like the padded reference.
+MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs tiny-qwen3-vl).
 
 Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
 text vs image+video, image vs text, video vs image, image+video vs video. The reference runs the same
@@ -45,7 +46,7 @@ def samples(zoo_dir: Path) -> dict[str, Sample]:
 PACKED = ["train.packing=true", "train.packing_max_length=95", "model.attn_implementation=flash_varlen_standin"]
 
 
-def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool) -> int:
+def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, model: str) -> int:
     from train.recipe import load_recipe
     from train.sft import run
 
@@ -56,7 +57,7 @@ def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool) -> 
         batches = SCHEDULE[rank]
     ordered = [zoo[name] for batch in batches for name in batch]
     accum = 4 if stage == "none" else 2
-    recipe = load_recipe(None, [f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
+    recipe = load_recipe(None, [f"model.name_or_path={model}", f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
                                 "train.max_steps=2", "train.per_device_batch_size=2", f"train.grad_accum={accum}",
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
@@ -65,9 +66,11 @@ def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool) -> 
     return run(recipe, [], source=ListSource(ordered, epochs=1))
 
 
-def main(out: str, zoo_dir: str, stage: str, layout: str = "padded") -> int:
+def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
     """``stage`` may list several stages (``zero2,zero3``): they run one after the other in the same processes
-    (OUT/<stage>), which saves a second torchrun start-up."""
+    (OUT/<stage>), which saves a second torchrun start-up. ``extra``: ``packed`` and/or a tiny model name."""
+    packed = "packed" in extra
+    model = next((e for e in extra if e not in ("packed", "padded")), "tiny-qwen2.5-vl")
     from train.cli import close_process_group
 
     rank = int(os.environ.get("RANK", 0))
@@ -75,7 +78,7 @@ def main(out: str, zoo_dir: str, stage: str, layout: str = "padded") -> int:
     stages = stage.split(",")
     code = 0
     for name in stages:
-        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, layout == "packed")
+        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, packed, model)
     close_process_group(code)  # as launch/sft.py does (train/cli.py)
     return code
 

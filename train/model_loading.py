@@ -1,9 +1,10 @@
 """Model and processor loading, shared by SFT, GRPO and evaluation.
 
-One path for every checkpoint: the embedded ``tiny-qwen2.5-vl`` is first written to the cache as
-a plain Hugging Face directory, then loaded with ``from_pretrained`` like any hub id or local path.
-The model class comes from the checkpoint's config (AutoModelForImageTextToText), never from a
-substring of the path.
+One path for every checkpoint: an embedded tiny model (``tiny-qwen2.5-vl``, ``tiny-qwen3-vl``, ... see
+train/tiny/) is first written to the cache as a plain Hugging Face directory, then loaded with
+``from_pretrained`` like any hub id or local path. The model class comes from the checkpoint's config
+(AutoModelForImageTextToText), never from a substring of the path; the model family (train/models/) is read
+from config.json before any weight loads, and an unsupported ``model_type`` stops there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from train.config import ModelConfig
-from train.tiny import TINY_NAME, ensure_tiny
+from train.tiny import BUILDERS, resolve_tiny
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,9 @@ class ModelLoadError(RuntimeError):
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """``tiny-qwen2.5-vl`` -> its cached directory (built on first use); anything else unchanged."""
-    if name_or_path == TINY_NAME:
-        return str(ensure_tiny())
-    return name_or_path
+    """A tiny model name (``tiny-qwen2.5-vl`` ...) -> its cached directory (built on first use); anything else
+    unchanged."""
+    return resolve_tiny(name_or_path)
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -136,12 +136,15 @@ def load_processor(cfg: ModelConfig):
     """The checkpoint's multimodal processor; a bare tokenizer is an error, not a silent fallback."""
     from transformers import AutoProcessor
 
+    from train.models import family_for_checkpoint
+
     path = resolve_model_path(cfg.name_or_path)
     processor = AutoProcessor.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     if not hasattr(processor, "image_processor"):
         raise ModelLoadError(
             f"{cfg.name_or_path}: AutoProcessor returned {type(processor).__name__}, not a multimodal processor "
             "(is preprocessor_config.json / processor_config.json missing from the checkpoint?)")
+    processor.model_family = family_for_checkpoint(path, download=True)  # what collation, counting and evaluation ask
     return processor
 
 
@@ -151,10 +154,14 @@ def load_model(cfg: ModelConfig, device: str = "auto", place_on: str | None = No
     the model itself). The decision is kept as ``model.loaded_attention``."""
     from transformers import AutoModelForImageTextToText
 
+    from train.models import family_for_checkpoint
+
     device = pick_device(device)
     path = resolve_model_path(cfg.name_or_path)
     if not Path(path).exists() and "/" not in path:
-        raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor {TINY_NAME!r}")
+        raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor one of "
+                             f"{', '.join(sorted(BUILDERS))}")
+    family_for_checkpoint(path, download=True)  # UnsupportedFamily before any weight loads
     decided = decide_attention(cfg, device)
     model = AutoModelForImageTextToText.from_pretrained(
         path, dtype=decided.dtype, attn_implementation=decided.implementation,
