@@ -33,6 +33,8 @@ DECLARED: dict[str, Key] = {
     "reward.accuracy": Key(choices=("all", "mcq_only"), source="mcq_only: the paper's MCQ-only RL, Sec. 6.2"),
     "reward.correct_threshold": Key(range="[0, 1]"),
     "reward.length_unit": Key(choices=("tokens", "words")),
+    "reward.levels": Key(probe="{L1: {length_penalty: 0.1}}"),
+    "reward.tasks": Key(probe="{counting: {like: L1}}"),
     **{f"reward.levels.*.{k}": v for k, v in _SHAPING.items()},
     **{f"reward.tasks.*.{k}": v for k, v in _SHAPING.items()},
     "reward.tasks.*.like": Key(choices=LEVELS),
