@@ -169,3 +169,36 @@ def test_one_validator_for_recipes_rewards_and_sweeps():
         reward_config_from_dict({"levels": {"L1": {"length_penalty": -1}}})
     with pytest.raises(RecipeError, match=r"model.dtype='bf17' is not one of auto, bf16, fp16, fp32; did you mean"):
         load_recipe(None, ["model.dtype=bf17"])
+
+
+def test_docs_keys_md_is_generated_from_the_table():
+    """docs/KEYS.md regenerated equals the committed page: fix with `python -m train.keys --markdown > docs/KEYS.md`."""
+    from train.keydoc import KEYS_MD, markdown
+
+    page = markdown()
+    assert (REPO / KEYS_MD).read_text() == page, "docs/KEYS.md is stale: python -m train.keys --markdown > docs/KEYS.md"
+    assert page.count("\n| `") == len(table())
+
+
+@pytest.mark.parametrize("launcher,key,expect", [
+    ("sft", "optim.lr", ["optim.lr (float)", "default:    1e-05", "allowed:    [0, inf)", "provenance: project choice",
+                         "GRPO trl:   TRL argument learning_rate", "GRPO verl:  verl config actor_rollout_ref.actor.optim.lr"]),
+    ("grpo", "model.freeze.vision", ["default:    true", "provenance: SpatialScore",
+                                     "verl config actor_rollout_ref.actor.freeze_vision_tower"]),
+    ("evaluate", "reward.levels.L3.reasoning_bonus_mode", ["reward.levels.*.reasoning_bonus_mode (str)",
+                                                          "allowed:    once, by_length", "default:    'once'"]),
+    ("sweep", "grpo.scale_rewards", ["allowed:    group, batch, none", "unsupported: verl normalises advantages"]),
+])
+def test_explain_on_every_launcher(launcher, key, expect):
+    proc = subprocess.run([sys.executable, f"launch/{launcher}.py", "--explain", key], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for line in expect:
+        assert line in proc.stdout
+
+
+def test_explain_of_an_unknown_key_is_one_line_with_the_closest():
+    proc = subprocess.run([sys.executable, "launch/sft.py", "--explain", "optim.lrr"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "unknown key 'optim.lrr'; did you mean 'optim.lr'" in proc.stderr
