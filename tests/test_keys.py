@@ -202,3 +202,23 @@ def test_explain_of_an_unknown_key_is_one_line_with_the_closest():
                           text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "unknown key 'optim.lrr'; did you mean 'optim.lr'" in proc.stderr
+
+
+def test_print_config_says_where_each_value_comes_from(capsys):
+    """The winning value of each key and its origin: the recipe file, a base, an override, the protocol preset,
+    a derived value or the default; the output stays YAML (the origins are comments)."""
+    import yaml
+
+    from train.cli import main
+
+    args = ["recipe=dist_size_corr", "optim.lr=2e-5", "eval.max_new_tokens=32", "--print-config"]
+    assert main("launch/sft.py", args, run=lambda *a: 1) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out)["optim"]["lr"] == 2e-5
+    for line in ["#   optim.lr = 2e-05  <- override", "#   eval.max_new_tokens = 32  <- override",
+                 "#   optim.projector_lr = 2e-05  <- derived (train.recipe.finalize)",
+                 "#   eval.max_samples_per_leaf = 16  <- preset eval.protocol=quick",
+                 "#   model.name_or_path = 'Qwen/Qwen2.5-VL-7B-Instruct'  <- base recipes/base/sft_base.yaml",
+                 "#   model.lora.r = 16  <- default", "#   name = 'dist_size_corr'  <- the recipe's file name"]:
+        assert line in out.splitlines()
+    assert "<- recipe recipes/sft/dist_size_corr.yaml" in out

@@ -69,7 +69,9 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if "--print-config" in flags:
-        sys.stdout.write(to_yaml(recipe))
+        from train.config_origin import origin_comments
+
+        sys.stdout.write(to_yaml(recipe) + origin_comments(recipe, name, overrides))
         return 0
     try:
         check_judge(recipe)

@@ -75,8 +75,9 @@ def _load_yaml(path: Path) -> DictConfig:
     return cfg
 
 
-def compose(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:
-    """The recipe ``name`` merged over its bases (recursively, in order), untyped."""
+def layers(name: str, _seen: tuple[str, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    """(file, its own keys without ``bases``) of the recipe ``name`` and its bases, in merge order (bases first,
+    recursively); the last is the recipe itself."""
     path = find_recipe(name)
     key = str(path.resolve())
     if key in _seen:
@@ -85,10 +86,19 @@ def compose(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:
     bases = own.pop("bases", None) or []
     if isinstance(bases, str):
         bases = [bases]
-    merged = OmegaConf.create({})
+    out: list[tuple[Path, DictConfig]] = []
     for base in bases:
-        merged = OmegaConf.merge(merged, compose(str(base), _seen + (key,)))
-    merged = OmegaConf.merge(merged, own)
+        out += layers(str(base), _seen + (key,))
+    return out + [(path, own)]
+
+
+def compose(name: str) -> DictConfig:
+    """The recipe ``name`` merged over its bases (recursively, in order), untyped."""
+    stack = layers(name)
+    merged = OmegaConf.create({})
+    for _, own in stack:
+        merged = OmegaConf.merge(merged, own)
+    path, own = stack[-1]
     if "name" not in own:
         merged["name"] = path.stem
     return merged
