@@ -1,4 +1,4 @@
-"""The key table (train/keys.py, rewards/reward_keys.py): the walk over every leaf key, the one validator, the
+"""The key table (train/keys.py, rewards/config.py): the walk over every leaf key, the one validator, the
 generated docs/KEYS.md, ``--explain`` and ``--print-config``'s origins.
 
 The walk: every leaf key is carried by both GRPO backends or warned at start. A verl config path must change in
@@ -172,11 +172,11 @@ def test_one_validator_for_recipes_rewards_and_sweeps():
 
 
 def test_docs_keys_md_is_generated_from_the_table():
-    """docs/KEYS.md regenerated equals the committed page: fix with `python -m train.keys --markdown > docs/KEYS.md`."""
+    """docs/KEYS.md regenerated equals the committed page: fix with `python -m train.keydoc --markdown > docs/KEYS.md`."""
     from train.keydoc import KEYS_MD, markdown
 
     page = markdown()
-    assert (REPO / KEYS_MD).read_text() == page, "docs/KEYS.md is stale: python -m train.keys --markdown > docs/KEYS.md"
+    assert (REPO / KEYS_MD).read_text() == page, "docs/KEYS.md is stale: python -m train.keydoc --markdown > docs/KEYS.md"
     assert page.count("\n| `") == len(table())
 
 

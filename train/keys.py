@@ -1,22 +1,21 @@
 """The key table of the whole recipe: one :class:`rewards.keyspec.KeySpec` per leaf key.
 
 Type, default and doc are the dataclass fields (train/config.py, data_mix/config.py, eval_hooks/config.py,
-rewards/config.py); what a type cannot say is declared here (the reward section in rewards/reward_keys.py):
+rewards/config.py); what a type cannot say is declared here (the reward section in rewards/config.py):
 allowed values or range, provenance, and what each GRPO backend does with the key (a TRL GRPOConfig argument,
 a verl config path, the project's own code on both, or unsupported with the reason). A dataclass field without
 a verl mapping, or a mapping that is neither, fails tests/test_keys.py (the key walk).
 
-    python -m train.keys --markdown > docs/KEYS.md     # the reference page (a test keeps it current)
+    python -m train.keydoc --markdown > docs/KEYS.md     # the reference page (a test keeps it current)
     python launch/sft.py --explain optim.lr            # one key (every launcher)
 """
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 
+from rewards.config import reward_table
 from rewards.keyspec import Key, KeySpec, build_table
-from rewards.reward_keys import reward_table
 
 POS, NONNEG, SHARE = "[1, inf)", "[0, inf)", "(0, 1]"
 ACTOR = "actor_rollout_ref.actor."
@@ -198,7 +197,7 @@ DECLARED: dict[str, Key] = {
     "eval.at_start": Key(verl="trainer.val_before_train"),
     "eval.at_end": _eval_key(),
     "eval.max_samples_per_leaf": Key(range=NONNEG, **_kw(_eval_key())),
-    "eval.max_new_tokens": Key(range=POS, **_kw(_eval_key())),
+    "eval.max_new_tokens": Key(range=NONNEG, **_kw(_eval_key())),
     "eval.batch_size": Key(range=POS, **_kw(_eval_key())),
     "eval.do_sample": _eval_key(),
     "eval.temperature": Key(range=NONNEG, **_kw(_eval_key())),
@@ -252,8 +251,3 @@ def table() -> dict[str, KeySpec]:
     out.update(reward_table())
     return out
 
-
-if __name__ == "__main__":
-    from train.keydoc import main
-
-    sys.exit(main(sys.argv[1:]))
