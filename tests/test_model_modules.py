@@ -128,3 +128,18 @@ def test_dtype_and_attention_choices(caplog):
 def test_gradient_checkpointing_is_applied():
     model = load_model(ModelConfig(gradient_checkpointing=True), "cpu")
     assert model.is_gradient_checkpointing
+
+
+def test_the_optimizer_is_built_in_one_place_from_the_optim_section():
+    """betas, eps, weight decay and the per-group rates come from the recipe's optim keys; the Trainer arguments
+    (train/run.py training_kwargs) carry no second copy of them."""
+    from train.module_groups import build_optimizer
+    from train.run import training_kwargs
+
+    opt = build_optimizer(tiny_qwen2_vl(), OptimConfig(lr=1e-3, betas=[0.8, 0.95], eps=1e-6, weight_decay=0.1))
+    assert {(g["betas"], g["eps"]) for g in opt.param_groups} == {((0.8, 0.95), 1e-6)}
+    assert {g["weight_decay"] for g in opt.param_groups} == {0.0, 0.1}
+    import inspect
+
+    source = inspect.getsource(training_kwargs)
+    assert "adam_beta" not in source and "adam_epsilon" not in source and "weight_decay" not in source
