@@ -6,7 +6,7 @@ that marks assistant content with ``{% generation %}``), and the real ``Qwen2_5_
 (image and video processors). It is written as a plain Hugging Face directory and loaded through
 ``from_pretrained`` exactly like ``Qwen/Qwen2.5-VL-7B-Instruct``.
 
-Design choice (measured, see docs/TINY_MODEL.md): the text rope_theta is 10, not 1e6. Qwen's
+Design choice (measured; docs/RECIPES.md, "The embedded tiny model"): the text rope_theta is 10, not 1e6. Qwen's
 3-D rope gives image columns the lowest frequencies; with few image tokens and a large theta the
 columns are indistinguishable and left/right can never be learned. A small theta fixes that
 without a warm-up.
