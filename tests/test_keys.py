@@ -222,3 +222,22 @@ def test_print_config_says_where_each_value_comes_from(capsys):
                  "#   model.lora.r = 16  <- default", "#   name = 'dist_size_corr'  <- the recipe's file name"]:
         assert line in out.splitlines()
     assert "<- recipe recipes/sft/dist_size_corr.yaml" in out
+
+
+def test_verl_dry_run_says_how_to_create_a_missing_environment(tmp_path, capsys):
+    """The dry run prints verl's command; when the interpreter it names does not exist, a note says how to make
+    it (the real run stops with the same sentence)."""
+    from fixtures_grpo import grpo_recipe, write_bench_source
+
+    from train.grpo import verl_backend
+
+    src = write_bench_source(tmp_path, n=2)
+    recipe = grpo_recipe(tmp_path, src, ["grpo.backend=verl", f"train.output_dir={tmp_path / 'run'}",
+                                         f"grpo.verl.python={tmp_path / 'no-venv' / 'bin' / 'python'}",
+                                         "reward.length_unit=words"])
+    assert verl_backend.run(recipe, ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"command: {tmp_path / 'no-venv' / 'bin' / 'python'} -m verl.trainer.main_ppo" in out
+    assert "note: verl's environment is missing" in out and "bash scripts/verl/setup_env.sh" in out
+    with pytest.raises(verl_backend.VerlBackendError, match="bash scripts/verl/setup_env.sh"):
+        verl_backend.run(recipe, [])

@@ -37,6 +37,10 @@ LOSS_AGG = {"dapo": "token-mean", "bnpo": "token-mean", "grpo": "seq-mean-token-
 REPORT_TO = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
 
+MISSING_ENV = ("verl's environment is missing ({python}): create it with `bash scripts/verl/setup_env.sh` (about "
+               "5 minutes; or set grpo.verl.python to the python of an environment with verl==0.9.1)")
+
+
 class VerlBackendError(RuntimeError):
     """The verl run cannot be prepared or started; the message says why and what to do."""
 
@@ -245,12 +249,13 @@ def run(recipe: Recipe, flags: list[str]) -> int:
     printable = " ".join(shlex.quote(c) for c in cmd)
     print(f"verl config: {config_path}")
     print(f"command: {printable}")
-    if "--dry-run" in flags:
-        return 0
     python = verl_python(recipe)
+    if "--dry-run" in flags:
+        if not python.exists():
+            print(f"note: {MISSING_ENV.format(python=python)}")
+        return 0
     if not python.exists():
-        raise VerlBackendError(f"verl's environment is missing ({python}): run scripts/verl/setup_env.sh "
-                               "(or set grpo.verl.python to the python of an environment with verl==0.9.1)")
+        raise VerlBackendError(MISSING_ENV.format(python=python))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if recipe.grpo.ray_address:
