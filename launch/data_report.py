@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: bad sample: {exc}", file=sys.stderr)
         print(f"{PROG}: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
         return 1
+    for warning in report.get("warnings", []):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if mix.skips.skipped:
         print(f"{PROG}: skipped {mix.skips.skipped} bad sample(s): {mix.skips.summary()}", file=sys.stderr)
     if "--json" in flags:
