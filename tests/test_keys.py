@@ -146,6 +146,8 @@ def test_verl_warns_each_uncarried_key_once_in_table_order():
         "grpo.scale_rewards", "grpo.use_vllm"]
     assert "optim.scheduler='linear': verl's actor has cosine and constant schedules; it runs constant" in lines
     assert [line.split("=")[0] for line in uncarried(recipe, "trl")] == ["train.packing"]
+    derived = load_recipe(None, [*BASE, "train.per_device_batch_size=4", "grpo.verl.nnodes=2", "optim.lr=1e-4"])
+    assert uncarried(derived, "trl") == []  # derived and verl-only values are no TRL warning
 
 
 def test_verl_refuses_several_processes(monkeypatch):

@@ -40,9 +40,10 @@ def _kw(key: Key) -> dict:
 
 
 def _verl_only(path: str, **kw) -> Key:
-    return Key(trl="unsupported: a grpo.verl key (the verl backend only)", verl=path, **kw)
+    return Key(trl=VERL_ONLY, verl=path, **kw)
 
 
+VERL_ONLY = "project: read only when grpo.backend=verl"
 SAME_LR = "unsupported: verl has one learning rate for the whole model (optim.lr)"
 PROMPTS = "project: applied when the prompts are loaded and checked, before either backend starts"
 LMMS = "unsupported: the lmms-eval hook runs on the TRL and SFT trainers' checkpoints, not on verl's"
@@ -173,7 +174,7 @@ DECLARED: dict[str, Key] = {
     "grpo.log_completions": Key(trl="arg:log_completions",
                                 verl="unsupported: verl logs validation generations only "
                                      "(trainer.log_val_generations)", verl_ok=lambda v, d, r: not v),
-    "grpo.ray_address": Key(trl="unsupported: TRL runs without Ray (one node)", verl="ray_kwargs.ray_init.address",
+    "grpo.ray_address": Key(trl=VERL_ONLY, verl="ray_kwargs.ray_init.address",
                             probe="auto"),
     "grpo.verl.python": _verl_only("project: the interpreter of verl's command", probe="/usr/bin/python3"),
     "grpo.verl.nnodes": _verl_only("trainer.nnodes", range=POS),
