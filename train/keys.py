@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from eval_hooks.inputs import INPUTS
+from eval_hooks.judging import JUDGE_POLICIES
+from eval_hooks.protocol import PROTOCOLS
 from rewards.config import reward_table
 from rewards.keyspec import Key, KeySpec, build_table
+from rewards.taxonomy import AGGREGATION_MODES, WEIGHTINGS
 
 POS, NONNEG, SHARE = "[1, inf)", "[0, inf)", "(0, 1]"
 ACTOR = "actor_rollout_ref.actor."
@@ -191,8 +195,8 @@ DECLARED: dict[str, Key] = {
     "eval.bench": Key(verl="unsupported: verl validates on every record with its own rollout settings (greedy, "
                            "grpo.max_completion_length) and logs rewards per level, not the hook's hierarchy "
                            "scores", verl_ok=lambda v, d, r: not (v and (r.eval.every_steps > 0 or r.eval.at_start))),
-    "eval.protocol": Key(choices=("quick", "paper"), **_kw(_eval_key())),
-    "eval.final_protocol": Key(choices=("quick", "paper"), verl="unsupported: the final evaluation runs after the "
+    "eval.protocol": Key(choices=tuple(PROTOCOLS), **_kw(_eval_key())),
+    "eval.final_protocol": Key(choices=tuple(PROTOCOLS), verl="unsupported: the final evaluation runs after the "
                                "TRL and SFT trainers only", probe="paper"),
     "eval.every_steps": Key(range=NONNEG, verl="trainer.test_freq", when=("eval.bench=spatialtree_bench",)),
     "eval.at_start": Key(verl="trainer.val_before_train"),
@@ -203,10 +207,10 @@ DECLARED: dict[str, Key] = {
     "eval.do_sample": _eval_key(),
     "eval.temperature": Key(range=NONNEG, **_kw(_eval_key())),
     "eval.top_p": Key(range=SHARE, **_kw(_eval_key())),
-    "eval.mode": Key(choices=("renormalize", "reference"), **_kw(_eval_key())),
-    "eval.weights": Key(choices=("lmms_eval", "paper_table"), **_kw(_eval_key())),
-    "eval.inputs": Key(choices=("training", "lmms_eval"), **_kw(_eval_key())),
-    "eval.judge": Key(choices=("require", "skip"), verl="project: checked at start by every launcher"),
+    "eval.mode": Key(choices=AGGREGATION_MODES, **_kw(_eval_key())),
+    "eval.weights": Key(choices=tuple(WEIGHTINGS), **_kw(_eval_key())),
+    "eval.inputs": Key(choices=INPUTS, **_kw(_eval_key())),
+    "eval.judge": Key(choices=JUDGE_POLICIES, verl="project: checked at start by every launcher"),
     "eval.zero3_gather_params": _eval_key(),
     "eval.prompt_template": Key(**_kw(_eval_key()), probe="'Q: {question}'"),
     "eval.answer_extraction": Key(choices=("auto", "none"), **_kw(_eval_key())),
@@ -219,7 +223,9 @@ DECLARED: dict[str, Key] = {
     "eval.lmms_eval_devices": Key(verl=LMMS, probe="'1'"),
     "eval.lmms_eval_max_running": Key(range=POS, verl=LMMS),
 }
-"""What the dataclasses cannot say, per key; keys left out take their section's default (:data:`SECTIONS`)."""
+"""What the dataclasses cannot say, per key; keys left out take their section's default (:data:`SECTIONS`). Where
+the library that reads a key keeps its own list of values (the protocols, the tree's aggregation modes and
+weightings, the input modes, the judge policies), the table takes that list rather than a copy."""
 
 SECTIONS: dict[str, tuple[str, str | None]] = {
     "": ("project: the recipe loader", None),
