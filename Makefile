@@ -6,11 +6,12 @@ export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test lint bench gpu-check clean help
+.PHONY: setup demo test test-quick lint bench gpu-check clean help
 
 help:
 	@echo "make demo   - run the quickstart pipeline on the embedded tiny model and stand-in data (MODEL=tiny-qwen3-vl ...)"
 	@echo "make test   - ruff + the whole test suite (CPU, no network)"
+	@echo "make test-quick - ruff + the fast layer (no training runs, no torchrun/Slurm/verl): the inner loop"
 	@echo "make bench  - the side-by-side performance harness (writes bench/results.json, docs/PERFORMANCE.md)"
 	@echo "make gpu-check - what CPUs cannot check (flash-attn packing, bf16, vLLM, NCCL ZeRO-3, MFU): bench/gpu_results.json"
 
@@ -25,6 +26,10 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+# The inner loop: every test not marked slow, dist or slurm (markers in pyproject.toml); `make test` runs them all.
+test-quick: setup lint
+	$(PY) -m pytest tests -q -m "not slow and not dist and not slurm" --durations=10 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench

@@ -110,7 +110,8 @@ def _spec(name: str, raw: Any, where: str) -> SourceSpec:
         raise RegistryError(f"{where}: source {name!r} must be a mapping")
     for key in raw:
         if key not in _SPEC_KEYS:
-            raise RegistryError(f"{where}: source {name!r}: unknown key {key!r}{did_you_mean(key, _SPEC_KEYS)}")
+            raise RegistryError(f"{where}: source {name!r}: unknown key {key!r}{did_you_mean(key, _SPEC_KEYS)} "
+                                f"(valid keys: {', '.join(_SPEC_KEYS)})")
     here = f"{where}: source {name!r}"
     fmt = raw.get("format")
     if fmt not in FORMATS:

@@ -31,9 +31,33 @@ def _shape(mix, samples: Counter, tokens: Counter, levels: Counter) -> dict:
     }
 
 
+def modality_warnings(media: dict[str, Counter], specs: dict) -> list[str]:
+    """One line per source whose drawn rows contradict its declared ``modality``: videos under ``image``,
+    ``multi_image`` or ``text``; images under ``text``; a ``video`` source none of whose rows has a video.
+    ``media``: source -> Counter of rows with ``videos`` / ``images`` and of ``rows``."""
+    out = []
+    for name, seen in media.items():
+        declared = getattr(specs.get(name), "modality", None)
+        if declared is None:
+            continue
+        found = []
+        if declared in ("image", "multi_image", "text") and seen["videos"]:
+            found.append(f"{seen['videos']} of {seen['rows']} drawn rows have videos")
+        if declared == "text" and seen["images"]:
+            found.append(f"{seen['images']} of {seen['rows']} drawn rows have images")
+        if declared == "video" and seen["rows"] and not seen["videos"]:
+            found.append(f"none of its {seen['rows']} drawn rows has a video")
+        if found:
+            out.append(f"source {name!r} declares modality {declared!r} but {' and '.join(found)} "
+                       "(fix the registry's modality, or the data)")
+    return out
+
+
 def realized_report(mix, progress: bool = True) -> dict:
-    """Draw the whole mix (this rank) and count samples and tokens of what was drawn."""
+    """Draw the whole mix (this rank) and count samples and tokens of what was drawn; sources whose rows contradict
+    their declared modality are listed under ``warnings``."""
     samples, tokens, levels = Counter(), Counter(), Counter()
+    media: dict[str, Counter] = {}
     bar = tqdm(total=mix.samples_this_rank, desc="drawing the mix", unit="sample", file=sys.stderr,
                disable=not progress, mininterval=0.5)
     last = mix.position
@@ -41,11 +65,14 @@ def realized_report(mix, progress: bool = True) -> dict:
         samples[s.source] += 1
         tokens[s.source] += s.meta["tokens"]
         levels[s.level or UNTAGGED] += 1
+        seen = media.setdefault(s.source, Counter())
+        seen.update(rows=1, videos=int(bool(s.videos)), images=int(bool(s.images)))
         bar.update(mix.position - last)
         last = mix.position
     bar.update(mix.position - last)
     bar.close()
-    return _shape(mix, samples, tokens, levels)
+    specs = {d.rows.spec.name: d.rows.spec for d in mix._draws}
+    return {**_shape(mix, samples, tokens, levels), "warnings": modality_warnings(media, specs)}
 
 
 def planned_report(mix) -> dict:

@@ -13,8 +13,6 @@ from typing import Any
 
 Judge = Callable[[list[dict]], str]
 
-ANSWER_EXTRACTION = ("auto", "none")
-"""Values of ``eval.answer_extraction`` (also listed in ``train.config.CHOICES``)."""
 SOURCES = ("answer_tag", "after_think", "raw")
 """Where the scored text came from: the last answer block, the text after the last ``</think>`` (a think
 block without an answer block), or the raw response."""
@@ -40,8 +38,8 @@ def text_to_score(response: str, extraction: str = "auto") -> tuple[str, str]:
     """
     if extraction == "none":
         return response, "raw"
-    if extraction != "auto":
-        raise ValueError(f"eval.answer_extraction={extraction!r} is not one of {', '.join(ANSWER_EXTRACTION)}")
+    if extraction != "auto":  # the recipe loader checks the value against the key table (train/keys.py)
+        raise ValueError(f"eval.answer_extraction={extraction!r} is not a value of the key table")
     from rewards.completion import parse_completion
 
     parsed = parse_completion(response)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``python launch/data_report.py recipe=NAME [key=value ...] [--report] [--json] [--plan] [--tokenizer=auto|none|PATH]``
+"""``python launch/data_report.py recipe=NAME [key=value ...] [--report] [--json] [--plan] [--tokenizer=auto|none|PATH] [--explain KEY]``
 
 Prints what a recipe's mix draws: per source rows available, samples drawn and tokens; per group
 samples, tokens and realized share (in the mix's unit); per level counts. ``--plan`` reports the
@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from train.cli import explain_if_asked
+
+    explained = explain_if_asked(PROG, argv)  # --explain KEY: one recipe key
+    if explained is not None:
+        return explained
     from data_mix.badsample import BadSample, TooManyBadSamples
     from data_mix.plan import PlanError
     from data_mix.registry import RegistryError
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: bad sample: {exc}", file=sys.stderr)
         print(f"{PROG}: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
         return 1
+    for warning in report.get("warnings", []):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if mix.skips.skipped:
         print(f"{PROG}: skipped {mix.skips.skipped} bad sample(s): {mix.skips.summary()}", file=sys.stderr)
     if "--json" in flags:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Decontamination: python launch/decontam.py recipe=NAME [key=value ...] [--json] [--no-progress]
+"""Decontamination: python launch/decontam.py recipe=NAME [key=value ...] [--json] [--no-progress] [--explain KEY]
 
 Checks every row of every source of the recipe's mix against ``data.decontaminate_against`` (default:
 ``eval.bench``): a row that shows a bench record's images (same contents) and contains its question is
@@ -21,6 +21,11 @@ def main(argv: list[str]) -> int:
     if not argv or any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0
+    from train.cli import explain_if_asked
+
+    explained = explain_if_asked(PROG, argv)  # --explain KEY: one recipe key
+    if explained is not None:
+        return explained
     from data_mix.decontam import scan
     from data_mix.registry import RegistryError
     from train.cli import split_flags

@@ -17,7 +17,7 @@ DRY_RUN_USAGE = " [--dry-run]\n\n  --dry-run        check and convert the data, 
 
 
 def _run(recipe: Recipe, flags: list[str]) -> int:
-    from train.grpo import run
+    from train.grpo.backends import run
 
     return run(recipe, flags)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from sweeps.cli import main  # noqa: E402
+from train.cli import explain_if_asked  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    explained = explain_if_asked("launch/sweep.py", sys.argv[1:])  # --explain KEY: a recipe key of the runs
+    sys.exit(main(sys.argv[1:]) if explained is None else explained)

@@ -1,4 +1,4 @@
-"""Reward settings (the recipe's ``reward`` section). Plain dataclasses: no project imports.
+"""Reward settings (the recipe's ``reward`` section) and its part of the key table. Imports only the rewards package.
 
 Every default here is a project choice (the SpatialTree paper gives no shaping coefficients); docs/REWARDS.md
 says why each was chosen and quotes the paper where the design follows its words.
@@ -9,22 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rewards.did_you_mean import did_you_mean
+from rewards.keycheck import check_keys, check_values
+from rewards.keyspec import Key, KeySpec, build_table
 
-MODES = ("think", "auto_think", "plain")
-LENGTH_UNITS = ("tokens", "words")
-ACCURACY_MODES = ("all", "mcq_only")
-BONUS_MODES = ("once", "by_length")
-JUDGE_MISSING = ("error", "drop")
 LEVEL_NAMES = ("L1", "L2", "L3", "L4")
-
-
-def _choice(key: str, value, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{key}={value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
-
 
 @dataclass
 class LevelShaping:
@@ -177,23 +169,18 @@ def _check_level(where: str, lv: LevelShaping) -> None:
     if lv.length_cap_tokens > 0 and lv.length_cap_tokens <= lv.length_free_tokens:
         raise ValueError(f"{where}: length_cap_tokens ({lv.length_cap_tokens}) must exceed "
                          f"length_free_tokens ({lv.length_free_tokens}), or be 0 for no length penalty")
-    if lv.length_penalty < 0:
-        raise ValueError(f"{where}.length_penalty must be >= 0 (it is subtracted)")
-    _choice(f"{where}.reasoning_bonus_mode", lv.reasoning_bonus_mode, BONUS_MODES)
     if lv.reasoning_bonus_mode == "by_length" and lv.reasoning_cap_tokens <= 0:
         raise ValueError(f"{where}.reasoning_cap_tokens must be > 0 with reasoning_bonus_mode=by_length")
 
 
 def check_reward_config(cfg: RewardConfig) -> RewardConfig:
     """Raise ValueError (naming the key, the allowed values and the closest one) on settings that cannot
-    work; return ``cfg``."""
-    _choice("reward.mode", cfg.mode, MODES)
-    _choice("reward.accuracy", cfg.accuracy, ACCURACY_MODES)
+    work; return ``cfg``. Single values are checked against the key table (:func:`reward_table`) by the one
+    validator (rewards/keycheck.py); the rules between keys are here."""
     if cfg.length_unit == "auto":
         raise ValueError("reward.length_unit=auto is gone (it counted tokens on TRL and words on verl): "
                          "use tokens or words, which both backends count the same way")
-    _choice("reward.length_unit", cfg.length_unit, LENGTH_UNITS)
-    _choice("reward.judge.missing", cfg.judge.missing, JUDGE_MISSING)
+    check_values(cfg, reward_table(), "reward.")
     for name, lv in cfg.levels.items():
         if name not in LEVEL_NAMES:
             raise ValueError(f"reward.levels has an unknown level {name!r} (levels are L1..L4)"
@@ -204,7 +191,6 @@ def check_reward_config(cfg: RewardConfig) -> RewardConfig:
         if not str(key).strip():
             raise ValueError("reward.tasks has an empty key (keys are task types or benchmark leaf names)")
         if task.like is not None:
-            _choice(f"{where}.like", task.like, LEVEL_NAMES)
             bases = [cfg.levels.get(task.like, LevelShaping())]
         else:  # the sample's own level: check against every level it could start from
             bases = [LevelShaping(), *cfg.levels.values()]
@@ -214,20 +200,15 @@ def check_reward_config(cfg: RewardConfig) -> RewardConfig:
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str):
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{prefix.rstrip('.') or 'reward config'} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    """``cls`` from plain data (keys already checked): mapping entries and sub-sections built recursively."""
     kwargs = {}
     for key, value in data.items():
-        if key not in fields:
-            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{f}" for f in fields])
-            raise ValueError(f"unknown reward setting {prefix + key!r}{hint}")
         if key == "levels":
-            kwargs[key] = {lv: _build(LevelShaping, sub, f"{prefix}levels.{lv}.") for lv, sub in value.items()}
+            kwargs[key] = {lv: _build(LevelShaping, sub or {}, "") for lv, sub in value.items()}
         elif key == "tasks":
-            kwargs[key] = {t: _build(TaskShaping, sub, f"{prefix}tasks.{t}.") for t, sub in value.items()}
+            kwargs[key] = {t: _build(TaskShaping, sub or {}, "") for t, sub in value.items()}
         elif key == "judge":
-            kwargs[key] = _build(JudgeConfig, value, f"{prefix}judge.")
+            kwargs[key] = _build(JudgeConfig, value or {}, "")
         else:
             kwargs[key] = value
     return cls(**kwargs)
@@ -241,4 +222,51 @@ def reward_config_from_dict(data: Mapping[str, Any] | RewardConfig | None) -> Re
         return check_reward_config(RewardConfig())
     if isinstance(data, RewardConfig):
         return check_reward_config(data)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"reward config must be a mapping, got {type(data).__name__}")
+    check_keys(data, RewardConfig, "reward.")
     return check_reward_config(_build(RewardConfig, data, ""))
+
+
+# ---------------------------------------------------------------------------- the reward section of the key table
+# Types, defaults and docs are the fields above; this adds what a type cannot say. Both GRPO backends take the
+# whole section alike: TRL through the reward functions (rewards.grpo), verl through rewards/verl_reward.py, which
+# receives the section as reward_kwargs.reward_config. Every coefficient is a project choice (the paper gives no
+# shaping numbers; docs/REWARDS.md says why each was chosen).
+
+BONUS_MODES = ("once", "by_length")
+_TRL = "project: the reward functions of rewards.grpo"
+_VERL = "reward.custom_reward_function.reward_kwargs.reward_config"
+_NONNEG = "[0, inf)"
+
+_SHAPING = {
+    "length_free_tokens": Key(range=_NONNEG),
+    "length_cap_tokens": Key(range=_NONNEG),
+    "length_penalty": Key(range=_NONNEG),
+    "reasoning_bonus_mode": Key(choices=BONUS_MODES, source="Sec. 6.2 for the idea; the form is ours"),
+    "reasoning_cap_tokens": Key(range=_NONNEG),
+    "min_think_tokens": Key(range=_NONNEG),
+}
+
+REWARD_KEYS: dict[str, Key] = {
+    "reward.mode": Key(choices=("think", "auto_think", "plain"), source="the paper's RL@think and RL@auto-think"),
+    "reward.accuracy": Key(choices=("all", "mcq_only"), source="mcq_only: the paper's MCQ-only RL, Sec. 6.2"),
+    "reward.correct_threshold": Key(range="[0, 1]"),
+    "reward.length_unit": Key(choices=("tokens", "words")),
+    "reward.levels": Key(probe="{L1: {length_penalty: 0.1}}"),
+    "reward.tasks": Key(probe="{counting: {like: L1}}"),
+    **{f"reward.levels.*.{k}": v for k, v in _SHAPING.items()},
+    **{f"reward.tasks.*.{k}": v for k, v in _SHAPING.items()},
+    "reward.tasks.*.like": Key(choices=LEVEL_NAMES),
+    "reward.judge.missing": Key(choices=("error", "drop")),
+    "reward.judge.timeout_s": Key(range="(0, inf)"),
+    "reward.judge.temperature": Key(range="[0, 2]"),
+    "reward.judge.max_tokens": Key(range="[1, inf)"),
+    "reward.judge.retries": Key(range="[1, inf)"),
+}
+
+
+@lru_cache(maxsize=1)
+def reward_table() -> dict[str, KeySpec]:
+    """Every leaf key of the reward section (``reward.``...)."""
+    return build_table(RewardConfig, "reward.", REWARD_KEYS, trl=_TRL, verl=_VERL)

@@ -18,6 +18,7 @@ from collections import OrderedDict, defaultdict
 
 from rewards.completion import completion_text, parse_completion
 from rewards.config import RewardConfig
+from rewards.metrics import needs_judge
 from rewards.metrics.llm_judge import JudgeClient
 from rewards.shaping import (
     COMPONENTS,
@@ -86,7 +87,7 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
     def _one(metricfunc, c, answer, extra, leaf):
         if not shaper.owns_accuracy(metricfunc):
             return None
-        if metricfunc != "gpteval":
+        if not needs_judge(metricfunc):
             return accuracy(metricfunc, c.answer, answer, extra, judge)
         if judge is None:
             raise NoJudge(no_judge_message(leaf))
@@ -143,7 +144,7 @@ def total_reward(completion, *, metricfunc, answer, metric_extra=None, level=Non
     TRL's weighted sum of :func:`make_reward_funcs` (a None component counts 0, like TRL's nansum).
     ``shaper``: a prebuilt :class:`Shaper` (then ``cfg`` and ``tokenizer`` are ignored)."""
     shaper = shaper or Shaper(cfg or RewardConfig(), tokenizer)
-    if judge is None and metricfunc == "gpteval":
+    if judge is None and needs_judge(metricfunc):
         judge = JudgeClient.from_config(shaper.cfg.judge)
     return shaper.breakdown(completion_text(completion), metricfunc=metricfunc, answer=answer,
                             metric_extra=metric_extra, level=level, leaf=leaf, task=task, judge=judge)

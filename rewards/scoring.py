@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rewards.did_you_mean import did_you_mean
-from rewards.metrics import METRICS
+from rewards.metrics import METRICS, REGISTRY, resolve
 from rewards.metrics.deps import MissingMetricDependency
 
 _ERROR_CHARS = 300
@@ -50,20 +50,21 @@ def score(metricfunc: str, response: Any, answer: Any, extra_info: Any = None, *
 
     ``answer`` and ``extra_info`` are what the benchmark stores: the answer text (an option letter, a number,
     JSON for gravity, a base64 mask for affmask) and the metric's extra inputs (the record's hint, plus
-    ``option`` for multiple choice), as a dict or JSON text. ``judge`` is used by ``gpteval`` only.
+    ``option`` for multiple choice), as a dict or JSON text. ``judge`` is used by the judged metrics (``Metric.needs_judge``) only.
 
     Returns ``{"score": float in [0, 1], "details": {...}}``. Whatever the response, no exception: a response
     the metric cannot read, or input that makes the metric fail, scores 0 with ``details["error"]``.
     Raises ValueError only for caller errors: an unknown ``metricfunc`` or an ``extra_info`` that is not
     a JSON object; and ImportError (MissingMetricDependency) when the metric's package cannot be imported.
     """
-    fn = METRICS.get(metricfunc)
-    if fn is None:
+    record = REGISTRY.get(metricfunc)
+    if record is None:
         raise _unknown_metric(metricfunc)
     extra = as_mapping(extra_info)
     text = as_text(response)
     try:
-        result = fn(text, answer, extra, judge=judge) if metricfunc == "gpteval" else fn(text, answer, extra)
+        result = record.score(text, answer, extra, judge=judge) if record.needs_judge else record.score(text, answer,
+                                                                                                        extra)
         value = float(result["score"])
         details = dict(result.get("details") or {})
     except MissingMetricDependency:  # not the model's fault: the environment lacks the metric's package
@@ -89,14 +90,8 @@ def resolve_record(record: Mapping) -> tuple[str | None, dict]:
     the hint's JSON; ``option`` added for multiple choice; an "open" multiple-choice question is numeric
     (``meanrelativeacc``). metricfunc is None when the record names none."""
     info = as_mapping(record.get("extra_info"), "extra_info")
-    metricfunc = info.get("metricfunc")
-    extra = _hint(record)
-    if metricfunc == "multichoiceeval":
-        if record.get("question_type") == "open":
-            metricfunc = "meanrelativeacc"
-        else:
-            extra["option"] = list(record.get("option") or [])
-    return metricfunc, extra
+    metricfunc, added = resolve(info.get("metricfunc"), record.get("question_type"), record.get("option"))
+    return metricfunc, {**_hint(record), **added}
 
 
 def record_tags(record: Mapping) -> dict:

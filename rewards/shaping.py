@@ -24,22 +24,16 @@ from rewards.completion import Completion, follows_auto_format, follows_think_fo
 from rewards.config import LevelShaping, RewardConfig, TaskShaping, check_reward_config
 from rewards.did_you_mean import did_you_mean
 from rewards.length import LengthCounter
+from rewards.metrics import is_mcq, needs_judge
 from rewards.scoring import score
 from rewards.taxonomy import leaves, normalize
 
 COMPONENTS = ("accuracy", "format", "length", "reasoning")
-MCQ_METRICS = ("multichoiceeval",)
-"""The metrics of "discrete MCQ selection" (``reward.accuracy=mcq_only``): a letter among options. An
-"open" benchmark MCQ is scored with meanrelativeacc and so is not one of them."""
 _NEUTRAL = LevelShaping()
 
 
 class NoJudge(ValueError):
     """A gpteval sample reached the reward functions without an LLM judge configured."""
-
-
-def is_mcq(metricfunc) -> bool:
-    return metricfunc in MCQ_METRICS
 
 
 def weights(cfg: RewardConfig) -> list[float]:
@@ -112,11 +106,11 @@ def accuracy(metricfunc, answer_text: str, answer, metric_extra, judge=None) -> 
     """The metric score of an extracted answer; None when the sample has no metricfunc (not ours to score).
 
     Deterministic metrics are cached (TRL calls the accuracy and reasoning functions on the same samples);
-    ``gpteval`` calls the judge each time it is asked.
+    a judged metric calls the judge each time it is asked.
     """
     if metricfunc is None or metricfunc == "":
         return None
-    if metricfunc == "gpteval":
+    if needs_judge(metricfunc):
         return score(metricfunc, answer_text, answer, metric_extra, judge=judge)["score"]
     try:
         answer_json = json.dumps(answer)
@@ -183,7 +177,7 @@ class Shaper:
                   judge=None) -> dict:
         """All components and the weighted total of one completion. ``accuracy`` and ``reasoning`` are None
         (and count 0 in the total, as TRL's nansum does) when the sample's accuracy is not ours to score."""
-        if metricfunc == "gpteval" and judge is None and self.owns_accuracy(metricfunc):
+        if needs_judge(metricfunc) and judge is None and self.owns_accuracy(metricfunc):
             raise NoJudge(no_judge_message(leaf))
         c = parse_completion(text)
         shaping = self.shaping(level, leaf, task)

@@ -4,7 +4,7 @@
 #   VENV=.venv (default)    where the environment lives
 #   TORCH_SPEC="..."        pip requirement(s) for torch; default: keep a torch already in the venv,
 #                           else the CUDA-enabled latest on a machine with nvidia-smi, else
-#                           torch==2.14.1 torchvision==0.29.1 (works on CPU; see docs/INSTALL.md)
+#                           torch==2.14.1 torchvision==0.29.1 (works on CPU; README.md, "Using it for real")
 #   EXTRAS=dev              extras of this package to install (comma separated: dev,gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."

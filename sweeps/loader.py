@@ -5,9 +5,7 @@ The schema itself (dataclasses with a docstring per field) is :mod:`sweeps.spec`
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rewards.did_you_mean import did_you_mean
+from rewards.keycheck import check_keys
 from sweeps.spec import (
     _NAME_OK,
     LAUNCHERS,
@@ -37,17 +36,9 @@ from sweeps.spec import (
 # ---------------------------------------------------------------------------- checking helpers
 
 def _check_keys(node: Any, cls: type, where: str) -> None:
-    """Unknown keys of ``node`` against dataclass ``cls`` (recursively) -> SweepError with the closest names."""
-    if not isinstance(node, dict):
-        return
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key, value in node.items():
-        if key not in names:
-            raise SweepError(f"{where}: unknown key {key!r}{did_you_mean(str(key), names)} (known: {', '.join(names)})")
-        ftype = hints[key]
-        if dataclasses.is_dataclass(ftype):
-            _check_keys(value, ftype, f"{where}.{key}")
+    """Unknown keys of ``node`` against dataclass ``cls`` (recursively) -> SweepError with the closest names
+    (the project's one key validator, rewards.keycheck)."""
+    check_keys(node, cls, error=SweepError, where=where, list_known=True)
 
 
 def _typed(node: dict, cls: type, where: str) -> Any:

@@ -40,7 +40,7 @@ def _report(*args: str) -> dict:
 
 def test_ability_share_and_baseline_tokens(standin):
     dsc = _report("recipe=dist_size_corr", f"data.root={standin}")
-    assert set(dsc) == {"groups", "sources", "levels", "budget"}
+    assert set(dsc) == {"groups", "sources", "levels", "budget", "warnings"} and dsc["warnings"] == []
     assert dsc["budget"]["label"] == "1 epoch(s) of group 'ability'" and dsc["budget"]["match_recipe"] is None
     assert set(dsc["groups"]) == {"general", "ability"}
     assert set(dsc["sources"][0]) == {"name", "group", "samples", "tokens"}

@@ -116,12 +116,12 @@ def test_a_prompt_whose_image_tokens_would_be_cut_is_rejected_at_load_time_namin
 
 def test_too_long_prompts_stop_the_launcher_before_any_model_is_loaded(processor, tmp_path, capsys):
     """The user path: launch/grpo.py exits 1 with the sample named; no model forward ever runs."""
-    from train.grpo import trl_backend
+    from train.grpo import backends
 
     src = write_bench_source(tmp_path, n=3, sizes=[(56, 56), (224, 224), (56, 56)])
     recipe = grpo_recipe(tmp_path, src, ["grpo.max_prompt_length=200", "train.max_steps=1",
                                          f"train.output_dir={tmp_path / 'run'}"])
-    code = trl_backend.run(recipe, [])
+    code = backends.run(recipe, [])
     err = capsys.readouterr().err
     assert code == 1
     assert f"{src}, row 2: too_long" in err

@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
 # Arrows narrower than a whole package: (from, to) -> the only modules of ``to`` that ``from`` may import.
 ONLY: dict[tuple[str, str], set[str]] = {
     ("sweeps", "train"): {"train.recipe"},  # a sweep loads its runs' recipes; it runs the launchers as processes
-    ("data_mix", "rewards"): {"rewards.taxonomy", "rewards.did_you_mean"},
+    ("data_mix", "rewards"): {"rewards.taxonomy", "rewards.did_you_mean", "rewards.metrics"},  # metrics: the
+    # benchmark prompt text and the open-MCQ rule of a metric live in its record
     # evaluation asks the model family (lmms-eval wrapper and input sizing); the seam imports no eval_hooks
     ("eval_hooks", "train"): {"train.models"},
 }

@@ -167,3 +167,18 @@ def test_under_deepspeed_the_model_is_decided_for_the_run_device_and_placed_on_c
     assert seen == [("cuda", "cpu")]
     assert model.loaded_attention.implementation == model.config._attn_implementation == "sdpa"
     assert all(c.use_cache is False for c in configs_of(model))
+
+
+def test_the_optimizer_is_built_in_one_place_from_the_optim_section():
+    """betas, eps, weight decay and the per-group rates come from the recipe's optim keys; the Trainer arguments
+    (train/run.py training_kwargs) carry no second copy of them."""
+    from train.module_groups import build_optimizer
+    from train.run import training_kwargs
+
+    opt = build_optimizer(tiny_qwen2_vl(), OptimConfig(lr=1e-3, betas=[0.8, 0.95], eps=1e-6, weight_decay=0.1))
+    assert {(g["betas"], g["eps"]) for g in opt.param_groups} == {((0.8, 0.95), 1e-6)}
+    assert {g["weight_decay"] for g in opt.param_groups} == {0.0, 0.1}
+    import inspect
+
+    source = inspect.getsource(training_kwargs)
+    assert "adam_beta" not in source and "adam_epsilon" not in source and "weight_decay" not in source

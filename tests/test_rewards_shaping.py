@@ -229,7 +229,7 @@ def test_config_errors_name_the_key_the_allowed_values_and_the_closest():
     for cfg, pattern in bad:
         with pytest.raises(ValueError, match=pattern):
             check_reward_config(cfg)
-    with pytest.raises(ValueError, match=r"unknown reward setting 'tasks.counting.lenght_penalty'; did you mean 'tasks.counting.length_penalty'"):
+    with pytest.raises(ValueError, match=r"unknown key 'reward.tasks.counting.lenght_penalty'; did you mean 'reward.tasks.counting.length_penalty'"):
         reward_config_from_dict({"tasks": {"counting": {"like": "L1", "lenght_penalty": 0.1}}})
     cfg = RewardConfig(accuracy="mcq_only", **SHAPED)
     assert reward_config_from_dict(dataclasses.asdict(cfg)) == cfg  # what verl receives rebuilds the same config

@@ -58,7 +58,7 @@ def test_adapter_matches_trl_path(cfg, how):
 def test_adapter_errors_are_clear():
     with pytest.raises(ValueError, match="metricfunc"):
         compute_score("src", "B", "B", {"level": "L1"})
-    with pytest.raises(ValueError, match="did you mean 'format_weight'"):
+    with pytest.raises(ValueError, match="did you mean 'reward.format_weight'"):
         compute_score("src", "B", "B", {"metricfunc": "judge", "reward_config": {"formatweight": 1}})
 
 

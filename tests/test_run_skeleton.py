@@ -60,7 +60,7 @@ def test_both_launchers_print_the_same_user_errors_as_one_line(launcher, tmp_pat
 
         code = run_cli(recipe, [])
     else:
-        from train.grpo.trl_backend import run
+        from train.grpo.backends import run
 
         code = run(recipe, [])
     err = capsys.readouterr().err

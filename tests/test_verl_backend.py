@@ -44,25 +44,18 @@ def exported(tmp_path_factory):
     return recipe, out
 
 
-def test_every_recipe_key_verl_cannot_carry_is_warned_in_one_place(tmp_path, caplog):
-    """freeze.projector, freeze.llm, per-group learning rates, the linear schedule ... each named once, with what
-    verl does instead; a recipe verl carries in full warns nothing."""
+def test_every_recipe_key_verl_cannot_carry_is_warned_at_config_time(tmp_path, caplog):
+    """build_config logs exactly the lines the key table derives (tests/test_keys.py walks every key)."""
     import logging
 
     from train.grpo import verl_backend
 
     src = write_bench_source(tmp_path, n=2)
-    carried = ["grpo.backend=verl", "grpo.mask_truncated_completions=false", "train.report_to=[tensorboard]",
-               "train.save_total_limit=0", "eval.bench=null"]
-    assert verl_backend.uncarried(grpo_recipe(tmp_path, src, carried)) == []
-    recipe = grpo_recipe(tmp_path, src, [*carried, "model.freeze.projector=true", "model.freeze.llm=true",
-                                         "model.freeze.vision=false", "optim.vision_lr=1e-4", "optim.scheduler=linear",
-                                         "grpo.scale_rewards=batch", "train.deepspeed=zero2", "model.dtype=fp32"])
+    recipe = grpo_recipe(tmp_path, src, ["grpo.backend=verl", "eval.bench=null", "model.freeze.projector=true",
+                                         "model.freeze.llm=true", "optim.scheduler=linear", "train.deepspeed=zero2"])
     lines = verl_backend.uncarried(recipe)
-    assert [line.split("=")[0] for line in lines] == [
-        "model.freeze.projector", "model.freeze.llm", "optim.vision_lr", "optim.scheduler", "model.dtype",
-        "train.deepspeed", "grpo.scale_rewards"]
-    assert "optim.scheduler='linear': verl's actor has cosine and constant schedules; it runs constant" in lines
+    assert {"model.freeze.projector", "model.freeze.llm", "optim.scheduler", "train.deepspeed"} <= {
+        line.split("=")[0] for line in lines}
     with caplog.at_level(logging.WARNING, logger=verl_backend.log.name):
         cfg = verl_backend.build_config(recipe, tmp_path / "train.parquet", tmp_path / "val.parquet")
     warned = [r.getMessage() for r in caplog.records if "cannot carry" in r.getMessage()]

@@ -15,11 +15,26 @@ if TYPE_CHECKING:
     from train.config import Recipe
 
 USAGE = """usage: {prog} recipe=NAME [key=value ...] [--print-config]{extra}
+       {prog} --explain KEY
 
   recipe=NAME      a recipe under recipes/ (or a path to a YAML file)
   key=value        override any recipe key, e.g. optim.lr=1e-5 train.max_steps=10
-  --print-config   print the fully resolved recipe as YAML and exit
+  --print-config   print the fully resolved recipe as YAML (each value's origin as comments) and exit
+  --explain KEY    a key's doc, default, allowed values, provenance and GRPO backends (docs/KEYS.md lists all)
 """
+
+
+def explain_if_asked(prog: str, argv: Sequence[str]) -> int | None:
+    """``--explain KEY`` anywhere in ``argv``: print the key's explanation and return the exit code; else None."""
+    from train.keydoc import explain_arg, explain_main
+
+    key = explain_arg(argv)
+    if key is None:
+        return None
+    if not key:
+        print(f"{prog}: error: --explain needs a KEY, e.g. --explain optim.lr", file=sys.stderr)
+        return 2
+    return explain_main(prog, key)
 
 
 def split_flags(argv: Sequence[str], known: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -42,6 +57,9 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE.format(prog=prog, extra=extra_usage))
         return 0
+    explained = explain_if_asked(prog, argv)
+    if explained is not None:
+        return explained
     try:
         flags, rest = split_flags(argv, ["--print-config", *extra_flags])
         name, overrides = parse_overrides(rest)
@@ -51,7 +69,9 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if "--print-config" in flags:
-        sys.stdout.write(to_yaml(recipe))
+        from train.config_origin import origin_comments
+
+        sys.stdout.write(to_yaml(recipe) + origin_comments(recipe, name, overrides))
         return 0
     try:
         check_family(recipe)

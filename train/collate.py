@@ -40,21 +40,9 @@ class Encoded:
 
 
 def _load_media(sample, data_cfg) -> tuple[list, list]:
-    """Images and videos (lists of frames) as PIL, through data_mix when it is there."""
-    try:
-        from data_mix.media import load_media
-    except ImportError:  # data_mix.media not landed: open the paths directly
-        from PIL import Image
+    """Images and videos (lists of frames) as PIL (data_mix.media)."""
+    from data_mix.media import load_media
 
-        def open_rgb(path):
-            with Image.open(path) as im:
-                return im.convert("RGB")
-
-        images = [open_rgb(p) for p in sample.images]
-        videos = [[open_rgb(f) for f in v] for v in sample.videos if isinstance(v, list)]
-        if len(videos) != len(sample.videos):
-            raise SampleEncodingError(f"{sample.where}: video files need data_mix.media (frames lists only here)") from None
-        return images, videos
     return load_media(sample, data_cfg)
 
 

@@ -1,7 +1,8 @@
 """The typed recipe tree: one dataclass per section, a docstring per field.
 
 Sections owned by other packages (``data``, ``mix``, ``reward``, ``eval``) are defined there and
-assembled here into :class:`Recipe`. Values that depend on others are filled in one place,
+assembled here into :class:`Recipe`. What a type cannot say (allowed values, ranges, provenance, what each GRPO backend does with a key) is declared
+in :mod:`train.keys` (the key table). Values that depend on others are filled in one place,
 :func:`train.recipe.finalize`, never by ``x or default`` (an explicit 0 stays 0).
 """
 
@@ -84,6 +85,8 @@ class OptimConfig:
     """AdamW weight decay."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon (the denominator's floor)."""
     warmup_ratio: float = 0.03
     """Share of the steps spent warming the learning rate up linearly, in [0, 1) (the Trainer gets it as a float
     warmup_steps, which transformers reads as a share when below 1)."""
@@ -252,32 +255,3 @@ class Recipe:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-
-
-# Keys whose values must be one of a fixed set; checked with the closest valid name in the error.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2", "flash_varlen_standin"),
-    "model.dtype": ("auto", "bf16", "fp16", "fp32"),
-    "data.on_bad_sample": ("error", "skip"),
-    "data.decontaminate": ("error", "warn", "off"),
-    "mix.unit": ("samples", "tokens"),
-    "mix.budget.unit": ("samples", "tokens", "epochs"),
-    "optim.scheduler": ("cosine", "linear", "constant"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "grpo.backend": ("trl", "verl"),
-    "grpo.prompt_mode": ("think", "no_think", "auto_think"),
-    "grpo.loss_type": ("dapo", "grpo", "dr_grpo", "bnpo"),
-    "grpo.scale_rewards": ("group", "batch", "none"),
-    "grpo.vllm_mode": ("colocate", "server"),
-    "grpo.verl.rollout": ("vllm", "sglang"),
-    "reward.mode": ("think", "auto_think", "plain"),
-    "reward.accuracy": ("all", "mcq_only"),
-    "reward.length_unit": ("tokens", "words"),
-    "eval.mode": ("renormalize", "reference"),
-    "eval.answer_extraction": ("auto", "none"),
-    "eval.protocol": ("quick", "paper"),
-    "eval.final_protocol": ("quick", "paper"),
-    "eval.weights": ("lmms_eval", "paper_table"),
-    "eval.inputs": ("training", "lmms_eval"),
-    "eval.judge": ("require", "skip"),
-}

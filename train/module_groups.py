@@ -117,10 +117,13 @@ def param_groups(model, optim) -> list[dict]:
 
 
 def build_optimizer(model, optim):
-    """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO."""
+    """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO. The one
+    place the optimizer is built: every setting comes from the recipe's ``optim`` section (train/keys.py), the
+    Trainer's own adam_* arguments are not used."""
     import torch
 
     groups = param_groups(model, optim)
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
-    return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas), eps=1e-8)
+    return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas),
+                             eps=float(optim.eps))

@@ -1,5 +1,6 @@
 """Recipe loading: find a recipe by name, merge its bases, apply ``key=value`` overrides, check
-every key and type against the typed tree in :mod:`train.config`, fill derived values.
+every key and type against the typed tree in :mod:`train.config` and every value against the key table
+(:mod:`train.keys`, through the one validator :mod:`rewards.keycheck`), fill derived values.
 
 Import-light on purpose (omegaconf + the config dataclasses): every CLI calls it before any
 model or dataset is touched, so a typo costs a second, not a model load.
@@ -7,12 +8,9 @@ model or dataset is touched, so a typo costs a second, not a model load.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -21,7 +19,9 @@ from omegaconf.errors import OmegaConfBaseException
 from eval_hooks import protocol as eval_protocol
 from rewards.config import check_reward_config
 from rewards.did_you_mean import did_you_mean
-from train.config import CHOICES, Recipe
+from rewards.keycheck import check_keys, check_values
+from train.config import Recipe
+from train.keys import table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Folders under recipes/ that hold other YAML (registry, DeepSpeed, sweeps), not recipes.
@@ -75,8 +75,9 @@ def _load_yaml(path: Path) -> DictConfig:
     return cfg
 
 
-def compose(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:
-    """The recipe ``name`` merged over its bases (recursively, in order), untyped."""
+def layers(name: str, _seen: tuple[str, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    """(file, its own keys without ``bases``) of the recipe ``name`` and its bases, in merge order (bases first,
+    recursively); the last is the recipe itself."""
     path = find_recipe(name)
     key = str(path.resolve())
     if key in _seen:
@@ -85,61 +86,22 @@ def compose(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:
     bases = own.pop("bases", None) or []
     if isinstance(bases, str):
         bases = [bases]
-    merged = OmegaConf.create({})
+    out: list[tuple[Path, DictConfig]] = []
     for base in bases:
-        merged = OmegaConf.merge(merged, compose(str(base), _seen + (key,)))
-    merged = OmegaConf.merge(merged, own)
+        out += layers(str(base), _seen + (key,))
+    return out + [(path, own)]
+
+
+def compose(name: str) -> DictConfig:
+    """The recipe ``name`` merged over its bases (recursively, in order), untyped."""
+    stack = layers(name)
+    merged = OmegaConf.create({})
+    for _, own in stack:
+        merged = OmegaConf.merge(merged, own)
+    path, own = stack[-1]
     if "name" not in own:
         merged["name"] = path.stem
     return merged
-
-
-# ---------------------------------------------------------------------------- key checking
-
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _check_keys(node: Any, cls: type, prefix: str) -> None:
-    """Raise RecipeError on the first key not in the dataclass tree rooted at ``cls``."""
-    if not isinstance(node, dict):
-        return
-    fields = _field_types(cls)
-    for key, value in node.items():
-        dotted = f"{prefix}{key}"
-        if key not in fields:
-            siblings = [f"{prefix}{f}" for f in fields]
-            everywhere = _all_keys(Recipe)
-            hint = did_you_mean(dotted, siblings) or did_you_mean(dotted, everywhere)
-            raise RecipeError(f"unknown key {dotted!r}{hint}")
-        ftype = fields[key]
-        if dataclasses.is_dataclass(ftype):
-            if value is not None and not isinstance(value, dict):
-                raise RecipeError(f"{dotted!r} is a section: give its keys as a mapping ({dotted}.{next(iter(_field_types(ftype)))}"
-                                  f"=...), not {value!r}")
-            _check_keys(value, ftype, dotted + ".")
-        elif typing.get_origin(ftype) is dict:
-            vtype = typing.get_args(ftype)[1]
-            if dataclasses.is_dataclass(vtype) and isinstance(value, dict):
-                for sub, subval in value.items():
-                    _check_keys(subval, vtype, f"{dotted}.{sub}.")
-
-
-def _all_keys(cls: type, prefix: str = "") -> list[str]:
-    out = []
-    for name, ftype in _field_types(cls).items():
-        out.append(prefix + name)
-        if dataclasses.is_dataclass(ftype):
-            out.extend(_all_keys(ftype, prefix + name + "."))
-    return out
-
-
-def _check_choices(cfg: DictConfig) -> None:
-    for key, choices in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value is not None and value not in choices:
-            raise RecipeError(f"{key}={value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
 
 
 # ---------------------------------------------------------------------------- public API
@@ -169,30 +131,22 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
     except (OmegaConfBaseException, yaml.YAMLError) as exc:  # a value that is not valid YAML, e.g. "x=[1,"
         raise RecipeError(f"cannot parse overrides {list(overrides)}: {exc}") from exc
     merged_plain = OmegaConf.to_container(OmegaConf.merge(base, cli), resolve=False)
-    _check_keys(merged_plain, Recipe, "")
+    check_keys(merged_plain, Recipe, error=RecipeError)
     schema = OmegaConf.structured(Recipe)
     try:
         cfg = OmegaConf.merge(schema, base, cli)
-        _check_choices(cfg)
         recipe = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or ""
         msg = str(exc).splitlines()[0]
         raise RecipeError(f"bad value for {key!r}: {msg}" if key else f"bad recipe: {msg}") from exc
     assert isinstance(recipe, Recipe)
+    check_values(recipe, table(), error=RecipeError)  # allowed values and ranges, from the key table
     try:  # the reward section's own rules (per-level lengths, reward.tasks entries) at load time, not mid-run
         check_reward_config(recipe.reward)
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
-    _check_ranges(recipe)
     return finalize(recipe, overrides)
-
-
-def _check_ranges(recipe: Recipe) -> None:
-    """Values whose valid range their type cannot say."""
-    w = recipe.optim.warmup_ratio
-    if not 0 <= w < 1:  # the Trainer reads a warmup_steps of 1 or more as a number of steps, not a share
-        raise RecipeError(f"optim.warmup_ratio={w!r} must be in [0, 1): the share of the steps spent warming up")
 
 
 def finalize(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:

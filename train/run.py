@@ -119,8 +119,9 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
     t, o = recipe.train, recipe.optim
     return dict(
         output_dir=str(ctx.run_dir), max_steps=max_steps, per_device_train_batch_size=t.per_device_batch_size,
-        gradient_accumulation_steps=t.grad_accum, learning_rate=o.lr, weight_decay=o.weight_decay,
-        adam_beta1=o.betas[0], adam_beta2=o.betas[1], max_grad_norm=o.max_grad_norm,
+        # learning_rate feeds the scheduler; the optimizer itself (betas, eps, decay, per-group rates) is built in
+        # one place from the recipe, train/module_groups.build_optimizer (RecipeTrainer.create_optimizer)
+        gradient_accumulation_steps=t.grad_accum, learning_rate=o.lr, max_grad_norm=o.max_grad_norm,
         lr_scheduler_type=SCHEDULERS[o.scheduler],
         # A ratio, not a step count: transformers (>= 5.0) reads a float warmup_steps below 1 as the share of
         # the total steps (ceil(max_steps * ratio)); the recipe keeps warmup_ratio in [0, 1).

@@ -19,6 +19,7 @@ from data_mix.readers.common import as_list, resolve_media
 from data_mix.readers.llava import resolve_videos
 from data_mix.sample import Sample
 from rewards import taxonomy
+from rewards.metrics import resolve as resolve_metric
 
 
 def _json_field(rec: dict, key: str, file: str, row: int) -> dict | list | str | None:
@@ -63,12 +64,8 @@ def bench_sample(rec: dict, spec, data, file: str, row: int) -> Sample:
     options = [str(o) for o in as_list(rec.get("option"))]
     hint = _json_field(rec, "hint", file, row)
     metric_extra = dict(hint) if isinstance(hint, dict) else ({} if hint is None else {"hint": hint})
-    metricfunc = raw_metric
-    if raw_metric == "multichoiceeval":
-        if question_type == "open":
-            metricfunc = "meanrelativeacc"
-        else:
-            metric_extra["option"] = options
+    metricfunc, added = resolve_metric(raw_metric, question_type, options)  # the open-MCQ rule lives in the record
+    metric_extra.update(added)
     node = _leaf(extra, spec, file, row)
     level = node.path[0] if node else None
     media_dir = spec.media_dir(data)

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from rewards.metrics.png import decode_mask_image
+from rewards.metrics.record import Metric
 
 # A number never starts inside a run of digits: the same matches as without the lookbehind (a match that
 # could start mid-run also starts at the run's first digit, which is tried first), in linear time.
@@ -89,3 +90,18 @@ def affmask(response: str, answer, extra_info: dict | None = None) -> dict:
     value = float(mask[row, col])
     return {"score": max(0.0, min(1.0, value / 255.0)),
             "details": {"x_pred": x, "y_pred": y, "col": col, "row": row, "pixel_val": value}}
+
+
+POINT_PROMPT = (
+    "You will be given a textual description of a point of interest within an image. Your task is to locate "
+    "this point and return its normalized coordinates.\nThe point to identify is: **{question}**\n"
+    "**Instructions for Coordinate Output:**\n1.  **Format**: The output must be a single JSON array in the "
+    "format `[x, y]`.\n2.  **Coordinate System**: The origin `(0, 0)` is at the top-left corner of the image.\n"
+    "3.  **Normalization**:\n- `x` is the horizontal coordinate, normalized by the image's width.\n- `y` is the "
+    "vertical coordinate, normalized by the image's height.\n4.  **Value Range**: Both `x` and `y` must be float "
+    "values strictly between 0 and 1 (i.e., `0 < x < 1` and `0 < y < 1`).\n5.  **Strict Output**: Do not provide "
+    "any text or explanation other than the coordinate array itself.\n**Example:**\n- If the image is 1000px "
+    "wide and 800px high, and the point is at pixel (500, 200), the output should be `[0.5, 0.25]`.\nNow, based "
+    "on the image provided and the target description above, output the coordinates.")
+
+RECORDS = (Metric("affmask", affmask, prompt=POINT_PROMPT, deps=(("PIL.Image", "pillow"),)),)

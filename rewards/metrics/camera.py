@@ -27,6 +27,7 @@ import numpy as np
 
 from rewards.metrics._parse import parse_action_dict
 from rewards.metrics.deps import require
+from rewards.metrics.record import Metric
 
 ACTIONS = {
     "W": "Dolly In", "S": "Dolly Out", "A": "Truck Left", "D": "Truck Right",
@@ -199,3 +200,13 @@ def _sorted_plan_keys(plan: dict) -> list:
         return sorted(plan.keys(), key=lambda k: int(re.search(r"\d+", k).group()))
     except (AttributeError, ValueError):
         return sorted(plan.keys())
+
+
+ACTIONS_PROMPT = ("{question}\nYou must ensure that the action intensity values represented by `step_nums` are within "
+           "the range of 0 to 10, inclusive.\nPlease provide the action output formatted as a JSON object and "
+           "enclosed within a ```json``` code block. Please do your best to move and try. This can help you get "
+           "more rewards.")
+_SCIPY = (("scipy.spatial.transform", "scipy"),)
+
+RECORDS = (Metric("agenticnaveval", agenticnaveval, prompt=ACTIONS_PROMPT, deps=_SCIPY),
+           Metric("manipulateeval", manipulateeval, prompt=ACTIONS_PROMPT, deps=_SCIPY))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from rewards.metrics.record import Metric
+
 # Checked in this order; a phrase whose first match names a letter that is not an option is passed over.
 # The list keeps the scorer's quirks: one entry is two phrases glued together (it only matches that exact
 # double sentence), and some phrases repeat (harmless, kept so the order of evidence is the same).
@@ -122,3 +124,17 @@ def judge(response: str, answer, extra_info: dict) -> dict:
     gt = answer.lower()
     pred = last_yes_no(response)
     return {"score": 1.0 if pred == gt else 0.0, "details": {"predict": pred, "gt": gt}}
+
+
+_ANSWER_LETTER = ("Return only the letter of the correct option (e.g., A, B, C, etc.). "
+                  "Always return in this format: 'answer: X'")
+
+RECORDS = (
+    Metric("multichoiceeval", multichoiceeval, is_mcq=True, prompt_needs_options=True, options_in_extra=True,
+           open_as="meanrelativeacc",
+           prompt="{question}\nOptions : {options}\nChoose the correct option. " + _ANSWER_LETTER,
+           prompt_by_level={"L4": "{question} \n Options : {options}\nSelect the option that contains the correct "
+                                  "action and the indication of whether the task has been completed. "
+                                  + _ANSWER_LETTER + " "}),
+    Metric("judge", judge, prompt="{question}"),
+)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rewards.metrics.cogmap_parse import extract_json_object, extract_letter
+from rewards.metrics.record import Metric
 
 _FACINGS = {"up", "down", "left", "right", "inner", "outer", "top", "bottom", "north", "south", "east", "west",
             "front", "back", "into", "out", "inside", "outside", "forward", "backward"}
@@ -224,3 +225,6 @@ def cogmapeval(response: str, answer, extra_info: dict) -> dict:
     sim = map_similarity(generated, annotated)
     score = 0.2 * float(correct) + 0.6 * float(sim["overall_similarity"]) + 0.2 * float(sim["rotation_invariant_isomorphic"])
     return {"score": score, "details": {"answer_letter": letter, "answer_correct": correct, **sim}}
+
+
+RECORDS = (Metric("cogmapeval", cogmapeval),)

@@ -19,13 +19,14 @@ import importlib
 import importlib.util
 import sys
 
-DEPENDENCIES: dict[str, tuple[tuple[str, str], ...]] = {
-    "agenticnaveval": (("scipy.spatial.transform", "scipy"),),
-    "manipulateeval": (("scipy.spatial.transform", "scipy"),),
-    "affmask": (("PIL.Image", "pillow"),),
-}
-"""metricfunc -> (module it imports, pip package that provides it). scipy: the rotations of the L4 camera
-replay; Pillow: affordance masks that are not plain PNG (JPEG, interlaced PNG)."""
+_KNOWN: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def dependencies() -> dict[str, tuple[tuple[str, str], ...]]:
+    """metricfunc -> (module it imports, pip package that provides it), from the metric records (``Metric.deps``:
+    scipy for the rotations of the L4 camera replay; Pillow for affordance masks that are not plain PNG), as
+    registered by :func:`check_installed`."""
+    return dict(_KNOWN)
 
 
 class MissingMetricDependency(ImportError):
@@ -46,11 +47,13 @@ def _top_level_found(module: str) -> bool:
         return False
 
 
-def check_installed() -> None:
-    """Raise MissingMetricDependency when a package of :data:`DEPENDENCIES` is not installed (lookup only)."""
+def check_installed(registry) -> None:
+    """Raise MissingMetricDependency when a package a metric of ``registry`` (name -> record) needs is not
+    installed (lookup only)."""
+    _KNOWN.update({name: record.deps for name, record in registry.items() if record.deps})
     by_package: dict[tuple[str, str], list[str]] = {}
-    for metric, deps in DEPENDENCIES.items():
-        for module, package in deps:
+    for metric, record in registry.items():
+        for module, package in record.deps:
             by_package.setdefault((module, package), []).append(metric)
     for (module, package), metrics in by_package.items():
         if not _top_level_found(module):
@@ -62,13 +65,14 @@ def require(metric: str, module: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        package = dict(DEPENDENCIES.get(metric, ())).get(module, module.split(".")[0])
-        users = sorted(m for m, deps in DEPENDENCIES.items() if any(d[0] == module for d in deps)) or [metric]
+        known = dependencies()
+        package = dict(known.get(metric, ())).get(module, module.split(".")[0])
+        users = sorted(m for m, deps in known.items() if any(d[0] == module for d in deps)) or [metric]
         raise MissingMetricDependency(_message(users, package, module, f"cannot be imported ({exc})")) from exc
 
 
 def require_all() -> None:
     """Import every dependency now (verl's reward loader calls this: a broken package fails at load)."""
-    for metric, deps in DEPENDENCIES.items():
+    for metric, deps in dependencies().items():
         for module, _package in deps:
             require(metric, module)

@@ -14,6 +14,7 @@ import math
 import re
 
 from rewards.metrics._parse import brace_span, exact_fence, loads_json_or_fixed
+from rewards.metrics.record import Metric
 
 PARAMS = ("roll", "pitch", "vfov")
 _PAIR_RES = {p: re.compile(rf'["\']?{p}["\']?\s*[:=]\s*(-?\d+\.?\d*)', re.IGNORECASE) for p in PARAMS}
@@ -59,3 +60,6 @@ def gravityeval(response: str, answer, extra_info: dict) -> dict:
     gt = json.loads(answer) if isinstance(answer, str) else answer
     scores = {f"{p}_score": gaussian_score(v, gt[p], extra_info[f"{p}_unc"]) for p, v in zip(PARAMS, values)}
     return {"score": sum(scores.values()) / 3.0, "details": scores}
+
+
+RECORDS = (Metric("gravityeval", gravityeval),)

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from rewards.metrics.record import Metric
+
 SYSTEM_PROMPT = """You grade answers about motion in videos (subjects, actions, directions and paths, order).
 Compare the student's answer with the reference answer on these elements: who or what moves, which action,
 in which direction or along which path, and in which order. Missing or wrong actions or directions cost the
@@ -121,3 +123,6 @@ def gpteval(response: str, answer, extra_info: dict, judge: Callable[[list[dict]
     if score is None or score != score:
         return {"score": 0.0, "details": {"error": reason, "review": review[:500]}}
     return {"score": max(0.0, min(1.0, score)), "details": {"reason": reason, "raw_score": score}}
+
+
+RECORDS = (Metric("gpteval", gpteval, needs_judge=True),)

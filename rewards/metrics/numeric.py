@@ -17,6 +17,8 @@ import re
 
 import numpy as np
 
+from rewards.metrics.record import Metric
+
 # The thresholds exactly as the scorer computes them (np.linspace, then 1 - theta), so that boundary cases
 # such as |pred - gt| / gt == 0.05 fall on the same side.
 _TOLERANCES = tuple(float(t) for t in (1 - np.linspace(0.5, 0.95, 10)))
@@ -49,3 +51,7 @@ def meanrelativeacc(response: str, answer, extra_info: dict | None = None) -> di
     if target < 0:
         details["negative_target"] = True
     return {"score": mean_relative_accuracy(float(pred_text), target), "details": details}
+
+
+RECORDS = (Metric("meanrelativeacc", meanrelativeacc, prompt="{question} Do not response anything other than a "
+                  "single number! If you cannot determine the answer, please guess a value."),)

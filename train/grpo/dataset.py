@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.sample import Sample
-from rewards.shaping import is_mcq, task_override, unmatched_task_keys
+from rewards.metrics import is_mcq, needs_judge
+from rewards.shaping import task_override, unmatched_task_keys
 from train.grpo.prompts import PromptError, build_prompt, count_media_parts, template_for
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = N
         if sample.metricfunc and reward.accuracy == "mcq_only" and not is_mcq(sample.metricfunc):
             out.not_mcq[sample.metricfunc] += 1
             continue
-        if sample.metricfunc == "gpteval" and judge_missing:
+        if needs_judge(sample.metricfunc) and judge_missing:
             if reward.judge.missing == "drop":
                 out.no_judge[sample.leaf or "no leaf"] += 1
             else:

@@ -12,7 +12,6 @@ from typing import Any
 from data_mix.sample import Message, Sample
 
 QUESTION = "{question}"
-MODES = ("think", "no_think", "auto_think")
 
 
 class PromptError(ValueError):
@@ -21,8 +20,11 @@ class PromptError(ValueError):
 
 def template_for(templates, mode: str) -> str:
     """The template text of ``mode`` from a PromptTemplates section, checked for ``{question}``."""
-    if mode not in MODES:
-        raise PromptError(f"grpo.prompt_mode={mode!r} is not one of {', '.join(MODES)}")
+    from train.keys import table
+
+    modes = table()["grpo.prompt_mode"].choices
+    if mode not in modes:
+        raise PromptError(f"grpo.prompt_mode={mode!r} is not one of {', '.join(modes)}")
     text = getattr(templates, mode)
     if QUESTION not in text:
         raise PromptError(f"grpo.templates.{mode} must contain {QUESTION} (where the sample's question goes): {text!r}")

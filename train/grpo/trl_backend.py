@@ -4,6 +4,8 @@
     torchrun --nproc_per_node 8 launch/grpo.py recipe=auto_think train.deepspeed=zero3
     python launch/grpo.py recipe=auto_think grpo.backend=verl --dry-run     # verl: parquet + config + command
 
+The backend is chosen in train/grpo/backends.py (the shared checks, then :func:`run_trl` or the verl backend).
+
 Shared with SFT (the run skeleton in train/run.py; train/module_groups.py, train/recipe_trainer.py, train/callbacks.py):
 rank, device and dtype, the common TrainingArguments keys, model loading, the freeze table and per-group
 learning rates, LoRA, DeepSpeed configs, atomic checkpoints, pre-emption, logging sinks, the final save (a plain
@@ -183,23 +185,6 @@ def check_modes(recipe: Recipe) -> None:
 
 
 # ---------------------------------------------------------------------------- run
-
-def run(recipe: Recipe, flags: list[str]) -> int:
-    """Train with the recipe's backend. A user error (train.run.user_errors: a sample named by file and row, a
-    full disk ...) exits 1 with one clear line."""
-    from data_mix.decontam import check as decontamination_check
-    from train.grpo import verl_backend
-    from train.run import dist_env, report_user_errors
-
-    def by_backend(recipe: Recipe, flags: list[str]) -> int:
-        # before anything heavy: a prompt that is an evaluation record stops the run here (both backends)
-        decontamination_check(recipe.data, recipe.mix, progress=dist_env()[0] == 0)
-        if recipe.grpo.backend == "verl":
-            return verl_backend.run(recipe, flags)
-        return run_trl(recipe, flags)
-
-    return report_user_errors("launch/grpo.py", by_backend, recipe, flags)
-
 
 def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock)."""

@@ -37,6 +37,10 @@ LOSS_AGG = {"dapo": "token-mean", "bnpo": "token-mean", "grpo": "seq-mean-token-
 REPORT_TO = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
 
+MISSING_ENV = ("verl's environment is missing ({python}): create it with `bash scripts/verl/setup_env.sh` (about "
+               "5 minutes; or set grpo.verl.python to the python of an environment with verl==0.9.1)")
+
+
 class VerlBackendError(RuntimeError):
     """The verl run cannot be prepared or started; the message says why and what to do."""
 
@@ -68,50 +72,22 @@ def _resolved_model_path(name_or_path: str) -> str:
 
 def uncarried(recipe: Recipe) -> list[str]:
     """What the recipe asks for that the verl config cannot express: one line per recipe key (empty when all is
-    carried). :func:`build_config` logs each as a warning; docs/GRPO.md lists them."""
-    m, o, t, g, e = recipe.model, recipe.optim, recipe.train, recipe.grpo, recipe.eval
-    lines = []
+    carried), derived from the key table (train/keys.py: every key whose verl mapping is ``unsupported``).
+    :func:`build_config` logs each as a warning; docs/KEYS.md lists them."""
+    from train.key_backends import uncarried as by_table
 
-    def note(key: str, value: Any, what_verl_does: str) -> None:
-        lines.append(f"{key}={value!r}: {what_verl_does}")
+    return by_table(recipe, "verl")
 
-    if m.freeze.projector:
-        note("model.freeze.projector", True, "verl can freeze only the vision tower; the projector trains")
-    if m.freeze.llm:
-        note("model.freeze.llm", True, "verl has no switch to freeze the language model; it trains")
-    if not m.freeze.projector and o.projector_lr != o.lr:
-        note("optim.projector_lr", o.projector_lr, f"verl has one learning rate for the whole model (optim.lr={o.lr})")
-    if not m.freeze.vision and o.vision_lr != o.lr:
-        note("optim.vision_lr", o.vision_lr, f"verl has one learning rate for the whole model (optim.lr={o.lr})")
-    if o.scheduler not in ("cosine", "constant"):
-        note("optim.scheduler", o.scheduler, "verl's actor has cosine and constant schedules; it runs constant")
-    if m.lora.enabled and m.lora.dropout:
-        note("model.lora.dropout", m.lora.dropout, "verl's FSDP LoRA has no dropout")
-    if m.dtype != "auto":
-        note("model.dtype", m.dtype, "verl trains in its own FSDP mixed precision (bf16 compute)")
-    if m.attn_implementation != "auto":
-        note("model.attn_implementation", m.attn_implementation, "verl picks the attention kernel itself")
-    if t.deepspeed:
-        note("train.deepspeed", t.deepspeed, "verl shards the model with FSDP")
-    if t.save_total_limit:
-        note("train.save_total_limit", t.save_total_limit, "verl keeps every checkpoint (set "
-             "trainer.max_actor_ckpt_to_keep in grpo.verl.overrides)")
-    if "jsonl" in t.report_to:
-        note("train.report_to", list(t.report_to), "verl logs to the console, tensorboard and wandb; no metrics.jsonl")
-    if g.scale_rewards == "batch":
-        note("grpo.scale_rewards", "batch", "verl normalises advantages per group (std), not per batch")
-    if g.mask_truncated_completions:
-        note("grpo.mask_truncated_completions", True, "verl's GRPO trains on truncated completions too")
-    if g.steps_per_generation != t.grad_accum:
-        note("grpo.steps_per_generation", g.steps_per_generation, "verl makes one optimizer step per rollout batch")
-    if g.log_completions:
-        note("grpo.log_completions", True, "verl logs validation generations only (trainer.log_val_generations)")
-    if e.bench and (e.every_steps > 0 or e.at_start):
-        note("eval.bench", e.bench, "verl validates on every record with its own rollout settings (greedy, "
-             "grpo.max_completion_length) and logs rewards per level, not the hook's hierarchy scores; "
-             "eval.max_samples_per_leaf, max_new_tokens, do_sample, temperature, prompt_template, answer_extraction, "
-             "mode and at_end are not used")
-    return lines
+
+def refuse_several_processes() -> None:
+    """verl starts its own workers on Ray from one process: under torchrun / accelerate every rank would start
+    its own verl run."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1:
+        raise VerlBackendError(
+            f"grpo.backend=verl runs from one process (this is one of WORLD_SIZE={world}): start it once with "
+            "`python launch/grpo.py recipe=... grpo.backend=verl`, not under torchrun or accelerate; verl starts "
+            "its workers on Ray (grpo.verl.nnodes, grpo.verl.gpus_per_node, grpo.ray_address)")
 
 
 def verl_has_flash_attn(recipe: Recipe) -> bool:
@@ -296,12 +272,13 @@ def run(recipe: Recipe, flags: list[str]) -> int:
     printable = " ".join(shlex.quote(c) for c in cmd)
     print(f"verl config: {config_path}")
     print(f"command: {printable}")
-    if "--dry-run" in flags:
-        return 0
     python = verl_python(recipe)
+    if "--dry-run" in flags:
+        if not python.exists():
+            print(f"note: {MISSING_ENV.format(python=python)}")
+        return 0
     if not python.exists():
-        raise VerlBackendError(f"verl's environment is missing ({python}): run scripts/verl/setup_env.sh "
-                               "(or set grpo.verl.python to the python of an environment with verl==0.9.1)")
+        raise VerlBackendError(MISSING_ENV.format(python=python))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if recipe.grpo.ray_address:

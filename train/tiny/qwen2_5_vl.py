@@ -1,7 +1,7 @@
 """``tiny-qwen2.5-vl``: a real ``Qwen2_5_VLForConditionalGeneration`` (~0.5M parameters) with random weights,
 the tiny tokenizer and the real ``Qwen2_5_VLProcessor``. The embedded default model: runs and learns on CPU.
 
-Design choice (measured, see docs/TINY_MODEL.md): the text rope_theta is 10, not 1e6. Qwen's 3-D rope gives
+Design choice (measured; docs/RECIPES.md, "The embedded tiny model"): the text rope_theta is 10, not 1e6. Qwen's 3-D rope gives
 image columns the lowest frequencies; with few image tokens and a large theta the columns are
 indistinguishable and left/right can never be learned. A small theta fixes that without a warm-up.
 """
