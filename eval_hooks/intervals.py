@@ -38,6 +38,9 @@ N_BOOT = 2000
 SEED = 0
 """Seed of the bootstrap draws, so a summary's intervals are reproducible (project choice)."""
 LEVEL = 0.95
+INTERVAL_NOTE = ("ci95: 95% percentile bootstrap over records (stratified by leaf, each drawn record with its mean "
+                 f"over passes; {N_BOOT} draws, seed {SEED}); eval_hooks/intervals.py")
+"""What summary.json says about its ``ci95`` fields."""
 
 Interval = tuple[float, float]
 
@@ -140,9 +143,11 @@ def _combine(draws: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return np.einsum("bl,nl->bn", draws, coef, optimize=False)
 
 
-def _percentiles(draws: np.ndarray) -> np.ndarray:
+def _percentiles(draws: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The 95% percentile interval of each column, kept inside [low, high] (a score is in [0, 1], a delta in
+    [-1, 1]; the small-sample widening can reach past them on a leaf of a few records)."""
     tail = 100 * (1 - LEVEL) / 2
-    return np.percentile(draws, [tail, 100 - tail], axis=0).T
+    return np.clip(np.percentile(draws, [tail, 100 - tail], axis=0).T, low, high)
 
 
 def node_intervals(records: Sequence[Mapping[str, Any]], mode: str, weighting: str = tx.DEFAULT_WEIGHTING,
@@ -158,7 +163,7 @@ def matrix_intervals(mats: Mapping[str, np.ndarray], mode: str, weighting: str =
     leaves = sorted(mats)
     nodes, coef = coefficients(leaves, {leaf: len(mats[leaf]) for leaf in leaves}, mode, weighting, missing)
     (draws,) = leaf_draws([mats], leaves, n_boot, np.random.default_rng(seed))
-    bounds = _percentiles(_combine(draws, coef))
+    bounds = _percentiles(_combine(draws, coef), 0.0, 1.0)
     return {k: (float(lo), float(hi)) for k, (lo, hi) in zip(nodes, bounds)}
 
 
@@ -186,7 +191,7 @@ def matrix_deltas(mats_a: Mapping[str, np.ndarray], mats_b: Mapping[str, np.ndar
     point = coef @ np.array([mats_b[leaf].mean() - mats_a[leaf].mean() for leaf in leaves])
     n_node = (coef != 0) @ counts
     out = {}
-    for k, d, (lo, hi), n in zip(nodes, point, _percentiles(_combine(db - da, coef)), n_node):
+    for k, d, (lo, hi), n in zip(nodes, point, _percentiles(_combine(db - da, coef), -1.0, 1.0), n_node):
         out[k] = {"delta": float(d), "ci95": [float(lo), float(hi)], "significant": bool(lo > 0 or hi < 0),
                   "n": int(n)}
     return out
