@@ -163,21 +163,23 @@ def run(recipe: Recipe, flags: list[str]) -> int:
     """Train with the recipe's backend. A user error (train.run.user_errors: a sample named by file and row, a
     full disk ...) exits 1 with one clear line."""
     from data_mix.decontam import check as decontamination_check
+    from data_mix.decontam import run_record
     from train.grpo import verl_backend
     from train.run import dist_env, report_user_errors
 
     def by_backend(recipe: Recipe, flags: list[str]) -> int:
         # before anything heavy: a prompt that is an evaluation record stops the run here (both backends)
-        decontamination_check(recipe.data, recipe.mix, progress=dist_env()[0] == 0)
+        checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix, progress=dist_env()[0] == 0))
         if recipe.grpo.backend == "verl":
-            return verl_backend.run(recipe, flags)
-        return run_trl(recipe, flags)
+            return verl_backend.run(recipe, flags, decontamination=checked)
+        return run_trl(recipe, flags, decontamination=checked)
 
     return report_user_errors("launch/grpo.py", by_backend, recipe, flags)
 
 
-def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
-    """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock)."""
+def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamination: dict | None = None) -> int:
+    """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock);
+    ``decontamination``: the check's record for run_info.json."""
     from train.callbacks import attach_eval_hook
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
@@ -204,7 +206,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
         return 0
     dataset = to_hf_dataset(prompts, recipe.data)
     if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "grpo")
+        write_run_info(recipe, ctx.run_dir, "grpo", decontamination=decontamination)
 
     funcs, weights = reward_functions(recipe, processor.tokenizer)
     telemetry = LevelTelemetry(weights, eos_token_ids=[])
