@@ -1,18 +1,19 @@
-"""Decontamination: no training row of a mix may be an evaluation record.
+"""Decontamination: no training row of a mix may be an evaluation record, nor a near copy of one.
 
-A training row is contaminated by a bench record when it shows every image / video of the record (same
-file contents, SHA-256) and the record's question occurs in the row's user text. Text is compared after
-normalising (Unicode NFKC, case folded, ``<image>`` / ``<video>`` tags removed, every run of characters
-that are not letters or digits turned into one space), as whole words. A record without media matches a
-row without media whose whole user text is its question.
+A training row is contaminated by a bench record when its user text contains the record's question (content-word
+containment >= ``near_dup.CONTAINMENT``: survives rewording, case, punctuation, word order) and it shows every
+image of the record (pHash within ``near_dup.HAMMING`` bits: survives JPEG re-encoding and resizing, not crops)
+and every video of the record (same file contents, SHA-256). A record without media matches a row without media
+on the question alone. Thresholds, recall and false positives on a planted set: data_mix/near_dup.py, docs/DATA.md.
 
-Cost: the bench is indexed once by the byte sizes of its media (small; its media are hashed only when a
-training file of the same size turns up). The training sources are streamed row by row: each media file
-costs one ``stat``, and is hashed only when its size equals a bench file's. Nothing is held per training
-row; hashes are cached per path (bounded).
+Cost: the bench is indexed once (its images hashed, its questions indexed by their rarest words). The training
+sources are streamed row by row: the text test runs first, and a row's images are decoded only when its text
+contains a bench question. Nothing is held per training row; image hashes are cached per path (bounded).
 
-``check(data, mix)`` is what the trainers call before the model loads (``data.decontaminate``:
-error / warn / off); ``python launch/decontam.py recipe=NAME`` prints the full report.
+``check(data, mix)`` is what the trainers call before the model loads (``data.decontaminate``): ``error`` stops
+on a contaminated row (exit 1) and on an evaluation set that is missing, unreadable or not named (exit 2, before
+anything is loaded); ``warn`` logs both and trains; ``off`` reads no evaluation set at all.
+``python launch/decontam.py recipe=NAME`` prints the full report; :func:`run_record` is what run_info.json keeps.
 """
 
 from __future__ import annotations
@@ -20,22 +21,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import sys
 import time
-import unicodedata
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_mix import near_dup
 from data_mix.badsample import BadSample
+from data_mix.near_dup import ImageHasher, QuestionIndex, content_words, hamming, normalize
 from data_mix.readers import SourceRows, resolve_spec
-from data_mix.registry import SourceSpec, load_registry
+from data_mix.registry import RegistryError, SourceSpec, load_registry
 
 log = logging.getLogger("data_mix.decontam")
 
-_NOT_WORD = re.compile(r"[\W_]+")
-_TAGS = re.compile(r"<image>|<video>")
 SHOWN_HITS = 20
 """Contaminated rows listed in a message (all are counted)."""
 
@@ -43,11 +42,17 @@ SHOWN_HITS = 20
 class ContaminationError(ValueError):
     """Training rows are evaluation records (``data.decontaminate=error``); the message names them."""
 
+    exit_code = 1
 
-def normalize(text: str) -> str:
-    """Text as compared: NFKC, case folded, media tags dropped, non-alphanumeric runs -> one space."""
-    text = _TAGS.sub(" ", unicodedata.normalize("NFKC", text).casefold())
-    return _NOT_WORD.sub(" ", text).strip()
+
+class EvalSetError(ContaminationError):
+    """The evaluation set to check against is missing, unreadable or not named (``data.decontaminate=error``):
+    nothing was checked, so the run stops (exit 2) before anything is loaded."""
+
+    exit_code = 2
+
+
+__all__ = ["ContaminationError", "EvalSetError", "check", "normalize", "run_record", "scan"]
 
 
 def user_text(sample) -> str:
@@ -101,54 +106,62 @@ class MediaHasher:
 class BenchRecord:
     where: str
     source: str
-    question: str
-    """Normalised question."""
-    media: list
-    """Images then videos, as the Sample gives them."""
+    words: frozenset
+    """Content words of the question (near_dup.content_words)."""
+    image_hashes: list
+    """pHash of each image."""
+    videos: list
+    """Videos (paths or frame lists), compared by contents."""
     shown: str = ""
     """The question as written (first 80 characters), for messages."""
 
 
 @dataclass
 class BenchIndex:
-    """Bench records by the byte size of each of their media, and media-free records by question."""
+    """Bench records, their questions indexed by rare words (near_dup.QuestionIndex)."""
 
     records: list[BenchRecord] = field(default_factory=list)
-    by_size: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
-    text_only: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     skipped: int = 0
     """Unreadable bench rows, or rows whose question or media cannot be read (not checked against)."""
+    first_skipped: str = ""
+    """Where the first skipped bench row is, and why."""
     names: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    text: QuestionIndex | None = None
 
-    def add(self, sample, hasher: MediaHasher) -> None:
-        question = normalize(sample.meta.get("question") or user_text(sample))
-        media = [*sample.images, *sample.videos]
+    def skip(self, where_: str) -> None:
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or where_
+
+    def add(self, sample, images: ImageHasher) -> None:
+        question = str(sample.meta.get("question") or user_text(sample))
+        words = content_words(question)
         try:
-            sizes = [hasher.size(m) for m in media]
-        except OSError:
-            sizes = None
-        if not question or sizes is None:
-            self.skipped += 1
+            hashes = [images(m) for m in sample.images]
+            _ = [MediaHasher.size(v) for v in sample.videos]
+        except OSError as exc:
+            self.skip(f"{where(sample.file, sample.row)}: {exc}")
             return
-        shown = " ".join(str(sample.meta.get("question") or user_text(sample)).split())[:80]
-        i = len(self.records)
-        self.records.append(BenchRecord(where(sample.file, sample.row), sample.source, question, media, shown))
-        if not media:
-            self.text_only[question].append(i)
-        for j, size in enumerate(sizes):
-            self.by_size[size].append((i, j))
+        if not normalize(question):
+            self.skip(f"{where(sample.file, sample.row)}: no question")
+            return
+        shown = " ".join(question.split())[:80]
+        self.records.append(BenchRecord(where(sample.file, sample.row), sample.source, words, hashes,
+                                        list(sample.videos), shown))
 
     @classmethod
-    def build(cls, benches: list, data, hasher: MediaHasher) -> BenchIndex:
+    def build(cls, benches: list, data, images: ImageHasher) -> BenchIndex:
         index = cls()
         for bench in benches:
             spec = resolve_spec(bench, data)
             index.names.append(spec.name)
+            index.files += [str(f) for f in spec.file_paths(data)]
             for item in SourceRows(spec, data):
                 if isinstance(item, BadSample):
-                    index.skipped += 1
+                    index.skip(str(item))
                 else:
-                    index.add(item, hasher)
+                    index.add(item, images)
+        index.text = QuestionIndex([r.words for r in index.records])
         return index
 
 
@@ -177,9 +190,20 @@ class DecontamReport:
     media_missing: int = 0
     """Training rows with a media file that does not exist (not checked; the mixer reports them)."""
     files_hashed: int = 0
+    """Videos hashed (SHA-256)."""
+    images_decoded: int = 0
+    """Images decoded for their dHash (bench images, and the images of rows whose text contains a question)."""
+    rows_text_match: int = 0
+    """Training rows whose text contains a bench question (their images were compared)."""
+    bench_files: list[str] = field(default_factory=list)
+    thresholds: dict = field(default_factory=lambda: {"containment": near_dup.CONTAINMENT,
+                                                      "hamming": near_dup.HAMMING})
     seconds: float = 0.0
     n_hits: int = 0
     hits: list[Hit] = field(default_factory=list)
+    first_bench_skipped: str = ""
+    not_checked: str = ""
+    """Why nothing (or not everything) was checked (``data.decontaminate=warn`` only: ``error`` stops instead)."""
     """The first SHOWN_HITS contaminated rows."""
 
     def summary(self) -> str:
@@ -190,14 +214,14 @@ class DecontamReport:
                  if n]
         return (f"decontamination: {verdict}: {self.rows_checked} training rows of {', '.join(self.sources)} "
                 f"against {self.bench_records} records of {', '.join(self.benches)} in {self.seconds:.1f} s "
-                f"({self.files_hashed} media files hashed)" + (f"; not checked: {', '.join(notes)}" if notes else ""))
+                f"({self.images_decoded} images decoded, {self.rows_text_match} rows with a bench question)" + (f"; not checked: {', '.join(notes)}" if notes else ""))
 
     def message(self) -> str:
         """One paragraph naming the contaminated rows (the first SHOWN_HITS)."""
         shown = "; ".join(f"{h.train} ({h.train_source}) is {h.bench} ({h.bench_source}): \"{h.question}\""
                           for h in self.hits)
         more = f"; and {self.n_hits - len(self.hits)} more" if self.n_hits > len(self.hits) else ""
-        return (f"{self.n_hits} training row(s) are evaluation records (same media contents and question): "
+        return (f"{self.n_hits} training row(s) are evaluation records (near-duplicate images and question): "
                 f"{shown}{more}")
 
     def to_dict(self) -> dict:
@@ -206,27 +230,32 @@ class DecontamReport:
         return asdict(self)
 
 
-def _matches(sample, index: BenchIndex, hasher: MediaHasher) -> list[int]:
-    """Bench records (indices) that the training ``sample`` contains."""
-    media = [*sample.images, *sample.videos]
-    if not media:
-        if not index.text_only:
-            return []
-        return list(index.text_only.get(normalize(user_text(sample)), []))
-    seen: dict[int, set[int]] = defaultdict(set)
-    for item in media:
-        candidates = index.by_size.get(hasher.size(item))
-        if not candidates:
+def _matches(sample, index: BenchIndex, images: ImageHasher, videos: MediaHasher) -> tuple[bool, list[int]]:
+    """(whether the row's text contains a bench question, the bench records (indices) that the training
+    ``sample`` contains); OSError: a media file of the row cannot be read."""
+    found = index.text.candidates(content_words(user_text(sample)))
+    if not found:
+        return False, []
+    row_hashes: list[int] | None = None
+    out = []
+    for i in found:
+        rec = index.records[i]
+        if not rec.image_hashes and not rec.videos:
+            if not sample.images and not sample.videos:
+                out.append(i)
             continue
-        mine = hasher.digest(item)
-        for i, j in candidates:
-            if hasher.digest(index.records[i].media[j]) == mine:
-                seen[i].add(j)
-    full = [i for i, js in seen.items() if len(js) == len(index.records[i].media)]
-    if not full:
-        return []
-    text = f" {normalize(user_text(sample))} "
-    return [i for i in full if f" {index.records[i].question} " in text]
+        if len(sample.images) < len(rec.image_hashes) or len(sample.videos) < len(rec.videos):
+            continue
+        if rec.image_hashes:
+            row_hashes = [images(m) for m in sample.images] if row_hashes is None else row_hashes
+            if not all(any(hamming(h, r) <= near_dup.HAMMING for r in row_hashes) for h in rec.image_hashes):
+                continue
+        if rec.videos:
+            mine = {videos.digest(v) for v in sample.videos}
+            if not all(videos.digest(v) in mine for v in rec.videos):
+                continue
+        out.append(i)
+    return True, out
 
 
 def resolve_bench(bench, data):
@@ -250,11 +279,11 @@ def scan(sources: list, benches: list, data, progress: bool = True) -> DecontamR
     from tqdm import tqdm
 
     start = time.time()
-    hasher = MediaHasher()
-    index = BenchIndex.build([resolve_bench(b, data) for b in benches], data, hasher)
+    images, videos = ImageHasher(), MediaHasher()
+    index = BenchIndex.build([resolve_bench(b, data) for b in benches], data, images)
     specs = [resolve_spec(s, data) for s in sources]
     report = DecontamReport(sources=[s.name for s in specs], benches=index.names, bench_records=len(index.records),
-                            bench_skipped=index.skipped)
+                            bench_skipped=index.skipped, bench_files=index.files)
     rows = [SourceRows(spec, data) for spec in specs]
     bar = tqdm(total=sum(len(r) for r in rows), desc="decontamination", unit="row", file=sys.stderr,
                disable=not progress, mininterval=1.0)
@@ -265,49 +294,93 @@ def scan(sources: list, benches: list, data, progress: bool = True) -> DecontamR
                 report.rows_unreadable += 1
                 continue
             try:
-                found = _matches(item, index, hasher)
+                text_match, found = _matches(item, index, images, videos)
             except OSError:
                 report.media_missing += 1
                 continue
             report.rows_checked += 1
+            report.rows_text_match += text_match
             for i in found:
                 report.n_hits += 1
                 if len(report.hits) < SHOWN_HITS:
                     rec = index.records[i]
                     report.hits.append(Hit(where(item.file, item.row), item.source, rec.where, rec.source, rec.shown))
     bar.close()
-    report.files_hashed, report.seconds = hasher.hashed, time.time() - start
+    report.files_hashed, report.images_decoded, report.seconds = videos.hashed, images.decoded, time.time() - start
+    if index.skipped:
+        report.first_bench_skipped = index.first_skipped
     return report
+
+
+def _readable(benches: list, data) -> list:
+    """The benches as sources whose files exist and open; EvalSetError naming the first that does not."""
+    out = []
+    for bench in benches:
+        try:
+            spec = resolve_spec(resolve_bench(bench, data), data)
+            for path in spec.file_paths(data):
+                with open(path, "rb") as fh:
+                    fh.read(1)
+        except (OSError, RegistryError, ValueError) as exc:
+            raise EvalSetError(f"decontamination: evaluation set {bench!r} cannot be read: {exc}") from None
+        out.append(spec)
+    return out
 
 
 def check(data, mix, progress: bool = True) -> DecontamReport | None:
     """The trainers' check, before the model loads: every source of ``mix`` against ``data.decontaminate_against``
-    under ``data.decontaminate`` (``error`` raises ContaminationError naming the rows, ``warn`` logs them).
-    Returns None when nothing was checked (and says why in the log)."""
-    if data.decontaminate == "off":
-        log.info("decontamination: off (data.decontaminate=off)")
+    under ``data.decontaminate``. ``error``: ContaminationError naming the contaminated rows (exit 1), EvalSetError
+    when the evaluation set is not named, missing, unreadable or has unreadable rows (exit 2); ``warn``: both
+    logged, a report returned (``not_checked`` says why when nothing was checked); ``off``: None, nothing read."""
+    mode = data.decontaminate
+    if mode == "off":
+        log.info("decontamination: off (data.decontaminate=off): no evaluation set read")
         return None
     sources = [s for g in mix.groups.values() for s in g.sources]
     if not sources:
         return None
     benches = list(data.decontaminate_against or [])
-    if not benches:
-        log.warning("decontamination: NOT checked: no evaluation set (data.decontaminate_against is empty and "
-                    "eval.bench is null)")
-        return None
+    report = None
     try:
-        benches = [resolve_bench(b, data) for b in benches]
-        for b in benches:
-            resolve_spec(b, data).file_paths(data)
-    except FileNotFoundError as exc:
-        log.warning("decontamination: NOT checked: %s", exc)
-        return None
-    report = scan(sources, benches, data, progress)
+        if not benches:
+            raise EvalSetError("decontamination: no evaluation set to check the training data against "
+                               "(data.decontaminate_against is empty and eval.bench is null)")
+        specs = _readable(benches, data)
+        report = scan(sources, specs, data, progress)
+        if report.bench_skipped:
+            raise EvalSetError(f"decontamination: {report.bench_skipped} row(s) of the evaluation set cannot be read, "
+                               f"so they were not checked; first: {report.first_bench_skipped}")
+    except EvalSetError as exc:
+        if mode == "error":
+            raise EvalSetError(f"{exc}. Name a readable one with data.decontaminate_against=[...], or set "
+                               "data.decontaminate=warn (check what can be read) or off") from None
+        log.warning("%s (data.decontaminate=warn: training anyway)", exc)
+        if report is not None:
+            report.not_checked = str(exc)
+            return report
+        return DecontamReport(sources=sources, benches=[str(b) for b in benches], not_checked=str(exc))
     if not report.n_hits:
         log.info("%s", report.summary())
         return report
-    if data.decontaminate == "error":
+    if mode == "error":
         raise ContaminationError(f"{report.message()}. {report.summary()}. Remove those rows from the training "
                                  "data, or set data.decontaminate=warn to train anyway")
     log.warning("%s (data.decontaminate=warn: training anyway). %s", report.message(), report.summary())
     return report
+
+
+def run_record(data, report: DecontamReport | None) -> dict:
+    """What run_info.json keeps about the check: mode, whether anything was checked (and why not), the evaluation
+    files, training rows, bench records, hits, thresholds."""
+    out = {"mode": data.decontaminate, "checked": report is not None and not report.not_checked}
+    if report is None:
+        out["reason"] = "data.decontaminate=off" if data.decontaminate == "off" else "the mix has no sources"
+        return out
+    if report.not_checked:
+        out["reason"] = report.not_checked
+    out.update(files=report.bench_files, benches=report.benches, bench_records=report.bench_records,
+               bench_skipped=report.bench_skipped, sources=report.sources, rows_checked=report.rows_checked,
+               rows_unreadable=report.rows_unreadable, media_missing=report.media_missing, hits=report.n_hits,
+               hit_rows=[f"{h.train} = {h.bench}" for h in report.hits], thresholds=report.thresholds,
+               seconds=round(report.seconds, 3))
+    return out

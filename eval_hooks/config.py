@@ -75,6 +75,14 @@ class EvalConfig:
     text (the reasoning too, which may name other options or numbers)."""
     seed: int = 0
     """Seed of the subset choice, so every evaluation of a run sees the same records."""
+    repeats: int | None = None
+    """(protocol) Passes over the subset: N > 1 generates every record N times (pass r sampled with seed
+    ``generation_seed + r``), scores each, and summary.json reports the mean with a 95% interval over records and
+    passes (eval_hooks/intervals.py). Greedy decoding gives N identical passes: use it with sampling. ``quick``: 1;
+    ``paper``: 3 (project choice: the released task samples at temperature 0.5 and its scores move between runs)."""
+    generation_seed: int | None = None
+    """(protocol) Seed of sampled generation (pass r uses ``generation_seed + r``). ``quick``: 0; ``paper``: 1234,
+    lmms-eval's default ``--seed`` (its random, numpy and torch seeds)."""
     lmms_eval_tasks: list[str] = field(default_factory=list)
     """Optional lmms-eval tasks (e.g. ``[spatialtreebench, vsibench]``) run on every saved checkpoint and by
     ``launch/evaluate.py`` in a separate process (training does not wait for it). Not run in CI."""

@@ -4,9 +4,11 @@ Used unchanged by the training callback (every ``eval.every_steps``) and by ``la
 (any checkpoint), so both produce the same numbers for the same checkpoint and subset.
 
 Files (rank 0 only), in ``OUT_DIR`` = ``<run>/eval/step_<N>`` or ``<run>/eval/final``:
-``predictions.jsonl`` (one line per record: the raw response, plus ``scored_text`` and ``answer_source``
+``predictions.jsonl`` (one line per record and pass (``repeat`` and ``seed`` when ``eval.repeats`` > 1): the raw
+response, plus ``scored_text`` and ``answer_source``
 when ``eval.answer_extraction`` had the metric read a part of it) then ``summary.json`` (the tree); each is written to a
-temporary file and renamed, and summary.json is written last, so its presence means "complete".
+temporary file and renamed, and summary.json is written last, so its presence means "complete". Every node of summary.json's tree has its
+``score`` (mean over records, and over passes), ``ci95`` ([lo, hi], eval_hooks/intervals.py) and ``n`` (records).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from eval_hooks import distributed as D
 from eval_hooks import layout, protocol
 from eval_hooks.generation import GenerationSettings, generate
 from eval_hooks.inputs import reader_data
+from eval_hooks.intervals import INTERVAL_NOTE, mean_records, node_intervals
 from eval_hooks.io import atomic_write_json, atomic_write_jsonl
 from eval_hooks.judging import apply_judge_policy
 from eval_hooks.scoring import extraction_metrics, extraction_summary, make_judge, score_response
@@ -130,35 +133,44 @@ class BenchEvaluator:
         own = D.shard_indices(len(subset), rank, world)
         samples = [subset.samples[max(i, 0)] for i in own]  # padding (-1) repeats record 0; dropped below
         settings = GenerationSettings.from_eval_config(self.cfg, synced_gpus=world > 1 and D.is_zero3(model))
-        progress = _progress(len(samples), f"bench eval (step {step})", disable=rank != 0)
-        try:
-            responses = generate(model, processor, samples, self.data_cfg, settings, progress=progress)
-        finally:
-            progress.close()
-        mine = [(i, self._record(subset, i, resp)) for i, resp in zip(own, responses) if i >= 0]
+        mine = []
+        for r, seed in enumerate(pass_seeds(self.cfg, settings.seed)):
+            tag = f" pass {r + 1}/{self.cfg.repeats}" if self.cfg.repeats > 1 else ""
+            progress = _progress(len(samples), f"bench eval (step {step}){tag}", disable=rank != 0)
+            try:
+                responses = generate(model, processor, samples, self.data_cfg,
+                                     dataclasses.replace(settings, seed=seed), progress=progress)
+            finally:
+                progress.close()
+            mine += [(r * len(subset) + i, self._record(subset, i, resp, r, seed))
+                     for i, resp in zip(own, responses) if i >= 0]
         gathered = D.gather_to_rank0(mine)
         result = None
         if rank == 0:
-            records = D.merge_shards(gathered, len(subset))
+            records = D.merge_shards(gathered, len(subset) * self.cfg.repeats)
             result = self._finish(records, Path(out_dir), step, start, world)
         if world == 1:
             return result
         shared = D.broadcast_from_rank0(None if result is None else dataclasses.replace(result, records=[]))
         return result if rank == 0 else shared
 
-    def _record(self, subset: Subset, index: int, response: str) -> dict[str, Any]:
+    def _record(self, subset: Subset, index: int, response: str, repeat: int = 0, seed: int = 0) -> dict[str, Any]:
         sample = subset.samples[index]
         scored = score_response(sample, response, judge=self.judge, extraction=self.cfg.answer_extraction)
         rec = {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
                "answer": sample.answer, "response": response, "score": scored["score"],
                "details": scored["details"], "where": sample.where}
+        if self.cfg.repeats > 1:
+            rec["repeat"], rec["seed"] = repeat, seed
         if scored["answer_source"] != "raw":  # the metric read a part of the response: say which
             rec["scored_text"], rec["answer_source"] = scored["scored_text"], scored["answer_source"]
         return rec
 
     def _finish(self, records: list[dict[str, Any]], out_dir: Path, step: int | str, start: float,
                 world: int) -> EvalResult:
-        agg = aggregate_records(records, self.cfg.mode, self.cfg.weights, missing=self.judge_skipped)
+        agg = aggregate_records(mean_records(records), self.cfg.mode, self.cfg.weights, missing=self.judge_skipped)
+        cis = node_intervals(records, self.cfg.mode, self.cfg.weights, missing=self.judge_skipped)
+        n_records = len(records) // self.cfg.repeats
         extraction = extraction_summary(records, self.cfg.answer_extraction)
         if extraction.get("raw_with_answer_tag"):
             log.warning("bench eval: eval.answer_extraction=none, yet %d of %d responses hold an <answer> block; "
@@ -173,7 +185,10 @@ class BenchEvaluator:
             "mode": self.cfg.mode,
             "weights": self.cfg.weights,
             "overall": agg.overall,
-            "num_samples": len(records),
+            "num_samples": n_records,
+            "repeats": self.cfg.repeats,
+            "pass_seeds": pass_seeds(self.cfg, GenerationSettings.from_eval_config(self.cfg).seed),
+            "interval": INTERVAL_NOTE,
             "eval_seconds": round(seconds, 3),
             "world_size": world,
             "model": self.model_name,
@@ -187,17 +202,22 @@ class BenchEvaluator:
             "metric_errors": _errors(records),
             "answer_extraction": extraction,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "tree": tree_dict(agg),
+            "tree": tree_dict(agg, intervals=cis),
         }
         atomic_write_json(out_dir / layout.SUMMARY_JSON, summary)
         found = metrics(agg)
         found["bench/eval_seconds"] = seconds
-        found["bench/num_samples"] = float(len(records))
+        found["bench/num_samples"] = float(n_records)
         found.update(extraction_metrics(extraction, len(records)))
         log.info("bench eval step %s: overall %s over %d records in %.1f s -> %s", step,
                  "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
         return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,
                           records=records)
+
+
+def pass_seeds(cfg: Any, first: int) -> list[int]:
+    """The generation seed of each pass (``eval.repeats`` passes from ``eval.generation_seed``)."""
+    return [first + r for r in range(max(1, int(cfg.repeats or 1)))]
 
 
 def _errors(records: list[dict[str, Any]]) -> dict[str, int]:

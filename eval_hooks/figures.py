@@ -1,6 +1,7 @@
 """Figures of a sweep report (PNG, matplotlib's Agg backend: no display needed).
 
-- deltas_heatmap.png: per-ability deltas (points) of each run against its comparison row;
+- deltas_heatmap.png: per-ability deltas (points) of each run against its comparison row; ``*`` where the
+  paired 95% interval excludes 0, ``?`` where no interval could be computed (no predictions.jsonl);
 - ability_correlation.png: Pearson correlation of the ability scores across runs (paper Fig. 5);
 - learning_curves.png: bench/overall against the step, one line per run (from metrics.jsonl).
 """
@@ -25,6 +26,14 @@ def delta_matrix(report: Report) -> tuple[list[str], list[str], np.ndarray]:
     values = np.array([[np.nan if (d := report.delta(r, key)) is None else d for _, key in cols] for r in runs],
                       dtype=float).reshape(len(runs), len(cols))
     return [r.label for r in runs], [label for label, _ in cols], values
+
+
+def significance_matrix(report: Report) -> np.ndarray:
+    """Per cell of :func:`delta_matrix`: 1 significant, 0 not, NaN no paired interval."""
+    cols = columns()
+    runs = [r for r in report.rows if report.reference(r) is not None]
+    return np.array([[np.nan if (i := report.interval(r, key)) is None else float(i["significant"]) for _, key in cols]
+                     for r in runs], dtype=float).reshape(len(runs), len(cols))
 
 
 def ability_correlation(report: Report) -> tuple[list[str], np.ndarray]:
@@ -62,9 +71,14 @@ def plot_deltas(report: Report, path: Path) -> Path | None:
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    _annotate(ax, values, "+.1f")
+    sig = significance_matrix(report)
+    for (i, j), v in np.ndenumerate(values):
+        mark = "" if np.isnan(v) else "?" if np.isnan(sig[i, j]) else "*" if sig[i, j] else ""
+        ax.text(j, i, "n/a" if np.isnan(v) else format(v, "+.1f") + mark, ha="center", va="center", fontsize=7)
     refs = sorted({r.compare_to for r in report.rows if report.reference(r) is not None})
-    ax.set_title(f"Delta vs {', '.join(refs)} (points)", fontsize=9)
+    smallest = report.resolvable()
+    ax.set_title(f"Delta vs {', '.join(refs)} (points); * paired 95% CI excludes 0, ? no interval"
+                 + (f"; resolvable Avg delta {smallest:.1f}" if smallest is not None else ""), fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.03)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -32,7 +32,8 @@ class GenerationSettings:
     @classmethod
     def from_eval_config(cls, cfg: Any, synced_gpus: bool = False) -> GenerationSettings:
         return cls(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, do_sample=cfg.do_sample,
-                   temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, synced_gpus=synced_gpus,
+                   temperature=cfg.temperature, top_p=cfg.top_p, synced_gpus=synced_gpus,
+                   seed=cfg.seed if getattr(cfg, "generation_seed", None) is None else cfg.generation_seed,
                    prompt_template=cfg.prompt_template, inputs=cfg.inputs)
 
 

@@ -132,5 +132,25 @@ def compare_main(argv: Sequence[str]) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"launch/evaluate.py: error: {exc}", file=sys.stderr)
         return 2
-    print(format_compare(a, b, str(files[0]), str(files[1])))
+    print(format_compare(a, b, str(files[0]), str(files[1]), paired=paired_from_files(files[0], files[1], a, b)))
     return 0
+
+
+def paired_from_files(path_a: Path, path_b: Path, a: dict, b: dict) -> dict:
+    """Paired-bootstrap deltas from the predictions.jsonl next to two summaries (in B's mode and weighting);
+    {} when either file is missing or the two share no record."""
+    from eval_hooks.intervals import paired_deltas
+
+    preds = [Path(p).parent / "predictions.jsonl" for p in (path_a, path_b)]
+    if not all(p.is_file() for p in preds):
+        return {}
+    ra, rb = (read_jsonl(p) for p in preds)
+    missing = set((b.get("judge") or {}).get("skipped_records") or {}) | set(
+        (a.get("judge") or {}).get("skipped_records") or {})
+    return paired_deltas(ra, rb, b.get("mode") or "renormalize", b.get("weights") or "lmms_eval", missing=missing)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -15,7 +15,12 @@
   ``min_pixels``/``max_pixels``, JPEG re-encode and frame sampling: ``inputs: lmms_eval``, see
   :mod:`eval_hooks.inputs`); the Avg weighting that reproduces the paper's tables (``paper_table``, see
   ``rewards.taxonomy``); and the answer of a think / auto-think reply (``answer_extraction: auto``: project
-  choice, the public scorer reads raw text, which is the same for replies without tags).
+  choice, the public scorer reads raw text, which is the same for replies without tags); the generation seed
+  (``generation_seed: 1234``: lmms-eval's default ``--seed``). Project choices of ``paper``: ``repeats: 3``
+  sampled passes (seeds 1234, 1235, 1236), because one pass at temperature 0.5 is one draw of a random score and
+  the interval of a delta must include that noise (lmms-eval makes one pass); and batches of
+  ``eval.batch_size`` prompts (lmms-eval's default is 1; left padding changes nothing for greedy decoding but a
+  sampled pass draws its random numbers in a different order, so a pass is not token-identical to lmms-eval's).
 
 The presets are filled in one place (:func:`resolve`, called by ``train.recipe.finalize``); explicit values
 win, zeros and falses included.
@@ -30,10 +35,12 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "quick": {
         "max_samples_per_leaf": 16, "max_new_tokens": 64, "do_sample": False, "temperature": 1.0, "top_p": 1.0,
         "mode": "renormalize", "weights": "lmms_eval", "answer_extraction": "auto", "inputs": "training",
+        "repeats": 1, "generation_seed": 0,
     },
     "paper": {
         "max_samples_per_leaf": 0, "max_new_tokens": 16000, "do_sample": True, "temperature": 0.5, "top_p": 1.0,
         "mode": "reference", "weights": "paper_table", "answer_extraction": "auto", "inputs": "lmms_eval",
+        "repeats": 3, "generation_seed": 1234,
     },
 }
 """Protocol name -> the values of the (protocol) keys."""
@@ -63,5 +70,6 @@ def final_config(cfg: Any) -> Any | None:
 def settings(cfg: Any) -> dict[str, Any]:
     """The settings an evaluation ran with, for summary.json (what makes two scores comparable)."""
     keys = ("protocol", "max_samples_per_leaf", "seed", "max_new_tokens", "batch_size", "do_sample", "temperature",
-            "top_p", "mode", "weights", "inputs", "judge", "prompt_template", "answer_extraction")
+            "top_p", "mode", "weights", "inputs", "judge", "prompt_template", "answer_extraction", "repeats",
+            "generation_seed")
     return {k: getattr(cfg, k) for k in keys}

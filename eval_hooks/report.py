@@ -43,6 +43,8 @@ PAPER_COLUMNS: tuple[tuple[str, str], ...] = (
 AVG = ("Avg", "")
 CLASSES = ("gain", "neutral", "drop")
 _MARK = {"gain": " ▲", "drop": " ▼", "neutral": ""}
+_UNTESTED = {"gain": " △", "drop": " ▽", "neutral": ""}
+"""Marks of a delta beyond the threshold whose significance could not be tested (no predictions.jsonl)."""
 
 
 def columns() -> list[tuple[str, str]]:
@@ -71,6 +73,9 @@ class RunResult:
     """(step, bench/overall) from metrics.jsonl."""
     budget: dict | None = None
     """The run's RUN_DIR/mix_plan.json (SFT runs write it at start): its token budget, for the table's note."""
+    paired: dict[str, dict] = field(default_factory=dict)
+    """Node key -> paired-bootstrap delta against the comparison row (eval_hooks.intervals.paired_deltas of the
+    two runs' predictions.jsonl; empty when a file is missing or they share no record)."""
 
     @cached_property
     def evaluation(self) -> dict:
@@ -106,14 +111,36 @@ class Report:
         a, b = run.scores.get(key), ref.scores.get(key)
         return None if a is None or b is None else 100.0 * (a - b)
 
-    def klass(self, delta: float | None) -> str | None:
+    def interval(self, run: RunResult, key: str) -> dict | None:
+        """The paired delta of ``run`` at ``key`` (points: ``delta``, ``ci95``, ``significant``), or None."""
+        if key == "" and self.reference(run) is not None and \
+                run.evaluation["weights"] != self.reference(run).evaluation["weights"]:
+            return None
+        found = run.paired.get(key)
+        if not found:
+            return None
+        return {"delta": 100.0 * found["delta"], "ci95": [100.0 * v for v in found["ci95"]],
+                "significant": found["significant"], "n": found["n"]}
+
+    def klass(self, delta: float | None, run: RunResult | None = None, key: str = "") -> str | None:
+        """gain / drop / neutral. With a paired interval: gain or drop only when it excludes 0 (significant);
+        without one (no predictions.jsonl): by ``threshold``, an untested class (marked △ / ▽, not ▲ / ▼)."""
         if delta is None:
             return None
+        found = self.interval(run, key) if run is not None else None
+        if found is not None:
+            return ("gain" if delta > 0 else "drop") if found["significant"] else "neutral"
         if delta >= self.threshold:
             return "gain"
         if delta <= -self.threshold:
             return "drop"
         return "neutral"
+
+    def resolvable(self) -> float | None:
+        """The smallest Avg delta this benchmark's size resolves: the median half-width (points) of the rows'
+        paired Avg intervals; None without intervals."""
+        widths = sorted((i["ci95"][1] - i["ci95"][0]) / 2 for r in self.rows if (i := self.interval(r, "")))
+        return None if not widths else widths[len(widths) // 2]
 
 
 summary_path = layout.latest_summary  # eval/final, else the latest eval/step_N (eval_hooks/layout.py)
@@ -205,7 +232,34 @@ def collect(sweep_dir: Path, baseline: str | None = None, threshold: float = 1.0
         rows.append(RunResult(name=name, label=info.get("label") or name, compare_to=compare_to, summary=path,
                               step=step, finished=finished, scores=scores, curve=read_curve(run_dir),
                               budget=read_plan(run_dir)))
-    return Report(rows=rows, missing=missing, threshold=threshold)
+    report = Report(rows=rows, missing=missing, threshold=threshold)
+    add_paired(report)
+    return report
+
+
+def add_paired(report: Report) -> None:
+    """Each row's paired-bootstrap deltas against its comparison row, from the two runs' predictions.jsonl."""
+    from eval_hooks.intervals import paired_deltas
+
+    cache: dict[Path, list[dict] | None] = {}
+
+    def predictions(summary: Path) -> list[dict] | None:
+        path = summary.parent / "predictions.jsonl"
+        if path not in cache:
+            cache[path] = ([json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                           if path.is_file() else None)
+        return cache[path]
+
+    for run in report.rows:
+        ref = report.reference(run)
+        if ref is None:
+            continue
+        mine, theirs = predictions(run.summary), predictions(ref.summary)
+        if mine and theirs:
+            data = json.loads(run.summary.read_text())
+            missing = set((data.get("judge") or {}).get("skipped_records") or {})
+            run.paired = paired_deltas(theirs, mine, data.get("mode") or "renormalize",
+                                       weighting_label(data), missing=missing)
 
 
 # ---------------------------------------------------------------------------- table output
@@ -220,14 +274,20 @@ def _signed(delta: float) -> str:
 
 
 def cell(report: Report, run: RunResult, key: str) -> str:
-    """``24.1 (+3.2 ▲)``: score x100, delta in points, ▲ gain / ▼ drop; ``missing`` (no LLM judge)."""
+    """``24.1 (+3.2 ▲ [+1.0, +5.4])``: score x100, delta in points, ▲ / ▼ when its paired 95% interval (shown)
+    excludes 0; △ / ▽ beyond the threshold when no interval could be computed; ``missing`` (no LLM judge)."""
     if key in run.evaluation["missing"]:
         return "missing"
     text = _points(run.scores.get(key))
     delta = report.delta(run, key)
     if delta is None:
         return text
-    return f"{text} ({_signed(delta)}{_MARK[report.klass(delta)]})"
+    found = report.interval(run, key)
+    klass = report.klass(delta, run, key)
+    if found is None:
+        return f"{text} ({_signed(delta)}{_UNTESTED[klass]})"
+    lo, hi = found["ci95"]
+    return f"{text} ({_signed(delta)}{_MARK[klass]} [{_signed(lo)}, {_signed(hi)}])"
 
 
 def avg_label(report: Report) -> str:
@@ -258,8 +318,16 @@ def to_markdown(report: Report) -> str:
             notes.append(f"{run.label}: not finished; scores from evaluation step {run.step} ({run.summary})")
         lines.append(f"| {label} | " + " | ".join(cell(report, run, key) for _, key in cols) + " |")
     refs = sorted({r.compare_to for r in report.rows if report.reference(r) is not None})
-    lines += ["", f"Scores x100; deltas in points against {', '.join(refs) or 'no baseline'}; "
-              f"▲ gain (>= +{report.threshold:g}), ▼ drop (<= -{report.threshold:g}), otherwise neutral."]
+    lines += ["", f"Scores x100; deltas in points against {', '.join(refs) or 'no baseline'}, with their paired 95% "
+              "interval (bootstrap over the records both runs evaluated, eval_hooks/intervals.py); ▲ gain / ▼ drop "
+              "only when that interval excludes 0"
+              + (f"; △ / ▽: beyond ±{report.threshold:g} points, not tested (a run without predictions.jsonl)"
+                 if any(report.delta(r, k) is not None and report.interval(r, k) is None
+                        for r in report.rows for _, k in cols) else "") + "."]
+    smallest = report.resolvable()
+    lines.append("Smallest resolvable Avg delta at this benchmark size: "
+                 + (f"{smallest:.1f} points (median half-width of the rows' paired Avg intervals)."
+                    if smallest is not None else "unknown (no paired intervals: predictions.jsonl missing)."))
     lines.append(f"Avg weighting: {'; '.join(sorted({WEIGHTING_NOTES.get(w, w) for w in _each(report, 'weights')}))}. "
                  f"Evaluation protocol: {', '.join(sorted(_each(report, 'protocol')))}"
                  + ("" if _each(report, "protocol") == {"paper"} else
@@ -291,7 +359,8 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(out)
     header = ["run", "label", "compare_to", "step", "finished", "summary", "weights", "protocol"]
     for label, _ in cols:
-        header += [label, f"{label} delta", f"{label} class"]
+        header += [label, f"{label} delta", f"{label} class", f"{label} ci95 lo", f"{label} ci95 hi",
+                   f"{label} significant"]
     writer.writerow(header)
     for run in report.rows:
         ref = report.reference(run)
@@ -300,7 +369,10 @@ def to_csv(report: Report) -> str:
         for _, key in cols:
             score = None if key in run.evaluation["missing"] else run.scores.get(key)
             delta = report.delta(run, key)
+            found = report.interval(run, key) if delta is not None else None
             row += ["" if score is None else repr(100.0 * score), "" if delta is None else repr(delta),
-                    report.klass(delta) or ""]
+                    report.klass(delta, run, key) or ""]
+            row += ["", "", ""] if found is None else [repr(found["ci95"][0]), repr(found["ci95"][1]),
+                                                       found["significant"]]
         writer.writerow(row)
     return out.getvalue()

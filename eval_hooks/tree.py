@@ -48,10 +48,12 @@ def aggregate_records(records: Iterable[Mapping[str, Any]], mode: str, weighting
     return tx.aggregate_nodes(means, counts, mode=mode, weighting=weighting, missing=missing)
 
 
-def tree_dict(agg: tx.Aggregate, node: tx.Node = tx.ROOT) -> dict[str, Any]:
+def tree_dict(agg: tx.Aggregate, node: tx.Node = tx.ROOT,
+              intervals: Mapping[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """The nested tree of ``agg`` as plain data (what summary.json stores under ``tree``); ``weight`` is the
     node's weight under ``agg.weighting``, ``missing`` marks a node without a score because a leaf below it
-    could not be scored."""
+    could not be scored. With ``intervals`` (eval_hooks/intervals.py) every node also has ``ci95``
+    (``[lo, hi]``, None without a score) and ``n`` (records under it, = ``count``)."""
     out: dict[str, Any] = {
         "name": node.name,
         "key": node.key,
@@ -59,12 +61,16 @@ def tree_dict(agg: tx.Aggregate, node: tx.Node = tx.ROOT) -> dict[str, Any]:
         "score": agg.scores.get(node.key),
         "count": agg.counts.get(node.key, 0),
     }
+    if intervals is not None:
+        ci = intervals.get(node.key)
+        out["ci95"] = None if ci is None or out["score"] is None else [float(ci[0]), float(ci[1])]
+        out["n"] = out["count"]
     if node.key in agg.missing:
         out["missing"] = True
     if node.path and len(node.path) == 1:
         out["title"] = tx.LEVEL_TITLES[node.name]
     if node.children:
-        out["children"] = [tree_dict(agg, child) for child in node.children]
+        out["children"] = [tree_dict(agg, child, intervals) for child in node.children]
     return out
 
 
@@ -129,22 +135,32 @@ def _label(node: Mapping[str, Any], depth: int) -> str:
     return "  " * depth + name
 
 
+def _ci(ci: Any) -> str:
+    return "" if not ci else f"[{100.0 * ci[0]:.1f}, {100.0 * ci[1]:.1f}]"
+
+
 def format_tree(summary: Mapping[str, Any]) -> str:
-    """The tree of one summary as a table: node, score x100 (one decimal), samples."""
+    """The tree of one summary as a table: node, score x100 (one decimal), its 95% interval when the summary has
+    one, samples."""
     rows = []
 
     def visit(node: Mapping[str, Any], depth: int) -> None:
-        rows.append((_label(node, depth), _fmt(node["score"], node.get("missing", False)), str(node["count"])))
+        rows.append((_label(node, depth), _fmt(node["score"], node.get("missing", False)), _ci(node.get("ci95")),
+                     str(node["count"])))
         for child in node.get("children", ()):
             visit(child, depth + 1)
 
     visit(summary["tree"], 0)
     width = max(len(r[0]) for r in rows) + 2
+    repeats = summary.get("repeats") or 1
     head = (f"SpatialTree-Bench  step={summary.get('step')}  protocol={protocol_label(summary)}  "
-            f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}")
-    lines = [head, f"{'node':<{width}}{'score':>8}{'n':>7}"]
-    lines += [f"{label:<{width}}{score:>8}{count:>7}" for label, score, count in rows]
+            f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}"
+            + (f"  passes={repeats} (seeds {summary.get('pass_seeds')})" if repeats > 1 else ""))
+    lines = [head, f"{'node':<{width}}{'score':>8}{'95% CI':>15}{'n':>7}"]
+    lines += [f"{label:<{width}}{score:>8}{ci:>15}{count:>7}" for label, score, ci, count in rows]
     note = missing_note(summary)
+    if "interval" in summary:
+        lines.append(summary["interval"])
     return "\n".join(lines + ([note] if note else []))
 
 
@@ -163,8 +179,11 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A", name_b: str = "B") -> str:
-    """Table of per-node deltas (x100, one decimal, signed)."""
+def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A", name_b: str = "B",
+                   paired: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """Table of per-node deltas (x100, one decimal, signed); with ``paired`` (eval_hooks.intervals.paired_deltas of
+    the two prediction files) each delta's paired 95% interval, ``*`` when it excludes 0, and the smallest delta
+    the benchmark's size resolves."""
     rows = compare(a, b)
     labels = ["  " * r["depth"] + (r["name"] if r["depth"] else "SpatialTree (overall)") for r in rows]
     width = max(len(s) for s in labels) + 2
@@ -182,10 +201,23 @@ def format_compare(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A"
         lines.append(f"warning: answer extraction differs ({name_a}: {ext_a}, {name_b}: {ext_b}); "
                      "GRPO-format responses were scored on different text")
     lines.append(f"A = {name_a}\nB = {name_b}\nweights: A {weighting_label(a)}, B {weighting_label(b)}")
-    lines.append(f"{'node':<{width}}{'A':>7}{'B':>7}{'B-A':>7}")
+    lines.append(f"{'node':<{width}}{'A':>7}{'B':>7}{'B-A':>7}" + (f"{'paired 95% CI':>17}" if paired else ""))
     for label, r in zip(labels, rows):
         delta = "-" if r["delta"] is None else f"{100.0 * r['delta']:+.1f}"
-        lines.append(f"{label:<{width}}{_fmt(r['a']):>7}{_fmt(r['b']):>7}{delta:>7}")
+        extra = ""
+        if paired:
+            p = paired.get(r["key"])
+            extra = f"{'-':>17}" if p is None else f"{_ci(p['ci95']) + (' *' if p['significant'] else '  '):>17}"
+        lines.append(f"{label:<{width}}{_fmt(r['a']):>7}{_fmt(r['b']):>7}{delta:>7}{extra}")
+    if paired:
+        root = paired.get("")
+        lines.append("* the paired 95% interval excludes 0 (significant); paired bootstrap over the "
+                     f"{root['n'] if root else 0} records both evaluated (eval_hooks/intervals.py)")
+        if root:
+            lines.append(f"smallest resolvable delta (overall) at this benchmark size: "
+                         f"{50.0 * (root['ci95'][1] - root['ci95'][0]):.1f} points (half the paired interval)")
+    elif paired is not None:
+        lines.append("no paired interval: the two evaluations share no record (or a predictions.jsonl is missing)")
     return "\n".join(lines)
 
 

@@ -210,3 +210,49 @@ def test_zero3_generation_on_partitioned_weights_between_training_steps(bench_fi
     single = BenchEvaluator(recipe.eval, recipe.data).evaluate(model, processor, tmp_path / "single", step=0)
     zero3 = [json.loads(x) for x in (out / "eval" / "step_0" / "predictions.jsonl").read_text().splitlines()]
     assert [(r["id"], r["response"]) for r in zero3] == [(r["id"], r["response"]) for r in single.records]
+
+
+def test_sampled_passes_have_intervals_and_compare_pairs_them(sft_run, bench_file, tmp_path, capsys):
+    """eval.repeats=2 with sampling: every record twice (seeds recorded), the tree's score is the mean over both
+    passes, every scored node has ci95 around its score; --compare pairs the records of two evaluations."""
+    from eval_hooks.offline import compare_main, run
+    from eval_hooks.tree import aggregate_records
+    from train.model_loading import load_model_and_processor
+
+    out = tmp_path / "passes"
+    recipe = _recipe(bench_file, out, [f"model.name_or_path={sft_run}", "eval.repeats=2", "eval.do_sample=true",
+                                       "eval.temperature=1.5", "eval.generation_seed=7"])
+    assert run(recipe, [], loader=load_model_and_processor) == 0
+    preds = [json.loads(x) for x in (out / "eval/final/predictions.jsonl").read_text().splitlines()]
+    summary = read_json(out / "eval/final/summary.json")
+    n = summary["num_samples"]
+    assert len(preds) == 2 * n and n == 27
+    assert sorted({(p["repeat"], p["seed"]) for p in preds}) == [(0, 7), (1, 8)]
+    assert summary["repeats"] == 2 and summary["pass_seeds"] == [7, 8]
+    assert [p["response"] for p in preds[:n]] != [p["response"] for p in preds[n:]]  # two different draws
+    per_pass = [aggregate_records([p for p in preds if p["repeat"] == r], "renormalize").overall for r in (0, 1)]
+    assert summary["overall"] == pytest.approx(sum(per_pass) / 2, abs=1e-12)
+
+    def nodes(node):
+        yield node
+        for child in node.get("children", ()):
+            yield from nodes(child)
+
+    scored = [nd for nd in nodes(summary["tree"]) if nd["score"] is not None]
+    assert len(scored) > 9
+    for nd in scored:
+        lo, hi = nd["ci95"]
+        assert lo - 1e-9 <= nd["score"] <= hi + 1e-9 and nd["n"] == nd["count"]
+    assert summary["tree"]["ci95"][0] < summary["tree"]["ci95"][1]
+
+    assert compare_main([str(sft_run / "eval" / "step_0"), str(sft_run / "eval" / f"step_{MAX_STEPS}")]) == 0
+    printed = capsys.readouterr().out.split("\nA = ")[-1]  # the comparison (run() printed its tree first)
+    print(printed)
+    assert "paired 95% CI" in printed and "smallest resolvable delta (overall)" in printed
+    for line in printed.splitlines():
+        if "[" not in line:
+            continue
+        delta = float(line.split("[")[0].split()[-1])
+        lo, hi = (float(v) for v in line.split("[")[1].split("]")[0].split(","))
+        assert lo - 0.05 <= delta <= hi + 0.05 and -100 <= lo <= hi <= 100, line
+        assert line.rstrip().endswith("*") == (lo > 0 or hi < 0), line  # * exactly when the interval excludes 0

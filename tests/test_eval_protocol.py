@@ -122,9 +122,11 @@ def test_the_paper_protocol_through_launch_evaluate(tmp_path, monkeypatch, capsy
     assert code == 0 and len(loads) == 1
     s = seen[0]
     assert (s.max_new_tokens, s.do_sample, s.temperature, s.top_p, s.inputs) == (16000, True, 0.5, 1.0, "lmms_eval")
+    assert [x.seed for x in seen] == [1234, 1235, 1236]  # 3 passes from lmms-eval's default seed
     summary = json.loads((final / "summary.json").read_text())
     assert (summary["protocol"], summary["mode"], summary["weights"]) == ("paper", "reference", "paper_table")
     assert summary["settings"]["max_samples_per_leaf"] == 0 and summary["num_samples"] == 3
+    assert (summary["repeats"], summary["pass_seeds"]) == (3, [1234, 1235, 1236])
     assert _node(summary["tree"], "L2/Underst.")["weight"] == 0.70  # the weight used is written with the node
     out = capsys.readouterr().out
     assert "protocol=paper  mode=reference  weights=paper_table" in out.splitlines()[0]
@@ -155,7 +157,8 @@ def test_skip_reports_the_judged_leaves_missing_never_zero(tmp_path, monkeypatch
     code, final, seen, _ = _evaluate(tmp_path, monkeypatch, f"eval.protocol={protocol_name}", "eval.judge=skip")
     assert code == 0
     preds = [json.loads(x) for x in (final / "predictions.jsonl").read_text().splitlines()]
-    assert len(preds) == 3 and all(p["metricfunc"] != "gpteval" for p in preds)
+    passes = 3 if protocol_name == "paper" else 1  # eval.repeats of the protocol
+    assert len(preds) == 3 * passes and all(p["metricfunc"] != "gpteval" for p in preds)
     summary = json.loads((final / "summary.json").read_text())
     assert summary["judge"] == {"configured": False, "policy": "skip", "skipped_records": {MOTION: 2}}
     tree = summary["tree"]
@@ -206,7 +209,7 @@ def test_the_callbacks_final_evaluation_uses_the_final_protocol(tmp_path, monkey
     state = SimpleNamespace(global_step=6, max_steps=6, is_world_process_zero=True, epoch=1.0, log_history=[])
     cb.on_step_end(None, state, None)  # the hook's last evaluation (quick)
     cb.on_train_end(None, state, None)  # then the final one (paper)
-    assert seen == [(64, "training", 3), (16000, "lmms_eval", 3)]
+    assert seen == [(64, "training", 3)] + [(16000, "lmms_eval", 3)] * 3  # the paper protocol makes 3 passes
     final = json.loads((tmp_path / "run/eval/final/summary.json").read_text())
     step = json.loads((tmp_path / "run/eval/step_6/summary.json").read_text())
     assert (final["protocol"], final["weights"], final["mode"]) == ("paper", "paper_table", "reference")
@@ -215,7 +218,7 @@ def test_the_callbacks_final_evaluation_uses_the_final_protocol(tmp_path, monkey
     timing = json.loads((tmp_path / "run/eval/timing.json").read_text())
     assert [e["step"] for e in timing["evaluations"]] == [6, "final"]
     cb.on_train_end(None, state, None)  # a second end (resumed run) does not evaluate again
-    assert len(seen) == 2
+    assert len(seen) == 4
 
 
 @pytest.mark.parametrize("name", ["table2_sft", "table2_sft_equal_tokens", "table3_rl"])

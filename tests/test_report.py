@@ -94,7 +94,7 @@ def test_table_deltas_equal_the_differences_of_the_summaries(sweep_dir, capsys):
     plus_b = next(line for line in table_md.splitlines() if line.startswith("| Label plus_b |"))
     avg = 100 * node_score(sweep_dir / "runs/plus_b/eval/final/summary.json", "")
     avg_delta = avg - 100 * node_score(base_summary, "")
-    assert f"| {avg:.1f} ({avg_delta:+.1f} ▲) |" in plus_b
+    assert f"| {avg:.1f} ({avg_delta:+.1f} △) |" in plus_b  # no predictions.jsonl: beyond the threshold, untested
     assert "| Label base (baseline) |" in table_md
 
 
@@ -198,3 +198,63 @@ def test_the_table_names_the_weighting_and_reweights_on_request(tmp_path, capsys
     b_row = next(x for x in table.splitlines() if x.startswith("| b_lmms |"))
     assert f"| {100 * paper:.1f} (0.0) |" in b_row  # re-aggregated from its leaves: equal to a_base's Avg
     assert capsys.readouterr().err == ""
+
+
+def _evaluated(run_dir: Path, probs, rng, passes: int = 1) -> None:
+    """summary.json + predictions.jsonl of a simulated evaluation (0/1 scores with per-record probabilities
+    ``probs``, leaves x records), aggregated and intervalled as the evaluator does."""
+    import numpy as np
+
+    from eval_hooks import intervals as iv
+    from eval_hooks.io import atomic_write_json, atomic_write_jsonl
+    from eval_hooks.tree import aggregate_records, tree_dict
+    from rewards import taxonomy as tx
+
+    leaves = [leaf.key for leaf in tx.leaves()]
+    hits = rng.random((passes,) + probs.shape) < probs
+    records = [{"id": f"{i}_{j}", "where": "", "leaf": leaves[i], "score": float(hits[r, i, j]), "repeat": r}
+               for r in range(passes) for i in range(probs.shape[0]) for j in range(probs.shape[1])]
+    agg = aggregate_records(iv.mean_records(records), "reference", "paper_table")
+    atomic_write_jsonl(run_dir / "eval/final/predictions.jsonl", records)
+    atomic_write_json(run_dir / "eval/final/summary.json", {
+        "format": 1, "step": "final", "protocol": "paper", "mode": "reference", "weights": "paper_table",
+        "overall": agg.overall, "num_samples": int(np.prod(probs.shape)), "repeats": passes,
+        "tree": tree_dict(agg, intervals=iv.node_intervals(records, "reference", "paper_table"))})
+
+
+def test_paired_intervals_mark_only_significant_deltas(tmp_path):
+    """Runs with predictions.jsonl: each delta shows its paired interval; ▲ only where it excludes 0; the table
+    states the smallest resolvable Avg delta; the heatmap is drawn with the marks."""
+    import numpy as np
+
+    from eval_hooks.figures import significance_matrix
+    from eval_hooks.sweep_report import write_report
+    from rewards import taxonomy as tx
+
+    rng = np.random.default_rng(0)
+    n_leaves = len(tx.leaves())
+    base = rng.uniform(0.2, 0.6, (n_leaves, 40))
+    _evaluated(tmp_path / "runs/a_base", base, rng, passes=2)
+    _evaluated(tmp_path / "runs/b_much_better", np.clip(base + 0.3, 0, 1), rng, passes=2)
+    _evaluated(tmp_path / "runs/c_same", base, rng, passes=2)
+    report = collect(tmp_path, baseline="a_base")
+    better, same = report.row("b_much_better"), report.row("c_same")
+    assert report.interval(better, "")["significant"] and report.klass(report.delta(better, ""), better, "") == "gain"
+    for run in (better, same):
+        for _, key in columns():
+            found, delta = report.interval(run, key), report.delta(run, key)
+            assert found["ci95"][0] - 1e-9 <= delta <= found["ci95"][1] + 1e-9
+            assert report.klass(delta, run, key) != "neutral" or not found["significant"]
+            assert found["significant"] == (found["ci95"][0] > 0 or found["ci95"][1] < 0)
+    assert report.klass(report.delta(same, ""), same, "") == "neutral"  # same model, two draws
+    table = to_markdown(report)
+    row = next(x for x in table.splitlines() if x.startswith("| b_much_better"))
+    lo, hi = report.interval(better, "")["ci95"]
+    assert f"▲ [+{lo:.1f}, +{hi:.1f}])" in row.split("|")[2]
+    smallest = report.resolvable()
+    assert 0 < smallest < 10 and f"Smallest resolvable Avg delta at this benchmark size: {smallest:.1f}" in table
+    written = write_report(report, tmp_path / "report")
+    assert "deltas_heatmap.png" in written
+    assert significance_matrix(report)[0, 0] == 1.0
+    rows = {r["run"]: r for r in csv.DictReader(io.StringIO(written["table.csv"].read_text()))}
+    assert rows["b_much_better"]["Avg significant"] == "True" and float(rows["b_much_better"]["Avg ci95 lo"]) > 0

@@ -114,14 +114,14 @@ def check_judge(recipe: Recipe) -> None:
 
 def report_user_error(prog: str, exc: BaseException) -> int:
     """One line on stderr for an error the user can fix (no traceback), with the hint to skip a bad sample
-    instead; returns the exit code 1. The leading newline ends an open progress-bar line."""
+    instead; returns the exit code 1 (or the error's own ``exit_code``). The leading newline ends an open progress-bar line."""
     from data_mix.badsample import BadSample
 
     message = str(exc)
     if isinstance(exc, BadSample) and "on_bad_sample" not in message:
         message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
     print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)
-    return 1
+    return int(getattr(exc, "exit_code", 1))  # 2: nothing could be checked (data_mix.decontam.EvalSetError)
 
 
 def close_process_group(code: int) -> None:

@@ -44,8 +44,9 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def write_run_info(recipe: Recipe, run_dir: str | Path, launcher: str) -> Path:
-    """Write recipe.yaml and run_info.json into ``run_dir``; return the directory."""
+def write_run_info(recipe: Recipe, run_dir: str | Path, launcher: str, decontamination: dict | None = None) -> Path:
+    """Write recipe.yaml and run_info.json into ``run_dir``; return the directory. ``decontamination``: what the
+    check before the run read and found (data_mix.decontam.run_record)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.yaml").write_text(to_yaml(recipe))
@@ -58,5 +59,7 @@ def write_run_info(recipe: Recipe, run_dir: str | Path, launcher: str) -> Path:
         "git": git_commit(),
         "packages": package_versions(),
     }
+    if decontamination is not None:
+        info["decontamination"] = decontamination
     atomic_write_json(run_dir / "run_info.json", info)
     return run_dir

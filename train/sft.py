@@ -122,15 +122,17 @@ def run_cli(recipe: Recipe, flags: list[str], prog: str = "launch/sft.py") -> in
 def run(recipe: Recipe, flags: list[str], source=None) -> int:
     """Train ``recipe``; ``source`` (an iterable of Samples) replaces the recipe's mix when given (tests)."""
     from data_mix.decontam import check as decontamination_check
+    from data_mix.decontam import run_record
     from train.callbacks import attach_eval_hook
     from train.run import init_process_group, run_callbacks, start_run, train_to_end
     from train.run_info import write_run_info
 
     ctx = start_run(recipe)
+    checked = None
     if source is None:  # before anything heavy: a training row that is an evaluation record stops the run here
-        decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0)
+        checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0))
     if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "sft")
+        write_run_info(recipe, ctx.run_dir, "sft", decontamination=checked)
     if ctx.world > 1:
         init_process_group(ctx.device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     preemption, callbacks = run_callbacks(recipe, ctx)

@@ -29,6 +29,7 @@ def run(recipe: Recipe, flags: list[str]) -> int:
     """Train with the recipe's GRPO backend. A user error (train.run.user_errors: a sample named by file and row,
     a full disk, verl under several processes ...) exits 1 with one clear line."""
     from data_mix.decontam import check as decontamination_check
+    from data_mix.decontam import run_record
     from train.run import dist_env, report_user_errors
 
     def by_backend(recipe: Recipe, flags: list[str]) -> int:
@@ -36,13 +37,14 @@ def run(recipe: Recipe, flags: list[str]) -> int:
             from train.grpo import verl_backend
 
             verl_backend.refuse_several_processes()
-            decontamination_check(recipe.data, recipe.mix, progress=True)
-            return verl_backend.run(recipe, flags)
+            checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix, progress=True))
+            return verl_backend.run(recipe, flags, decontamination=checked)
         from train.grpo.trl_backend import run_trl
 
-        decontamination_check(recipe.data, recipe.mix, progress=dist_env()[0] == 0)
+        checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix,
+                                                                 progress=dist_env()[0] == 0))
         if dist_env()[0] == 0:
             warn_uncarried(recipe, "trl")
-        return run_trl(recipe, flags)
+        return run_trl(recipe, flags, decontamination=checked)
 
     return report_user_errors("launch/grpo.py", by_backend, recipe, flags)

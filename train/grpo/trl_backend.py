@@ -186,8 +186,9 @@ def check_modes(recipe: Recipe) -> None:
 
 # ---------------------------------------------------------------------------- run
 
-def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
-    """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock)."""
+def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamination: dict | None = None) -> int:
+    """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock);
+    ``decontamination``: the check's record for run_info.json."""
     from train.callbacks import attach_eval_hook
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
@@ -214,7 +215,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
         return 0
     dataset = to_hf_dataset(prompts, recipe.data)
     if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "grpo")
+        write_run_info(recipe, ctx.run_dir, "grpo", decontamination=decontamination)
 
     funcs, weights = reward_functions(recipe, processor.tokenizer)
     telemetry = LevelTelemetry(weights, eos_token_ids=[])

@@ -242,15 +242,15 @@ def _bench_rows(recipe: Recipe, processor):
     return load_prompts(recipe, processor, samples=samples, backend="verl").rows
 
 
-def prepare(recipe: Recipe) -> tuple[Path, list[str]]:
-    """Write parquet files and config; return (config path, command)."""
+def prepare(recipe: Recipe, decontamination: dict | None = None) -> tuple[Path, list[str]]:
+    """Write parquet files and config; return (config path, command). ``decontamination``: for run_info.json."""
     from train.grpo.dataset import load_prompts
     from train.grpo.verl_export import write_parquet
     from train.model_loading import load_processor
     from train.run_info import write_run_info
 
     out = verl_dir(recipe)
-    write_run_info(recipe, recipe.train.output_dir, "launch/grpo.py (verl)")
+    write_run_info(recipe, recipe.train.output_dir, "launch/grpo.py (verl)", decontamination=decontamination)
     processor = load_processor(recipe.model)
     prompts = load_prompts(recipe, processor, backend="verl")
     print(prompts.summary())
@@ -266,9 +266,9 @@ def prepare(recipe: Recipe) -> tuple[Path, list[str]]:
     return config_path, command(recipe, config_path)
 
 
-def run(recipe: Recipe, flags: list[str]) -> int:
+def run(recipe: Recipe, flags: list[str], decontamination: dict | None = None) -> int:
     """``--dry-run``: write everything and print the command. Otherwise also run it (needs GPUs)."""
-    config_path, cmd = prepare(recipe)
+    config_path, cmd = prepare(recipe, decontamination)
     printable = " ".join(shlex.quote(c) for c in cmd)
     print(f"verl config: {config_path}")
     print(f"command: {printable}")
