@@ -151,7 +151,7 @@ class BenchEvaluator:
         scored = score_response(sample, response, judge=self.judge, extraction=self.cfg.answer_extraction)
         rec = {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
                "answer": sample.answer, "response": response, "score": scored["score"],
-               "details": scored["details"], "where": sample.where}
+               "details": scored["details"], "where": sample.where, **media_refs(sample)}
         if scored["answer_source"] != "raw":  # the metric read a part of the response: say which
             rec["scored_text"], rec["answer_source"] = scored["scored_text"], scored["answer_source"]
         return rec
@@ -198,6 +198,16 @@ class BenchEvaluator:
                  "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
         return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,
                           records=records)
+
+
+def media_refs(sample: Any) -> dict[str, Any]:
+    """The record's prompt text and media paths (references, not copies: the run page makes thumbnails of them);
+    images embedded as bytes are left out."""
+    prompt = "\n".join(p.get("text", "") for m in sample.messages if m.get("role") == "user"
+                       for p in (m.get("content") if isinstance(m.get("content"), list) else [])
+                       if isinstance(p, dict) and p.get("type") == "text")
+    return {"prompt": prompt, "images": [i for i in sample.images if isinstance(i, str)],
+            "videos": [v for v in sample.videos if isinstance(v, (str, list))]}
 
 
 def _errors(records: list[dict[str, Any]]) -> dict[str, int]:
