@@ -4,6 +4,7 @@
 Compare two results: python launch/evaluate.py --compare A/summary.json B/summary.json
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,12 @@ def _run(recipe: Recipe, flags: list[str]) -> int:
     from eval_hooks.offline import run
     from train.model_loading import load_model_and_processor
 
-    return run(recipe, flags, loader=load_model_and_processor)
+    code = run(recipe, flags, loader=load_model_and_processor)
+    if code == 0 and int(os.environ.get("RANK", "0")) == 0:
+        from train.report_page import write_report_at_end
+
+        write_report_at_end(recipe.train.output_dir)
+    return code
 
 
 if __name__ == "__main__":
