@@ -47,7 +47,7 @@ function el(tag,attrs,text){var e=document.createElement(tag);if(attrs)for(var k
 function data(id){var s=document.getElementById(id);return s?JSON.parse(s.textContent):null;}
 function fmt(v){return (typeof v==='number')?(Math.abs(v)>=100||v===Math.round(v)?String(v):v.toFixed(3)):(v===null||v===undefined?'-':String(v));}
 function thumbs(list){var d=el('div',{'class':'thumbs'});(list||[]).forEach(function(t){
- if(t.src){var i=el('img',{src:t.src,alt:t.title||'',title:t.title||'',loading:'lazy'});d.appendChild(i);}
+ if(t.src){var i=el('img',{src:t.src,alt:t.title||'',title:t.title||''});d.appendChild(i);}
  else d.appendChild(el('div',{'class':'note'},t.error||'no image'));});return d;}
 function buttons(box,name,values,state,render){box.appendChild(el('span',{'class':'muted'},name+':'));
  values.forEach(function(v){var b=el('button',{'data-filter':name+'='+v[0]},v[1]);if(state[name]===v[0])b.className='on';
@@ -72,7 +72,7 @@ function samples(){var recs=data('samples-data');var root=$('#samples-list');if(
   more.style.display=m.length>state.shown?'':'none';}
  var more=el('button',{id:'samples-more'},'show more');more.addEventListener('click',function(){state.shown+=100;render(false);});
  root.parentNode.appendChild(more);
- select(box,'level',[['','all']].concat(uniq(recs.map(function(r){return r.level;})).map(function(v){return [v,v];})),state,render);
+ buttons(box,'level',[['','all']].concat(uniq(recs.map(function(r){return r.level;})).map(function(v){return [v,v];})),state,render);
  select(box,'leaf',[['','all']].concat(uniq(recs.map(function(r){return r.leaf;})).map(function(v){return [v,v];})),state,render);
  buttons(box,'result',[['all','all'],['correct','correct'],['wrong','wrong']],state,render);
  render(true);}
@@ -97,7 +97,7 @@ function rollouts(){var rows=data('rollouts-data');var root=$('#rollouts-list');
   more.style.display=m.length>state.shown?'':'none';}
  var more=el('button',{id:'rollouts-more'},'show more');more.addEventListener('click',function(){state.shown+=30;render(false);});
  root.parentNode.appendChild(more);
- select(box,'level',[['','all']].concat(uniq(rows.map(function(r){return r.level;})).map(function(v){return [v,v];})),state,render);
+ buttons(box,'level',[['','all']].concat(uniq(rows.map(function(r){return r.level;})).map(function(v){return [v,v];})),state,render);
  select(box,'step',[['','all']].concat(uniq(rows.map(function(r){return r.step;})).sort(function(a,b){return a-b;}).map(function(v){return [String(v),String(v)];})),state,render);
  render(true);}
 function group(g,comps){var d=el('div',{'class':'group','data-level':g.level});
