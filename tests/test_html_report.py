@@ -68,11 +68,18 @@ def grpo_run(tmp_path_factory) -> Path:
 
 
 def test_grpo_run_writes_rollouts_and_its_page(grpo_run):
+    from rewards.grpo import reward_weights
+    from train.recipe import load_recipe
+
+    reward_cfg = load_recipe(None).reward  # the run's reward section (grpo_recipe leaves it at its defaults)
+    # make_reward_funcs' four components, in its order
+    weights = dict(zip(("accuracy", "format", "length", "reasoning"), reward_weights(reward_cfg)))
     rows = [json.loads(x) for x in (grpo_run / "rollouts.jsonl").read_text().splitlines()]
     assert rows and {r["step"] for r in rows} == {1}  # the first step, then every 10th: none more in 2 steps
     assert len(rows) == 4  # one generation batch: 4 completions (2 prompts x 2 generations)
     for r in rows:
-        assert set(r["rewards"]) >= {"accuracy_reward", "format_reward"} or r["rewards"]
+        assert set(r["rewards"]) == set(weights)
+        assert r["reward"] == pytest.approx(sum(w * r["rewards"][k] for k, w in weights.items()))
         assert r["level"] in ("L1", "L3") and r["media"] and Path(r["media"][0]).is_file()
         assert isinstance(r["advantage"], float) and r["completion"] is not None
     # a group's advantages are its rewards minus the group mean (scaled): they sum to ~0 within each group

@@ -174,6 +174,8 @@ class Browser:
     # ------------------------------------------------------------------ page actions
     def open(self, path: str | Path, ready: str = "document.body && document.body.dataset.ready === '1'") -> float:
         """Load a file and wait for its load event and ``ready``; return the seconds it took."""
+        if not Path(path).is_file():
+            raise BrowserError(f"{path}: no such file")
         url = Path(path).resolve().as_uri()
         since = len(self.events)
         start = time.monotonic()

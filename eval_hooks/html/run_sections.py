@@ -24,7 +24,10 @@ MAIN_CURVES = (("loss", ("train/loss",)), ("learning rate", ("train/lr",)), ("gr
 # ---------------------------------------------------------------------------- run
 
 def _kv(rows: list[tuple[str, Any]]) -> str:
-    return table(["", ""], [[k, "-" if v is None else str(v)] for k, v in rows])
+    from html import escape as esc
+
+    return "<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc('-' if v is None else str(v))}</td></tr>"
+                               for k, v in rows) + "</table>"
 
 
 def _recipe_value(text: str | None, dotted: str) -> Any:
@@ -56,9 +59,10 @@ def run_section(data: RunData, recipe_diff: list[tuple[str, Any, Any]] | None, r
         parts.append('<p class="muted">what differs from the bases was not computed (the page was written without '
                      "the recipe loader)</p>")
     elif recipe_diff:
-        parts.append(f"<p>recipe <b>{escape(str(name))}</b>: {len(recipe_diff)} key(s) differ from "
-                     f"{escape(recipe_bases or 'the schema defaults')}</p>")
-        parts.append(table(["key", "base", "this run"], [[k, repr(a), repr(b)] for k, a, b in recipe_diff]))
+        diff = table(["key", "base", "this run"], [[k, repr(a), repr(b)] for k, a, b in recipe_diff])
+        parts.append(f"<details{' open' if len(recipe_diff) <= 8 else ''}><summary>recipe <b>{escape(str(name))}"
+                     f"</b>: {len(recipe_diff)} key(s) differ from {escape(recipe_bases or 'the schema defaults')}"
+                     f"</summary>{diff}</details>")
     else:
         parts.append(f"<p>recipe <b>{escape(str(name))}</b>: no key differs from "
                      f"{escape(recipe_bases or 'the schema defaults')}</p>")

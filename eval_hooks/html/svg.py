@@ -106,7 +106,7 @@ def line_chart(title: str, series: Sequence[Series], y_label: str = "", ref_zero
         if len(s.points) <= 40:
             out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{color}">'
                     f'<title>{escape(s.label)} step {x:g}: {y:.4g}</title></circle>' for x, y in s.points]
-    if len(series) > 1 or (series and series[0].label != title):
+    if len(series) > 1:
         lx = LEFT + 4
         for i, s in enumerate(series[:8]):
             color = PALETTE[i % len(PALETTE)]
