@@ -47,7 +47,8 @@ def write_pages(report: Report, sweep_dir: Path, figures_dir: Path, run_page: Ca
 def main(argv: Sequence[str] | None = None, run_page: Callable[[Path], object] | None = None) -> int:
     """``run_page``: writes one run's page (launch/report.py passes train.report_page.write_report)."""
     p = argparse.ArgumentParser(prog="launch/report.py", description="A sweep's results as the paper's tables "
-                                "(markdown + CSV) and figures (PNG).")
+                                "(markdown + CSV), figures (PNG) and SWEEP_DIR/report.html. Given a run directory "
+                                "instead (launch/report.py RUN_DIR [--out PAGE]): that run's page, RUN_DIR/report.html.")
     p.add_argument("sweep_dir", type=Path, help="the sweep directory (SWEEP_DIR with sweep.json and runs/)")
     p.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/report)")
     p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")

@@ -42,6 +42,10 @@ def main(argv: list[str]) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and is_run_dir(Path(first)):
         return run_main(argv)
+    if first is not None and not (Path(first) / "sweep.json").is_file() and not (Path(first) / "runs").is_dir():
+        print(f"launch/report.py: error: {first} is neither a run directory (with {', '.join(RUN_MARKERS)}) nor a "
+              "sweep directory (with sweep.json or runs/)", file=sys.stderr)
+        return 2
     from eval_hooks.sweep_report import main as sweep_main
     from train.report_page import write_report
 

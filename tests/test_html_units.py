@@ -110,3 +110,13 @@ def test_learning_curve_ticks_are_whole_steps():
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
     plt.close(fig)
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_report_on_a_directory_that_is_neither_run_nor_sweep_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "launch/report.py", str(tmp_path / "nope")], cwd=repo, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "neither a run directory" in proc.stderr and "Traceback" not in proc.stderr
