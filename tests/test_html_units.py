@@ -120,3 +120,33 @@ def test_report_on_a_directory_that_is_neither_run_nor_sweep_is_one_line(tmp_pat
     proc = subprocess.run([sys.executable, "launch/report.py", str(tmp_path / "nope")], cwd=repo, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "neither a run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _add_ci(path: Path, half: float) -> None:
+    data = json.loads(path.read_text())
+    stack = [data["tree"]]
+    while stack:
+        node = stack.pop()
+        if node["score"] is not None:
+            node["ci95"] = [node["score"] - half, node["score"] + half]
+        stack += node.get("children", [])
+    path.write_text(json.dumps(data))
+
+
+def test_sweep_page_shows_intervals_where_summaries_have_them(tmp_path):
+    from eval_hooks.html.sweep_page import render_sweep_page
+    from eval_hooks.report import collect
+
+    for name, q in (("base", 0.3), ("next", 0.5)):
+        path = write_summary(tmp_path / "runs" / name, leaf_scores(name, q))
+        if name == "next":
+            _add_ci(path, 0.02)
+    (tmp_path / "sweep.json").write_text(json.dumps({"runs": {n: {"dir": str(tmp_path / "runs" / n)}
+                                                              for n in ("base", "next")}, "baseline": "base"}))
+    report = collect(tmp_path)
+    html = render_sweep_page(report, tmp_path)
+    avg = 100 * report.row("next").scores[""]
+    assert f"[{avg - 2:.1f}, {avg + 2:.1f}]" in html  # the summary's own interval, x100
+    base_row = html.split('data-run="base"')[1].split("</tr>")[0]
+    assert base_row.count("no interval") == 12  # base's summary has none: said per cell, none drawn
+    assert "(no run page)" in html  # the stand-in runs have no report.html yet: no dead link

@@ -74,15 +74,21 @@ def _run_link(sweep_dir: Path, run_dir: Path) -> str | None:
     return os.path.relpath(page, sweep_dir) if page.is_file() else None
 
 
-def _cell(report: Report, run: RunResult, key: str, node: dict[str, Any], pair: dict[str, Any] | None) -> str:
+def _has_ci(node: dict[str, Any]) -> bool:
+    ci = node.get("ci95")
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
+
+
+def _cell(report: Report, run: RunResult, key: str, node: dict[str, Any], pair: dict[str, Any] | None,
+          any_ci: bool = True) -> str:
+    """``any_ci`` False: no cell of the table has an interval, so the table says "no interval" once, not per cell."""
     if key in run.evaluation["missing"]:
         return '<td class="num">missing</td>'
     score = run.scores.get(key)
     text = "-" if score is None else f"{100 * score:.1f}"
     ci = node.get("ci95")
-    interval = (f'<div class="muted">[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]</div>'
-                if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
-                else '<div class="muted">no interval</div>')
+    interval = (f'<div class="muted">[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]</div>' if _has_ci(node)
+                else '<div class="muted">no interval</div>' if any_ci else "")
     delta = report.delta(run, key)
     klass = report.klass(delta) or ""
     mark = ""
@@ -113,19 +119,23 @@ def render_sweep_page(report: Report, sweep_dir: str | Path, figures_dir: Path |
     run_dirs = run_dirs or {}
     head = "<tr><th>run</th>" + "".join(f"<th>{escape(label)}</th>" for label, _ in cols) + "</tr>"
     body, pairs_found = [], False
+    trees = {run.name: _tree_nodes(run.summary) for run in report.rows}
+    any_ci = any(_has_ci(trees[run.name].get(key, {})) for run in report.rows for _, key in cols)
     for run in report.rows:
-        nodes = _tree_nodes(run.summary)
+        nodes = trees[run.name]
         pair = paired(report, run)
         pairs_found |= bool(pair)
         link = _run_link(sweep_dir, run_dirs.get(run.name, run.summary.parents[2]))
         label = escape(run.label) + ("" if report.reference(run) else " (baseline)") + ("" if run.finished else " †")
         label = f'<a href="{escape(link)}">{label}</a>' if link else f'{label} <span class="muted">(no run page)</span>'
         body.append(f'<tr data-run="{escape(run.name)}"><th>{label}</th>'
-                    + "".join(_cell(report, run, key, nodes.get(key, {}), pair.get(key)) for _, key in cols)
+                    + "".join(_cell(report, run, key, nodes.get(key, {}), pair.get(key), any_ci) for _, key in cols)
                     + "</tr>")
     table = f'<table id="sweep-table">{head}{"".join(body)}</table>'
     notes = [f"Scores x100; deltas in points against each row's comparison run; ▲ gain (>= +{report.threshold:g}), "
              f"▼ drop (<= -{report.threshold:g}); † not finished."]
+    if not any_ci:
+        notes.append("No interval: no summary of these runs carries a 95% interval (ci95) for these columns.")
     notes.append("* / ns: the paired 95% interval of the delta excludes / includes 0." if pairs_found else
                   "No significance marks: no paired delta intervals for these runs (eval_hooks.intervals and both "
                   "runs' predictions.jsonl are needed).")
