@@ -150,3 +150,22 @@ def test_sweep_page_shows_intervals_where_summaries_have_them(tmp_path):
     base_row = html.split('data-run="base"')[1].split("</tr>")[0]
     assert base_row.count("no interval") == 12  # base's summary has none: said per cell, none drawn
     assert "(no run page)" in html  # the stand-in runs have no report.html yet: no dead link
+
+
+def test_video_frames_become_four_evenly_spaced_thumbnails(tmp_path):
+    from PIL import Image
+
+    from eval_hooks.html.media import Thumbnails
+
+    frames = []
+    for i in range(7):
+        path = tmp_path / f"f{i}.png"
+        Image.new("RGB", (300, 200), (30 * i, 0, 0)).save(path)
+        frames.append(str(path))
+    shown = Thumbnails(tmp_path / "page").video(frames)
+    assert [s["title"] for s in shown] == [frames[0], frames[2], frames[4], frames[6]]
+    for s in shown:
+        with Image.open(tmp_path / "page" / s["src"]) as img:
+            assert max(img.size) == 160
+    gone = Thumbnails(tmp_path / "page").image(str(tmp_path / "missing.png"))
+    assert "missing.png" in gone["error"]  # a medium that cannot be shown is a reason on the page
