@@ -30,7 +30,7 @@ details>summary{cursor:pointer}.tree details{margin-left:18px}.tree>details{marg
 .controls button{border:1px solid #bbb;background:#f4f4f4;border-radius:4px;padding:2px 9px;cursor:pointer}
 .controls button.on{background:#233;color:#fff}
 .sample{display:grid;grid-template-columns:180px 1fr;gap:10px;border-top:1px solid #eee;padding:8px 0}
-.thumbs img{max-width:160px;max-height:160px;margin:0 4px 4px 0;border:1px solid #ddd}
+.thumbs img{width:160px;height:auto;margin:0 4px 4px 0;border:1px solid #ddd}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}
 .txt{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;padding:4px 6px;
 margin:2px 0}.kv{font-size:12px}.kv b{color:#555}
