@@ -169,3 +169,14 @@ def test_video_frames_become_four_evenly_spaced_thumbnails(tmp_path):
             assert max(img.size) == 160
     gone = Thumbnails(tmp_path / "page").image(str(tmp_path / "missing.png"))
     assert "missing.png" in gone["error"]  # a medium that cannot be shown is a reason on the page
+
+
+def test_a_response_with_markup_or_nan_cannot_break_the_page(tmp_path):
+    run = _run_with_evals(tmp_path, False)
+    rec = {"id": "x", "leaf": "L1/Geometry/Distance", "metricfunc": "multichoiceeval", "answer": "A", "score": 0.0,
+           "response": "</script><script>alert(1)</script><!--", "details": {"pred": float("nan")}}
+    (run / "eval" / "step_4" / "predictions.jsonl").write_text(json.dumps(rec) + "\n")
+    html = render_run_page(run)
+    assert "alert(1)</script>" not in html and "<!--" not in html
+    assert html.count("<script") == html.count("</script>") == 2  # the samples data and the page's own script
+    assert "\\u003c/script>\\u003cscript>alert(1)" in html

@@ -120,8 +120,11 @@ document.body.setAttribute('data-ready','1');
 
 
 def json_block(element_id: str, obj: Any) -> str:
-    """``obj`` as JSON inside a script element; ``</`` escaped so no string ends the element."""
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).replace("</", "<\\/")
+    """``obj`` as JSON inside a script element; every ``<`` escaped (``\\u003c``) so no string can end the element
+    or open a comment in it."""
+    from eval_hooks.io import _finite  # NaN / inf (a number parsed from a response) as strings: strict JSON
+
+    text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, default=str).replace("<", "\\u003c")
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
