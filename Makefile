@@ -6,7 +6,7 @@ export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-quick lint bench gpu-check clean help
+.PHONY: setup browser demo test test-quick lint bench gpu-check clean help
 
 help:
 	@echo "make demo   - run the quickstart pipeline on the embedded tiny model and stand-in data (MODEL=tiny-qwen3-vl ...)"
@@ -18,20 +18,24 @@ help:
 setup:
 	@bash scripts/bootstrap.sh
 
+# Debian's chromium for the page tests and the page benchmark (idempotent; scripts/ensure_browser.sh)
+browser:
+	@bash scripts/ensure_browser.sh
+
 demo: setup
 	@MODEL=$(MODEL) bash scripts/demo.sh
 
 lint: setup
 	$(PY) -m ruff check .
 
-test: setup lint
+test: setup lint browser
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 # The inner loop: every test not marked slow, dist or slurm (markers in pyproject.toml); `make test` runs them all.
-test-quick: setup lint
+test-quick: setup lint browser
 	$(PY) -m pytest tests -q -m "not slow and not dist and not slurm" --durations=10 $(PYTEST_ARGS)
 
-bench: setup
+bench: setup browser
 	$(PY) -m bench
 
 # One line and exit 0 on a machine without a GPU; GPU_CHECK_ARGS="--only packing zero3", "--model DIR", ...

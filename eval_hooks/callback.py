@@ -133,6 +133,10 @@ class BenchEvalCallback(TrainerCallback):
         logs["bench/eval_seconds_total"] = self.eval_seconds_total
         logs["bench/eval_time_share"] = self.eval_seconds_total / elapsed if elapsed > 0 else 1.0
         self._log(args, state, control, logs)
+        if "wandb" in self.report_to and state.is_world_process_zero and result.records:
+            from eval_hooks.wandb_tables import log_samples
+
+            log_samples(result.records, step)
 
     def _final_evaluate(self, args, state, control, model, processing_class) -> None:
         """``eval.final_protocol``'s evaluation of the trained model into eval/final; its metrics are logged as

@@ -159,7 +159,7 @@ class BenchEvaluator:
         scored = score_response(sample, response, judge=self.judge, extraction=self.cfg.answer_extraction)
         rec = {"id": sample.id, "leaf": subset.leaf_keys[index], "metricfunc": sample.metricfunc,
                "answer": sample.answer, "response": response, "score": scored["score"],
-               "details": scored["details"], "where": sample.where}
+               "details": scored["details"], "where": sample.where, **media_refs(sample)}
         if self.cfg.repeats > 1:
             rec["repeat"], rec["seed"] = repeat, seed
         if scored["answer_source"] != "raw":  # the metric read a part of the response: say which
@@ -218,6 +218,16 @@ class BenchEvaluator:
 def pass_seeds(cfg: Any, first: int) -> list[int]:
     """The generation seed of each pass (``eval.repeats`` passes from ``eval.generation_seed``)."""
     return [first + r for r in range(max(1, int(cfg.repeats or 1)))]
+
+
+def media_refs(sample: Any) -> dict[str, Any]:
+    """The record's prompt text and media paths (references, not copies: the run page makes thumbnails of them);
+    images embedded as bytes are left out."""
+    prompt = "\n".join(p.get("text", "") for m in sample.messages if m.get("role") == "user"
+                       for p in (m.get("content") if isinstance(m.get("content"), list) else [])
+                       if isinstance(p, dict) and p.get("type") == "text")
+    return {"prompt": prompt, "images": [i for i in sample.images if isinstance(i, str)],
+            "videos": [v for v in sample.videos if isinstance(v, (str, list))]}
 
 
 def _errors(records: list[dict[str, Any]]) -> dict[str, int]:

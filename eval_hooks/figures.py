@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eval_hooks.report import PAPER_COLUMNS, Report, columns  # noqa: E402
 
@@ -86,17 +87,54 @@ def plot_deltas(report: Report, path: Path) -> Path | None:
     return path
 
 
+MIN_RUNS_FOR_CORRELATION = 3
+"""Runs an ability needs scored for a correlation (project choice: two points always correlate +-1)."""
+
+
+def varying_abilities(report: Report) -> tuple[list[int], dict[str, str]]:
+    """Indices (into PAPER_COLUMNS) of the abilities whose scores vary over at least MIN_RUNS_FOR_CORRELATION
+    runs, and why each other ability is left out (a short sweep often leaves most cells n/a otherwise)."""
+    keep, why = [], {}
+    for i, (label, key) in enumerate(PAPER_COLUMNS):
+        values = [s for r in report.rows if (s := r.scores.get(key)) is not None]
+        if len(values) < MIN_RUNS_FOR_CORRELATION:
+            why[label] = f"scored in {len(values)} run(s)"
+        elif max(values) - min(values) == 0:
+            why[label] = "the same score in every run"
+        else:
+            keep.append(i)
+    return keep, why
+
+
+def correlation_skip_reason(report: Report) -> str | None:
+    """Why the correlation figure is not drawn, or None when it is."""
+    if len(report.rows) < MIN_RUNS_FOR_CORRELATION:
+        return f"it needs >= {MIN_RUNS_FOR_CORRELATION} runs with a summary ({len(report.rows)} here)"
+    keep, why = varying_abilities(report)
+    if len(keep) < 2:
+        return ("fewer than two abilities vary across the runs (" + "; ".join(f"{k}: {v}" for k, v in why.items())
+                + ")")
+    return None
+
+
 def plot_correlation(report: Report, path: Path) -> Path | None:
-    if len(report.rows) < 3:
+    """Only the abilities that vary across enough runs (the others would be all n/a); the title names the rest."""
+    if correlation_skip_reason(report) is not None:
         return None
-    labels, corr = ability_correlation(report)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    all_labels, all_corr = ability_correlation(report)
+    keep, why = varying_abilities(report)
+    labels = [all_labels[i] for i in keep]
+    corr = all_corr[np.ix_(keep, keep)]
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.8 + 0.55 * len(labels)), max(3.8, 1.4 + 0.5 * len(labels))))
     cmap = plt.get_cmap("coolwarm").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(corr), cmap=cmap, vmin=-1, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     _annotate(ax, corr, ".2f")
-    ax.set_title(f"Pearson correlation of ability scores over {len(report.rows)} runs", fontsize=9)
+    title = f"Pearson correlation of ability scores over {len(report.rows)} runs"
+    if why:
+        title += "\nleft out (no spread): " + ", ".join(why)
+    ax.set_title(title, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -105,6 +143,16 @@ def plot_correlation(report: Report, path: Path) -> Path | None:
 
 
 def plot_curves(report: Report, path: Path) -> Path | None:
+    fig = curves_figure(report)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def curves_figure(report: Report):
+    """The learning-curve figure (the caller saves and closes it), or None without curves."""
     runs = [r for r in report.rows if r.curve]
     if not runs:
         return None
@@ -113,25 +161,26 @@ def plot_curves(report: Report, path: Path) -> Path | None:
         steps, values = zip(*r.curve)
         ax.plot(steps, [100.0 * v for v in values], marker="o", markersize=3, label=r.label)
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps: no half-step ticks
     ax.set_ylabel("bench/overall (x100)")
     ax.set_title("SpatialTree-Bench overall during training", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_figures(report: Report, out_dir: Path) -> dict[str, Path]:
     """The figures that the report's data allows (a figure needing more data is left out, not faked)."""
     out = {}
+    reasons = {"deltas_heatmap.png": lambda: "no run has a comparison run with a summary",
+               "ability_correlation.png": lambda: correlation_skip_reason(report),
+               "learning_curves.png": lambda: "no run logged bench/overall to metrics.jsonl"}
     for name, plot in (("deltas_heatmap.png", plot_deltas), ("ability_correlation.png", plot_correlation),
                        ("learning_curves.png", plot_curves)):
         path = plot(report, Path(out_dir) / name)
         if path is not None:
             out[name] = path
         else:
-            print(f"report: {name} not drawn (not enough data: it needs runs with a baseline, >= 3 runs, "
-                  "or metrics.jsonl curves)")
+            print(f"report: {name} not drawn: {reasons[name]()}")
     return out

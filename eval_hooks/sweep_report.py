@@ -1,7 +1,7 @@
 """A sweep's report on disk, and ``launch/report.py``'s command line.
 
 The table (eval_hooks/report.py: collect the runs, markdown and CSV) and the figures (eval_hooks/figures.py)
-are written side by side under SWEEP_DIR/report/. This module imports both; neither imports it, and figures
+are written side by side under SWEEP_DIR/report/, and the HTML page SWEEP_DIR/report.html (eval_hooks/html). This module imports both; neither imports it, and figures
 imports only the table's data model: the imports run one way.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eval_hooks.report import Report, collect, reweight, to_csv, to_markdown
@@ -30,9 +30,25 @@ def write_report(report: Report, out_dir: Path, figures: bool = True) -> dict[st
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write_pages(report: Report, sweep_dir: Path, figures_dir: Path, run_page: Callable[[Path], object] | None) -> Path:
+    """Each row's run page (``run_page(RUN_DIR)``, when given), then SWEEP_DIR/report.html linking to them."""
+    from eval_hooks.html.sweep_page import run_dirs_of, write_sweep_page
+
+    dirs = run_dirs_of(report)
+    if run_page is not None:
+        for run_dir in dirs.values():
+            try:
+                run_page(run_dir)
+            except (OSError, ValueError) as exc:
+                print(f"launch/report.py: warning: run page of {run_dir} not written: {exc}", file=sys.stderr)
+    return write_sweep_page(report, sweep_dir, figures_dir, dirs)
+
+
+def main(argv: Sequence[str] | None = None, run_page: Callable[[Path], object] | None = None) -> int:
+    """``run_page``: writes one run's page (launch/report.py passes train.report_page.write_report)."""
     p = argparse.ArgumentParser(prog="launch/report.py", description="A sweep's results as the paper's tables "
-                                "(markdown + CSV) and figures (PNG).")
+                                "(markdown + CSV), figures (PNG) and SWEEP_DIR/report.html. Given a run directory "
+                                "instead (launch/report.py RUN_DIR [--out PAGE]): that run's page, RUN_DIR/report.html.")
     p.add_argument("sweep_dir", type=Path, help="the sweep directory (SWEEP_DIR with sweep.json and runs/)")
     p.add_argument("--out", type=Path, help="output folder (default SWEEP_DIR/report)")
     p.add_argument("--baseline", help="compare every run with this one (default: sweep.json's baseline/compare_to)")
@@ -54,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights:
         reweight(report, args.weights)
     written = write_report(report, args.out or args.sweep_dir / "report", figures=not args.no_figures)
+    written["report.html"] = write_pages(report, args.sweep_dir, args.out or args.sweep_dir / "report", run_page)
     print(to_markdown(report))
     for path in written.values():
         print(f"wrote {path}")

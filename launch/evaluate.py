@@ -4,6 +4,7 @@
 Compare two results: python launch/evaluate.py --compare A/summary.json B/summary.json
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,17 @@ def _run(recipe: Recipe, flags: list[str]) -> int:
     from eval_hooks.offline import run
     from train.model_loading import load_model_and_processor
 
-    return run(recipe, flags, loader=load_model_and_processor)
+    out = Path(recipe.train.output_dir)
+    if recipe.eval.bench is not None and int(os.environ.get("RANK", "0")) == 0 and not (out / "run_info.json").exists():
+        from train.run_info import write_run_info  # for the run page; a training run's own files are kept
+
+        write_run_info(recipe, out, "evaluate")
+    code = run(recipe, flags, loader=load_model_and_processor)
+    if code == 0 and int(os.environ.get("RANK", "0")) == 0:
+        from train.report_page import write_report_at_end
+
+        write_report_at_end(recipe.train.output_dir)
+    return code
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ $PY launch/evaluate.py model.name_or_path="$OUT/sft" "${BENCH[@]}" train.output_
 $PY launch/evaluate.py model.name_or_path="$OUT/grpo" "${BENCH[@]}" train.output_dir="$OUT/runs/2_after_grpo"
 $PY launch/evaluate.py --compare "$OUT/runs/0_base" "$OUT/runs/2_after_grpo"
 
-step "6/6 report: table (markdown, CSV) and figures against the base model"
+step "6/6 report: table (markdown, CSV), figures and pages against the base model"
 $PY launch/report.py "$OUT" --baseline 0_base
+$PY launch/report.py "$OUT/grpo"   # the GRPO run wrote its page at its end; rewritten here with everything since
 
 cat <<DONE
 
@@ -49,4 +50,10 @@ Demo finished in $(( $(date +%s) - start )) s. Outputs:
   $OUT/grpo/                        GRPO run: final model, metrics.jsonl with train/L1/..., train/L3/... telemetry
   $OUT/runs/*/eval/final/           hierarchy evaluations: summary.json, predictions.jsonl
   $OUT/report/                      table.md, table.csv, heatmap and correlation figures
+  $OUT/report.html                  the three evaluations side by side (deltas, heatmap), linking each run's page
+  $OUT/*/report.html                each run's page: curves, the hierarchy, evaluation samples with their
+                                    images, GRPO rollouts (open it from disk in any browser)
+
+The GRPO run's page:
 DONE
+realpath "$OUT/grpo/report.html"

@@ -99,6 +99,9 @@ def test_training_moved_the_scores(sft_run):
     assert last["overall"] > first["overall"]
     leaves = leaf_scores_of(last)
     assert len(leaves) == 9 and len(set(leaves.values())) > 1  # the tree checks below are not all-zero
+    page = (sft_run / "report.html").read_text()  # the SFT run's page, written at its end (docs/PAGES.md)
+    assert all(f'<section id="{s}">' in page for s in ("run", "curves", "tree", "samples", "rollouts"))
+    assert page.count('"leaf": "L1/Geometry/Distance"') == 3  # the last evaluation's records are on it
 
 
 def test_offline_evaluation_of_the_checkpoint_equals_the_hook(sft_run, bench_file, tmp_path):
@@ -128,6 +131,7 @@ def test_launch_evaluate_reference_mode_and_compare(sft_run, bench_file, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = read_json(out / "eval" / "final" / "summary.json")
     assert summary["mode"] == "reference"
+    assert (out / "report.html").is_file() and f"run page: {out / 'report.html'}" in proc.stdout
     leaves = leaf_scores_of(summary)
     root = recompute_root(leaves, "reference")
     assert summary["overall"] == pytest.approx(root, abs=1e-12)

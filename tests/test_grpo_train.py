@@ -58,7 +58,7 @@ def test_launcher_trains_saves_a_loadable_model_and_per_level_metrics(standin, t
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-4000:]
     for name in ("config.json", "model.safetensors", "processor_config.json", "recipe.yaml", "run_info.json",
-                 "train_summary.json"):
+                 "train_summary.json", "rollouts.jsonl", "report.html"):
         assert (out / name).is_file(), name
     rows = _metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]

@@ -215,6 +215,9 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
         atomic_write_json(run_dir / TRAIN_SUMMARY, {
             "steps": trainer.state.global_step, "seconds": round(time.time() - start, 1), **summary(),
             "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)})
+        from train.report_page import write_report_at_end
+
+        write_report_at_end(run_dir)
     return 0
 
 

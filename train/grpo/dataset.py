@@ -322,6 +322,7 @@ def to_hf_dataset(prompts: PromptSet, data_cfg):
             if key not in out:
                 out[key] = batch[key]
         out["prompt_tokens"] = batch["prompt_tokens"]
+        out["image_paths"] = batch["image_paths"]  # references for the rollout log (train/grpo/rollouts.py)
         return out
 
     ds.set_transform(decode)

@@ -76,6 +76,12 @@ class LevelTelemetry:
             if log_metric is not None:
                 for metric, value in stats.items():
                     log_metric(self.prefix + metric, value)
+            log_extra = kwargs.get("log_extra")
+            if log_extra is not None:  # the sample's level, leaf, id, answer and media for the rollout log
+                from train.grpo.rollouts import extra_columns
+
+                for column, values in extra_columns(kwargs, len(completions)).items():
+                    log_extra(column, values)
             self._batch, self._batch_key = {}, None
 
     def batch_stats(self, components: dict[str, list[float]], completions: list, kwargs: dict) -> dict[str, float]:

@@ -236,6 +236,11 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
                               processing_class=processor, callbacks=[*own_callbacks, *callbacks],
                               optim_cfg=recipe.optim, run_dir=ctx.run_dir,
                               save_total_limit=recipe.train.save_total_limit)
+    if ctx.rank == 0:  # the sampled rollout log the run page reads (and wandb's rollout table)
+        from train.grpo.rollouts import RolloutLog
+
+        trainer.add_callback(RolloutLog(trainer, ctx.run_dir, [f.__name__ for f in wrapped], weights,
+                                        wandb="wandb" in recipe.train.report_to))
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
     attach_eval_hook(trainer, recipe, processor)
 
