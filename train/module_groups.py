@@ -156,11 +156,20 @@ def param_groups(model, optim) -> list[dict]:
     return groups
 
 
-def build_optimizer(model, optim):
-    """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO."""
+def build_optimizer(model, optim, fused: bool = False):
+    """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO.
+
+    ``fused``: torch's fused AdamW kernel (one kernel over all tensors; what transformers' default
+    ``optim=adamw_torch_fused`` gives a plain Trainer), when every trainable tensor is a float tensor on a CPU or
+    CUDA device; otherwise torch's default implementation. The caller leaves it off under DeepSpeed."""
     import torch
 
     groups = param_groups(model, optim)
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
-    return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas), eps=1e-8)
+    params = [p for g in groups for p in g["params"]]
+    fused_dtypes = (torch.float32, torch.float16, torch.bfloat16)
+    use_fused = fused and all(p.device.type in ("cpu", "cuda") and p.dtype in fused_dtypes for p in params)
+    return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas), eps=1e-8,
+                             **({"fused": True} if use_fused else {}))
+
