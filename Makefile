@@ -26,8 +26,9 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
+# BENCH_ARGS="--compare-to /tmp/run1.json", "--only sft grpo", "--strict" ... (python -m bench --help)
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # One line and exit 0 on a machine without a GPU; GPU_CHECK_ARGS="--only packing zero3", "--model DIR", ...
 gpu-check: setup

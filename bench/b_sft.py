@@ -30,6 +30,9 @@ import itertools
 
 from bench.harness import Context, Figure, compare_many, cpu_clock, known_answer, pair_figure
 
+METHOD = 2
+"""1: TRL with SFTConfig's defaults (bf16 autocast, gradient checkpointing) on its own random order; 2: the same
+work on both sides (issue 25). The drift guard compares baselines only within one method."""
 BATCH = 4
 LR = 1e-4
 LOSS_TOLERANCE = 1e-3
