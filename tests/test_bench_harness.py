@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from bench.harness import compare, pair_figure, summarize
+from bench import guards
+from bench.harness import compare, known_answer, pair_figure, summarize
 from bench.report import BEGIN, END, update_doc
 
 STATS_KEYS = {"median", "spread", "n", "values"}
@@ -107,3 +108,90 @@ def test_compare_warms_up_then_alternates_abba():
     a, b = compare(lambda: calls.append("a") or 1.0, lambda: calls.append("b") or 2.0, repeats=4, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
     assert a == [1.0] * 4 and b == [2.0] * 4
+
+
+# ---------------------------------------------------------------------------- guards (issue 25): no training
+
+VERSIONS = {"torch": "2.14.1", "transformers": "5.23.0", "trl": "1.16.0"}
+
+
+def fake_run(baseline: float, ratio: float, *, versions=None, quick=False, method=1, checks=None) -> dict:
+    """A results dict with one figure whose medians are ``baseline`` and ``ratio`` (ours = ratio x baseline)."""
+    fig = pair_figure("tokens_per_s", "w", "tokens/s", [baseline * ratio] * 3, [baseline] * 3, "TRL",
+                      checks=checks)
+    return {"started": "t0", "finished": "t1", "seconds": 1.0,
+            "config": {"quick": quick, "repeats": 3, "warmup": 0, "only": ["sft"]},
+            "machine": {"cpu": "CPU", "python": "3.11.7", "packages": dict(versions or VERSIONS)},
+            "benchmarks": {"sft": {"status": "ok", "method": method, "figures": [fig.to_dict()]}}}
+
+
+def test_known_answer_holds_within_tolerance_and_fails_beyond():
+    ok = known_answer("loss", "first loss", [6.8731, 6.8731], [6.8732, 6.8731], rel_tol=1e-3)
+    assert ok["ok"] and ok["max_abs_diff"] == pytest.approx(1e-4)
+    bad = known_answer("loss", "first loss", 6.90, 6.8731, rel_tol=1e-3)
+    assert not bad["ok"] and bad["max_rel_diff"] == pytest.approx(0.0269 / 6.8731, rel=1e-3)
+    assert known_answer("same", "identical", 1.0, 1.0)["ok"] and not known_answer("same", "identical", 0.0, 1.0)["ok"]
+    with pytest.raises(ValueError):
+        known_answer("x", "w", [1.0, 2.0], [1.0])
+
+
+def test_drift_flags_a_baseline_that_moved_more_than_25_percent_on_the_same_versions():
+    committed = fake_run(4587.0, 1.03)
+    moved = guards.drift(fake_run(678.0, 6.02), committed, "committed")  # issue 25's 6.8x
+    assert moved["compared"] and moved["checked"] == 1
+    [flag] = moved["flags"]
+    assert flag["figure"] == "tokens_per_s" and flag["change"] == pytest.approx(678 / 4587 - 1)
+    assert guards.drift(fake_run(4587.0 * 1.2, 1.0), committed, "committed")["flags"] == []  # 20%: not flagged
+    assert guards.drift(fake_run(4587.0 * 0.7, 1.0), committed, "committed")["flags"]  # -30%: flagged
+    results = fake_run(678.0, 6.02)
+    results["guards"] = guards.guard(results, committed, "committed")
+    assert results["guards"]["flagged"]
+    assert any(line.startswith("FLAG: baseline drift sft/tokens_per_s") for line in guards.lines(results))
+
+
+def test_drift_is_not_compared_across_versions_sizes_or_methods():
+    committed = fake_run(4587.0, 1.03)
+    other = guards.drift(fake_run(678.0, 6.0, versions={**VERSIONS, "trl": "1.17.0"}), committed, "committed")
+    assert not other["compared"] and other["flags"] == [] and "trl 1.16.0 -> 1.17.0" in other["reason"]
+    quick = guards.drift(fake_run(678.0, 6.0, quick=True), committed, "committed")
+    assert not quick["compared"] and "--quick" in quick["reason"]
+    method = guards.drift(fake_run(678.0, 6.0, method=2), committed, "committed")
+    assert method["compared"] and method["flags"] == [] and method["method_changed"] == ["sft"]
+    # a library the older run did not record does not block the comparison; it is said
+    newer = guards.drift(fake_run(678.0, 6.0, versions={**VERSIONS, "peft": "0.21.2"}), committed, "committed")
+    assert newer["flags"] and newer["unrecorded"] == ["peft"]
+    assert not guards.drift(fake_run(1.0, 1.0), None, "nothing")["compared"]
+
+
+def test_compare_to_flags_every_ratio_more_than_15_percent_off():
+    earlier = fake_run(4000.0, 1.00)
+    near = guards.compare_runs(fake_run(3000.0, 1.10), earlier, "run1.json")  # baseline moved, ratio within 15%
+    assert [r["flagged"] for r in near["rows"]] == [False] and near["flags"] == []
+    far = guards.compare_runs(fake_run(4000.0, 1.20), earlier, "run1.json")
+    assert far["flags"][0]["change"] == pytest.approx(0.20) and far["flags"][0]["ratio_then"] == 1.0
+    lower = guards.compare_runs(fake_run(4000.0, 0.80), earlier, "run1.json")
+    assert lower["flags"]  # both directions
+    earlier["benchmarks"]["sft"]["figures"][0]["name"] = "renamed"
+    missing = guards.compare_runs(fake_run(4000.0, 1.0), earlier, "run1.json")
+    assert missing["rows"] == [] and missing["not_in_earlier"] == ["sft/tokens_per_s"]
+
+
+def test_failed_known_answer_and_compare_to_reach_the_document(tmp_path):
+    bad = known_answer("first_step_loss", "first loss", 7.5, 6.87, rel_tol=1e-3)
+    results = fake_run(4000.0, 1.3, checks=[bad])
+    results["guards"] = guards.guard(results, None, "committed", fake_run(4000.0, 1.0), "run1.json")
+    assert results["guards"]["flagged"] and results["guards"]["checks_failed"][0]["name"] == "first_step_loss"
+    doc = tmp_path / "P.md"
+    update_doc(results, doc)
+    text = doc.read_text()
+    assert "FLAG: known answer sft/tokens_per_s first_step_loss" in text
+    assert "FLAG: ratio sft/tokens_per_s 1.3 against 1 in run1.json (+30%; limit 15%)" in text
+
+
+def test_compare_to_a_file_that_is_not_a_results_file_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text("{not json")
+    res = subprocess.run([sys.executable, "-m", "bench", "--compare-to", str(bad), "--only", "rewards"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert str(bad) in res.stderr and "not JSON" in res.stderr
