@@ -46,7 +46,9 @@ def test_results_json_has_every_figure_as_a_ratio_with_median_and_spread(quick_r
     machine = results["machine"]
     for key in ("cpu", "cores_usable", "ram_gib", "packages", "torch_threads", "load_average_at_start"):
         assert machine.get(key) is not None, key
-    assert machine["packages"]["torch"] and machine["packages"]["transformers"]
+    assert machine["packages"]["torch"] and machine["packages"]["transformers"] and machine["packages"]["trl"]
+    assert machine["kernels"]["aten_cpu_capability"]  # which CPU kernels ran: the cause of issue 25's swing
+    assert "drift" in results["guards"] and results["guards"]["checks_failed"] == []
     for name, bench in results["benchmarks"].items():
         assert bench["status"] == "ok", (name, bench.get("reason"))
         assert bench["figures"], name
@@ -65,6 +67,9 @@ def test_results_json_has_every_figure_as_a_ratio_with_median_and_spread(quick_r
     # Packed rows carry more real tokens than padded ones on the short/long mix, batch by batch.
     assert all(o > b for o, b in zip(packing["nonpad_fraction"]["ours"]["values"],
                                      packing["nonpad_fraction"]["baseline"]["values"]))
+    # Known answer: a packed micro-batch has the padded one's loss (same tokens, block-diagonal attention).
+    [check] = packing["step_tokens_per_s"]["checks"]
+    assert check["name"] == "same_loss" and check["ok"] and check["max_rel_diff"] < 1e-4
 
 
 def test_document_block_is_written_and_hand_written_text_kept(quick_run):
