@@ -200,3 +200,22 @@ def test_compare_to_a_file_that_is_not_a_results_file_is_one_line_exit_2(tmp_pat
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
     assert str(bad) in res.stderr and "not JSON" in res.stderr
+
+
+def test_the_sft_benchmark_spells_out_the_work_trl_would_otherwise_change(tmp_path):
+    """Issue 25's cause: SFTConfig's defaults (bf16 autocast wherever bf16 is supported, gradient checkpointing)
+    changed TRL's work with the CPU; the benchmark sets both, and refuses unequal settings."""
+    from transformers.utils import is_torch_bf16_available_on_device
+    from trl import SFTConfig
+
+    from bench.b_sft import same_work, trl_config
+
+    default = SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    assert default.gradient_checkpointing is True
+    assert default.bf16 is is_torch_bf16_available_on_device("cpu")  # the machine decides the default
+    cfg = trl_config(tmp_path, 3)
+    assert (cfg.bf16, cfg.fp16, cfg.gradient_checkpointing, cfg.torch_compile) == (False, False, False, False)
+    assert cfg.optim == "adamw_torch_fused" and cfg.train_sampling_strategy == "sequential"
+    same_work({"autocast": "no", "optimizer": "AdamW (fused)"}, {"autocast": "no", "optimizer": "AdamW (fused)"})
+    with pytest.raises(RuntimeError, match="autocast.*'no', 'bf16'"):
+        same_work({"autocast": "no", "optimizer": "AdamW (fused)"}, {"autocast": "bf16", "optimizer": "AdamW (fused)"})
