@@ -37,7 +37,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--doc", default=str(REPO / "docs" / "PERFORMANCE.md"), help="document whose results block is updated")
     p.add_argument("--no-doc", action="store_true", help="do not touch the document")
     p.add_argument("--logs", default=str(REPO / "runs" / "bench"), help="folder for each benchmark's full output")
-    p.add_argument("--timeout", type=float, default=600, help="seconds one benchmark may take (default 600)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds one benchmark may take (default 900)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--compare-to", metavar="FILE", help="an earlier run's results.json: report every ratio against "
                                                          "it and flag differences over 15%%")

@@ -204,7 +204,7 @@ def lines(results: dict) -> list[str]:
             out.append(f"FLAG: baseline drift {f['benchmark']}/{f['figure']}: baseline median {f['baseline_now']:.4g} "
                        f"against {f['baseline_then']:.4g} in {d['reference']} ({_pct(f['change'])}, more than "
                        f"{d['threshold']:.0%} on the same library versions): not comparable until the cause is known")
-        if not d["flags"]:
+        if not d["flags"] and d["checked"]:
             out.append(f"baseline drift: {d['checked']} baseline median(s) within {d['threshold']:.0%} of "
                        f"{d['reference']} (same library versions)")
         if d.get("method_changed"):
