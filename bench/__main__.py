@@ -43,8 +43,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                                          "it and flag differences over 15%%")
     p.add_argument("--reference", metavar="FILE", help="the run baseline medians are checked against for drift "
                                                         "(default: bench/results.json as committed at HEAD)")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a guard flags something (a failed "
-                                                          "known-answer check, baseline drift, a ratio off --compare-to)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a guard flags something (a failed known-answer check, baseline drift, a ratio "
+                        "off --compare-to)")
     args = p.parse_args(argv)
     if args.only:
         unknown = [n for n in args.only if n not in BENCHMARKS]

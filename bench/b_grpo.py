@@ -264,7 +264,8 @@ def run(ctx: Context) -> list[Figure]:
               + ", ".join(f"{k} {breakdown['ours'][k] * 1e3:.3g} / {breakdown['baseline'][k] * 1e3:.3g}"
                           for k in PHASES) + ". Phases (median CPU s per step, "
               "extra.phases_s_per_step): generation (HF generate), rewards (the reward functions: ours route by "
-              "metric and level and shape; the baseline's is one plain score), telemetry (ours only: per-level statistics), scoring_other (the rest of TRL's scoring: advantages, log-probs, "
+              "metric and level and shape; the baseline's is one plain score), telemetry (ours only: per-level "
+              "statistics), scoring_other (the rest of TRL's scoring: advantages, log-probs, "
               "logging), loss (the policy forward and the loss), backward_optimizer_other (backward, AdamW, "
               "callbacks). On CPU the tiny model's generation dominates a step, so the ratio isolates fixed per-step "
               "costs; on GPUs with vLLM steps are shorter and the same absolute overhead weighs more.")]
