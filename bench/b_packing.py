@@ -106,5 +106,6 @@ def run(ctx: Context) -> list[Figure]:
         "step_tokens_per_s", f"real (non-padding) tokens per second of a training step (forward, backward, AdamW) "
         f"of the tiny Qwen2.5-VL, vision frozen, averaged over {steps} micro-batches per measurement (CPU time).", "tokens/s",
         a, b, "the same micro-batches padded", checks=[same_loss],
-        notes="sdpa with a block-diagonal mask (CPU); on GPU with flash-attn the packed rows use varlen kernels and the gain is larger than the mask path shows here."))
+        notes="sdpa with a block-diagonal mask (CPU); on GPU with flash-attn the packed rows use varlen kernels and "
+              "the gain is larger than the mask path shows here."))
     return figures
