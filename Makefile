@@ -35,8 +35,9 @@ test: setup lint browser
 test-quick: setup lint browser
 	$(PY) -m pytest tests -q -m "not slow and not dist and not slurm" --durations=10 $(PYTEST_ARGS)
 
+# BENCH_ARGS="--compare-to /tmp/run1.json", "--only sft grpo", "--strict" ... (python -m bench --help)
 bench: setup browser
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 # One line and exit 0 on a machine without a GPU; GPU_CHECK_ARGS="--only packing zero3", "--model DIR", ...
 gpu-check: setup

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import BENCHMARKS
+from bench import BENCHMARKS, guards
 from bench.machine import describe, load_average
 from bench.report import update_doc, write_results
 
@@ -37,8 +37,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--doc", default=str(REPO / "docs" / "PERFORMANCE.md"), help="document whose results block is updated")
     p.add_argument("--no-doc", action="store_true", help="do not touch the document")
     p.add_argument("--logs", default=str(REPO / "runs" / "bench"), help="folder for each benchmark's full output")
-    p.add_argument("--timeout", type=float, default=600, help="seconds one benchmark may take (default 600)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds one benchmark may take (default 900)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--compare-to", metavar="FILE", help="an earlier run's results.json: report every ratio against "
+                                                         "it and flag differences over 15%%")
+    p.add_argument("--reference", metavar="FILE", help="the run baseline medians are checked against for drift "
+                                                        "(default: bench/results.json as committed at HEAD)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a guard flags something (a failed known-answer check, baseline drift, a ratio "
+                        "off --compare-to)")
     args = p.parse_args(argv)
     if args.only:
         unknown = [n for n in args.only if n not in BENCHMARKS]
@@ -88,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:10s} {module}")
         return 0
     names = args.only or list(BENCHMARKS)
+    try:  # read both before anything runs (and before results.json is overwritten)
+        earlier = guards.load_results(Path(args.compare_to)) if args.compare_to else None
+        if args.reference:
+            reference, ref_source = guards.load_results(Path(args.reference)), args.reference
+        else:
+            reference, ref_source = guards.committed_results(REPO)
+    except ValueError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     results = {"started": dt.datetime.now().isoformat(timespec="seconds"),
                "config": {"quick": args.quick, "repeats": args.repeats, "warmup": args.warmup, "only": names},
@@ -106,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = load_average()
     results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     results["seconds"] = round(time.perf_counter() - start, 1)
+    results["guards"] = guards.guard(results, reference, ref_source, earlier, args.compare_to or "")
     write_results(results, Path(args.out))
     if not args.no_doc:
         update_doc(results, Path(args.doc))
@@ -115,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:8s} {fig['name']:28s} ratio {r['median']:.3g} "
                   f"[{r['spread']['q1']:.3g}-{r['spread']['q3']:.3g}]  ours {fig['ours']['median']:.4g} {fig['unit']}",
                   flush=True)
+    for line in guards.lines(results):
+        print(f"[guard] {line}", flush=True)
     print(f"wrote {args.out}" + ("" if args.no_doc else f" and {args.doc}"), flush=True)
-    return 1 if any(r["status"] == "error" for r in results["benchmarks"].values()) else 0
+    if any(r["status"] == "error" for r in results["benchmarks"].values()):
+        return 1
+    return 1 if args.strict and results["guards"]["flagged"] else 0
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import Context, Figure, pair_figure
+from bench.harness import Context, Figure, known_answer, pair_figure
 
 REPO = Path(__file__).resolve().parents[1]
+WEIGHT_TOLERANCE = 1e-6
+"""Absolute (project choice): two single-threaded CPU runs of the same seeded work end with the same weights;
+an evaluation that changed training (RNG, model state, data position) moves them by far more."""
 QUICK = ["mix.budget.value=320", "eval.every_steps=5", "eval.max_samples_per_leaf=20"]
 
 
@@ -46,7 +49,8 @@ def finish_quickstart(proc: subprocess.Popen, started: float, out: Path, hook: b
     if proc.returncode:
         raise RuntimeError(f"the quickstart exited {proc.returncode}: {out.with_suffix('.log').read_text()[-2000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
-    result = {"cpu_s": usage.ru_utime + usage.ru_stime, "train_s": float(summary["seconds"]), "wall_s": wall}
+    result = {"cpu_s": usage.ru_utime + usage.ru_stime, "train_s": float(summary["seconds"]), "wall_s": wall,
+              "run_dir": out}
     if hook:
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         evals = [r for r in rows if "bench/eval_seconds_total" in r]
@@ -64,6 +68,7 @@ def run(ctx: Context) -> list[Figure]:
                           capture_output=True, text=True)
     if made.returncode:
         raise RuntimeError(f"python -m train.quickstart_data failed ({made.returncode}): {made.stderr[-1500:]}")
+    weight_diffs: list[float] = []
     extras: dict[str, list] = {"hook_eval_s": [], "hook_share": [], "evaluations": [], "train_s_with": [],
                                "train_s_without": [], "wall_s_with": [], "wall_s_without": []}
     ours, base = [], []
@@ -81,6 +86,7 @@ def run(ctx: Context) -> list[Figure]:
                     proc.kill()
         ours.append(ra["cpu_s"])
         base.append(rb["cpu_s"])
+        weight_diffs.append(max_weight_difference(ra["run_dir"], rb["run_dir"]))
         for key in ("hook_eval_s", "hook_share", "evaluations"):
             extras[key].append(ra[key])
         for key, r in (("with", ra), ("without", rb)):
@@ -99,4 +105,17 @@ def run(ctx: Context) -> list[Figure]:
                         notes=f"{pairs} pair(s) of runs, the two of a pair run at the same time; extra holds the "
                               f"hook's own accounting (eval seconds and its share of the run) and the runs' "
                               f"training-loop and process wall times.",
-                        extra=extras)]
+                        extra=extras, checks=[known_answer(
+                            "same_final_weights", "largest absolute difference between the final weights of the "
+                            "run with the hook and without (the hook must not change training: 0)",
+                            weight_diffs, [0.0] * len(weight_diffs), abs_tol=WEIGHT_TOLERANCE)])]
+
+
+def max_weight_difference(a: Path, b: Path) -> float:
+    """The largest absolute difference between two saved models' tensors (inf when their tensors differ)."""
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    if wa.keys() != wb.keys() or any(wa[k].shape != wb[k].shape for k in wa):
+        return float("inf")
+    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 
-from bench.harness import Context, Figure, compare, cpu_clock, pair_figure
+from bench.harness import Context, Figure, compare, cpu_clock, known_answer, pair_figure
 
 BATCH = 8
 PACK_LENGTH = 2048
+LOSS_TOLERANCE = 1e-4
+"""Relative (project choice): the same tokens in fp32 through two attention layouts agree to ~1e-6."""
 
 
 def micro_batches(encoded_short: list, encoded_long: list, n_batches: int, seed: int = 0) -> list[list]:
@@ -65,6 +67,16 @@ def run(ctx: Context) -> list[Figure]:
         "nonpad_fraction", "share of non-padding token positions per micro-batch, packed vs padded.", "fraction",
         frac_packed, frac_padded, "the same micro-batches right-padded (TRL's VLM collation)", notes=notes)]
 
+    # Known answer: packed and padded versions of a micro-batch have the same loss (the same tokens and labels;
+    # the block-diagonal mask and per-sample positions keep samples apart), before any step changes the weights.
+    with torch.no_grad():
+        model.eval()
+        n_check = min(4, len(batches))
+        loss_packed = [float(model(**packed[i]["batch"]).loss) for i in range(n_check)]
+        loss_padded = [float(model(**padded[i]["batch"]).loss) for i in range(n_check)]
+    same_loss = known_answer("same_loss", f"loss of the first {n_check} micro-batches, packed and padded (before "
+                             "training)", loss_packed, loss_padded, rel_tol=LOSS_TOLERANCE)
+
     # One optimizer step on each side's version of a batch: real tokens per second.
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
@@ -93,6 +105,7 @@ def run(ctx: Context) -> list[Figure]:
     figures.append(pair_figure(
         "step_tokens_per_s", f"real (non-padding) tokens per second of a training step (forward, backward, AdamW) "
         f"of the tiny Qwen2.5-VL, vision frozen, averaged over {steps} micro-batches per measurement (CPU time).", "tokens/s",
-        a, b, "the same micro-batches padded", notes="sdpa with a block-diagonal mask (CPU); on GPU with "
-        "flash-attn the packed rows use varlen kernels and the gain is larger than the mask path shows here."))
+        a, b, "the same micro-batches padded", checks=[same_loss],
+        notes="sdpa with a block-diagonal mask (CPU); on GPU with flash-attn the packed rows use varlen kernels and "
+              "the gain is larger than the mask path shows here."))
     return figures

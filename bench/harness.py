@@ -57,6 +57,9 @@ class Figure:
     """Anything a reader needs to interpret the figure."""
     extra: dict = field(default_factory=dict)
     """Further numbers worth keeping (e.g. a share of wall time)."""
+    checks: list = field(default_factory=list)
+    """Known-answer checks (:func:`known_answer`): where both sides do the same work, a value they must agree
+    on (the first step's loss ...). A failed check is flagged in the output and the document."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +68,7 @@ class Figure:
 def pair_figure(name: str, what: str, unit: str, ours: list[float], baseline: list[float], baseline_name: str,
                 *, better: str = "higher", target: str | None = None,
                 check: Callable[[dict, dict, dict], bool] | None = None, notes: str = "",
-                extra: dict | None = None) -> Figure:
+                extra: dict | None = None, checks: list[dict] | None = None) -> Figure:
     """A Figure from paired values (``ours[i]`` measured next to ``baseline[i]``)."""
     if len(ours) != len(baseline):
         raise ValueError(f"{name}: {len(ours)} values of ours but {len(baseline)} of the baseline")
@@ -75,7 +78,22 @@ def pair_figure(name: str, what: str, unit: str, ours: list[float], baseline: li
     o, b, r = summarize(ours), summarize(baseline), summarize(ratios)
     meets = None if check is None else bool(check(o, b, r))
     return Figure(name=name, what=what, unit=unit, ours=o, baseline=b, ratio=r, baseline_name=baseline_name,
-                  better=better, target=target, meets_target=meets, notes=notes, extra=dict(extra or {}))
+                  better=better, target=target, meets_target=meets, notes=notes, extra=dict(extra or {}),
+                  checks=list(checks or []))
+
+
+def known_answer(name: str, what: str, ours, baseline, *, rel_tol: float = 0.0, abs_tol: float = 0.0) -> dict:
+    """A check that both sides give the same value (each a number or a list of numbers, pair by pair): ``ok``
+    when every pair agrees within ``abs_tol + rel_tol * |baseline|``."""
+    a = [float(v) for v in (ours if isinstance(ours, (list, tuple)) else [ours])]
+    b = [float(v) for v in (baseline if isinstance(baseline, (list, tuple)) else [baseline])]
+    if len(a) != len(b) or not a:
+        raise ValueError(f"{name}: {len(a)} values of ours but {len(b)} of the baseline")
+    diffs = [abs(x - y) for x, y in zip(a, b)]
+    ok = all(d <= abs_tol + rel_tol * abs(y) for d, y in zip(diffs, b))
+    rel = max(d / abs(y) if y else (0.0 if d == 0 else float("inf")) for d, y in zip(diffs, b))
+    return {"name": name, "what": what, "ours": a, "baseline": b, "max_abs_diff": max(diffs),
+            "max_rel_diff": rel, "rel_tol": rel_tol, "abs_tol": abs_tol, "ok": bool(ok)}
 
 
 def compare(ours: Callable[[], float], baseline: Callable[[], float], repeats: int, warmup: int = 1,

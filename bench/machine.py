@@ -8,7 +8,12 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("torch", "torchvision", "transformers", "trl", "datasets", "accelerate", "deepspeed", "numpy", "pillow")
+PACKAGES = ("torch", "torchvision", "transformers", "trl", "datasets", "accelerate", "deepspeed", "numpy", "pillow",
+            "tokenizers", "safetensors", "peft", "pyarrow", "huggingface-hub", "pyyaml", "lmms-eval")
+"""Every library on the measured paths (model, data, trainers, the reference scorer): the drift guard compares a
+baseline with the committed run only when all of these match."""
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+"""CPU features that decide which kernels torch/oneDNN use (bf16 without avx512_bf16/AMX is emulated, slowly)."""
 
 
 def _cpu_model() -> str:
@@ -50,6 +55,30 @@ def _git_commit(repo: Path) -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def _cpu_flags() -> dict[str, bool]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return {flag: flag in present for flag in CPU_FLAGS}
+    except OSError:
+        pass
+    return {}
+
+
+def kernels() -> dict:
+    """Which CPU kernels torch picks here: ATen's vector ISA, whether oneDNN runs bf16 natively, the overriding
+    environment variables (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA)."""
+    import torch
+
+    cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+    bf16 = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    return {"aten_cpu_capability": cap, "mkldnn_bf16_supported": bool(bf16()) if bf16 else None,
+            "cpu_flags": _cpu_flags(),
+            "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+                                               "OMP_NUM_THREADS") if k in os.environ}}
+
+
 def load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -70,6 +99,7 @@ def describe(repo: Path, threads: int) -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "kernels": kernels(),
         "torch_threads": threads,
         "load_average_at_start": load_average(),
         "git_commit": _git_commit(repo),

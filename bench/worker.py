@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(BENCHMARKS[args.name])
         figures = module.run(ctx)
-        result = {"status": "ok", "figures": [f.to_dict() for f in figures]}
+        result = {"status": "ok", "method": getattr(module, "METHOD", 1), "figures": [f.to_dict() for f in figures]}
     except Skip as exc:
         log(f"{args.name}: SKIPPED: {exc}")
         result = {"status": "skipped", "reason": str(exc), "figures": []}

@@ -116,14 +116,21 @@ def param_groups(model, optim) -> list[dict]:
     return groups
 
 
-def build_optimizer(model, optim):
+def build_optimizer(model, optim, fused: bool = False):
     """AdamW over :func:`param_groups` (frozen parameters get no optimizer state); shared by SFT and GRPO. The one
     place the optimizer is built: every setting comes from the recipe's ``optim`` section (train/keys.py), the
-    Trainer's own adam_* arguments are not used."""
+    Trainer's own adam_* arguments are not used.
+
+    ``fused``: torch's fused AdamW kernel (one kernel over all tensors; what transformers' default
+    ``optim=adamw_torch_fused`` gives a plain Trainer), when every trainable tensor is a float tensor on a CPU or
+    CUDA device; otherwise torch's default implementation. The caller leaves it off under DeepSpeed."""
     import torch
 
     groups = param_groups(model, optim)
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen (model.freeze.* and model.lora)")
+    params = [p for g in groups for p in g["params"]]
+    fused_dtypes = (torch.float32, torch.float16, torch.bfloat16)
+    use_fused = fused and all(p.device.type in ("cpu", "cuda") and p.dtype in fused_dtypes for p in params)
     return torch.optim.AdamW(groups, lr=float(optim.lr), betas=tuple(float(b) for b in optim.betas),
-                             eps=float(optim.eps))
+                             eps=float(optim.eps), **({"fused": True} if use_fused else {}))

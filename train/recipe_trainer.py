@@ -113,5 +113,6 @@ class RecipeTrainer(AtomicCheckpoints):
 
     def create_optimizer(self, model=None):
         if self.optimizer is None:
-            self.optimizer = build_optimizer(self.model, self.optim_cfg)
+            # Fused AdamW as a plain Trainer's default (adamw_torch_fused); DeepSpeed wraps the optimizer itself.
+            self.optimizer = build_optimizer(self.model, self.optim_cfg, fused=not self.args.deepspeed)
         return self.optimizer
