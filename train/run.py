@@ -87,7 +87,9 @@ class RunContext:
     report_to: list[str]
     """The Trainer's integrations for train.report_to (jsonl is ours: :func:`run_callbacks`)."""
     resume_from: Path | None
-    """The checkpoint train.resume points at, or None."""
+    """The checkpoint this run resumes from (train/rerun.py decides), or None."""
+    rerun: Any = None
+    """The :class:`train.rerun.RerunPlan` carried out by :func:`train.rerun.open_run_dir` on rank 0."""
 
 
 def start_run(recipe: Recipe) -> RunContext:
@@ -95,7 +97,7 @@ def start_run(recipe: Recipe) -> RunContext:
     import torch
     import transformers
 
-    from train import checkpoint as ckpt
+    from train import rerun
     from train.callbacks import hf_report_to
     from train.model_loading import pick_device, pick_dtype
 
@@ -107,9 +109,10 @@ def start_run(recipe: Recipe) -> RunContext:
     device = pick_device(recipe.train.device)
     dtype = pick_dtype(recipe.model.dtype, device)
     transformers.set_seed(recipe.train.seed)
+    plan = rerun.plan(recipe)
     return RunContext(rank=rank, world=world, device=device, dtype=dtype, run_dir=run_dir,
                       report_to=hf_report_to(list(recipe.train.report_to), run_dir),
-                      resume_from=ckpt.resolve_resume(recipe.train.resume, run_dir))
+                      resume_from=plan.resume_from, rerun=plan)
 
 
 def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str, Any]:

@@ -182,8 +182,8 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     from train.grpo.dataset import load_prompts, to_hf_dataset
     from train.grpo.telemetry import LevelTelemetry
     from train.model_loading import load_processor
+    from train.rerun import open_run_dir
     from train.run import init_process_group, prepare_model, print_counts, run_callbacks, start_run, train_to_end
-    from train.run_info import write_run_info
 
     if recipe.train.max_steps <= 0:
         raise ValueError("GRPO needs train.max_steps > 0 (prompts are resampled every epoch; there is no natural end)")
@@ -203,8 +203,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     if "--dry-run" in flags:
         return 0
     dataset = to_hf_dataset(prompts, recipe.data)
-    if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "grpo")
+    open_run_dir(recipe, ctx.rerun, ctx.rank, "grpo")  # rank 0: the previous run resumed or moved aside
 
     funcs, weights = reward_functions(recipe, processor.tokenizer)
     telemetry = LevelTelemetry(weights, eos_token_ids=[])
