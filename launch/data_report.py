@@ -73,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from data_mix.mixer import build_mix
     from data_mix.report import format_report, planned_report, realized_report
+    from train.preflight import BadRecords, check_records
+
+    try:  # bench-format records (GRPO prompts, eval.bench): an unknown metric or an unusable answer is a bad row
+        check_records(recipe, PROG)
+    except BadRecords as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except (RegistryError, FileNotFoundError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
     tokenizer, note = _tokenizer(tok_choice, recipe.model.name_or_path)
     print(f"{PROG}: token counter: {note}", file=sys.stderr)

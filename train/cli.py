@@ -53,14 +53,37 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     if "--print-config" in flags:
         sys.stdout.write(to_yaml(recipe))
         return 0
+    from train.preflight import BadRecords, run_checks
+
     try:
         check_judge(recipe)
+        run_checks(prog, recipe, flags)  # ranges, paths, the rerun decision, bench records: before any model loads
     except RecipeError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    code = int(run(recipe, flags) or 0)
+    except BadRecords as exc:
+        return report_user_error(prog, exc)
+    code = int(run_guarded(prog, run, recipe, flags) or 0)
     close_process_group(code)
     return code
+
+
+def run_guarded(prog: str, run: Callable[..., int | None], recipe: Recipe, flags: list[str]) -> int | None:
+    """``run(recipe, flags)``; an error the user can fix (train.run.user_errors, a RecipeError raised late) is one
+    line and exit 1 (2 for a recipe), Ctrl-C is one line and exit 130: never a traceback for those."""
+    from train.user_errors import user_errors
+
+    try:
+        return run(recipe, flags)
+    except RecipeError as exc:
+        print(f"\n{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: error: interrupted (Ctrl-C); complete checkpoints are kept, the same command resumes",
+              file=sys.stderr, flush=True)
+        return 130
+    except user_errors() as exc:
+        return report_user_error(prog, exc)
 
 
 def check_judge(recipe: Recipe) -> None:

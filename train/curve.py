@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         curves = read_metrics(args.run_dir)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"launch/curve.py: {exc}", file=sys.stderr)
+        print(f"launch/curve.py: error: {exc}", file=sys.stderr)
         return 2
     print(render(*curves, width=args.width))
     return 0

@@ -193,6 +193,11 @@ def _check_ranges(recipe: Recipe) -> None:
     w = recipe.optim.warmup_ratio
     if not 0 <= w < 1:  # the Trainer reads a warmup_steps of 1 or more as a number of steps, not a share
         raise RecipeError(f"optim.warmup_ratio={w!r} must be in [0, 1): the share of the steps spent warming up")
+    from train.key_ranges import range_problem  # batch sizes, lengths, ratios, learning rates ...
+
+    problem = range_problem(recipe)
+    if problem:
+        raise RecipeError(problem)
 
 
 def finalize(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:
