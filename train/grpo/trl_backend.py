@@ -180,6 +180,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
     """GRPO on TRL; ``callbacks`` are added to the trainer's own (the GRPO benchmark's step clock)."""
     from train.callbacks import attach_eval_hook
     from train.grpo.dataset import load_prompts, to_hf_dataset
+    from train.grpo.progress import install_on_trainer as install_generation_progress
     from train.grpo.telemetry import LevelTelemetry
     from train.model_loading import load_processor
     from train.rerun import open_run_dir
@@ -226,6 +227,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
                               save_total_limit=recipe.train.save_total_limit)
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
     attach_eval_hook(trainer, recipe, processor)
+    install_generation_progress(trainer, ctx.rank)  # a line every 10 s while a step's rollouts are generated
 
     def restore_padding_side():  # the saved checkpoint keeps the model's own setting
         processor.tokenizer.padding_side = padding_side
