@@ -141,7 +141,8 @@ def format_tree(summary: Mapping[str, Any]) -> str:
     visit(summary["tree"], 0)
     width = max(len(r[0]) for r in rows) + 2
     head = (f"SpatialTree-Bench  step={summary.get('step')}  protocol={protocol_label(summary)}  "
-            f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}")
+            f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}  "
+            "scores in % (x100; summary.json keeps fractions)")
     lines = [head, f"{'node':<{width}}{'score':>8}{'n':>7}"]
     lines += [f"{label:<{width}}{score:>8}{count:>7}" for label, score, count in rows]
     note = missing_note(summary)

@@ -91,6 +91,8 @@ def test_uninterrupted_run_leaves_a_plain_hf_directory(reference):
     assert steps[-1]["train/loss"] < steps[0]["train/loss"]
     assert json.loads((reference / "train_summary.json").read_text())["steps"] == 8
     assert (reference / "run_info.json").is_file() and (reference / "recipe.yaml").is_file()
+    card = (reference / "README.md").read_text()  # the model card names the base model and the recipe
+    assert "base_model: tiny-qwen2.5-vl" in card and "[None]" not in card
 
 
 def test_sigkill_then_the_same_command_resumes_keeps_every_checkpoint_and_matches(tmp_path, zoo, reference):
@@ -142,6 +144,7 @@ def test_preemption_saves_and_exits_zero(tmp_path, zoo, reference, sig):
     saved = ckpt.complete_checkpoints(out)
     assert len(saved) == 1 and 2 <= ckpt.checkpoint_step(saved[0]) < 8
     assert not (out / "model.safetensors").exists()  # not a final model: training did not finish
+    assert "share your model" not in (out.parent / f"{out.name}.log").read_text()
     if sig == signal.SIGTERM:  # resuming one of them is enough to prove the checkpoint is whole
         assert train_zoo(out, zoo, ["train.resume=auto", "train.save_steps=100"]) == 0
         assert_same_weights(out, reference)

@@ -199,10 +199,13 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
     resume_from, run_dir = ctx.resume_from, ctx.run_dir
     preemption.install()
     start = time.time()
+    quiet = _NoShareLine(preemption)  # transformers' "share your model" line is wrong after a pre-emption
+    logging.getLogger("transformers.trainer").addFilter(quiet)
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     finally:
         preemption.uninstall()
+        logging.getLogger("transformers.trainer").removeFilter(quiet)
     if preemption.triggered:
         log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
                     trainer.state.global_step, run_dir)
@@ -211,10 +214,25 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
         before_save()
     save_final(trainer, recipe, run_dir)
     if trainer.args.should_save:
+        from train.model_card import write_model_card
+
+        write_model_card(recipe, run_dir, "GRPO" if hasattr(trainer, "num_generations") else "SFT",
+                         trainer.state.global_step)
         atomic_write_json(run_dir / TRAIN_SUMMARY, {
             "steps": trainer.state.global_step, "seconds": round(time.time() - start, 1), **summary(),
             "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)})
     return 0
+
+
+class _NoShareLine(logging.Filter):
+    """Drops transformers' end-of-training "Do not forget to share your model" line after a pre-emption."""
+
+    def __init__(self, preemption):
+        super().__init__()
+        self.preemption = preemption
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.preemption.triggered and "share your model" in record.getMessage())
 
 
 def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:

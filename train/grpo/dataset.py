@@ -296,8 +296,7 @@ def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = N
     unmatched = unmatched_task_keys(reward, {r.sample.leaf for r in out.rows}, {task_type(r.sample) for r in out.rows})
     if unmatched:
         raise GRPODataError("; ".join(unmatched))
-    log.info("%s", out.summary())
-    return out
+    return out  # the caller prints out.summary() (once, rank 0)
 
 
 # ---------------------------------------------------------------------------- the HF dataset
