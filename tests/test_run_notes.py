@@ -47,3 +47,23 @@ def test_no_share_your_model_line_after_a_preemption():
     assert quiet.filter(rec)  # a finished run: transformers' line stays
     pre.triggered = True
     assert not quiet.filter(rec)
+
+
+def test_evaluate_help_covers_every_form_the_readme_uses():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    helptext = subprocess.run([sys.executable, str(repo / "launch" / "evaluate.py"), "--help"], capture_output=True,
+                              text=True, timeout=60).stdout
+    readme = (repo / "README.md").read_text().replace("\\\n", " ")
+    uses = [line for line in readme.splitlines() if "launch/evaluate.py" in line]
+    assert uses
+    for line in uses:
+        for key in re.findall(r"\b([a-z_]+(?:\.[a-z_]+)+)=", line):
+            assert f"{key}=" in helptext, (key, line)
+        for flag in re.findall(r"(--[a-z-]+)", line):
+            assert flag in helptext, (flag, line)
+    assert "recipe=NAME [key=value ...] [--print-config]" not in helptext.splitlines()[0]
