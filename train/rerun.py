@@ -61,6 +61,8 @@ class RerunPlan:
     aside: Path | None = None
     message: str = ""
     """The one line said at start ("" for a fresh directory)."""
+    refused: RerunError | None = None
+    """Set when this run may not use run_dir: :func:`open_run_dir` raises it (a --dry-run never gets there)."""
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -208,6 +210,8 @@ def open_run_dir(recipe: Recipe, run_plan: RerunPlan, rank: int, launcher: str) 
     from eval_hooks.layout import METRICS_JSONL
     from train.run_info import write_run_info
 
+    if run_plan.refused is not None:
+        raise run_plan.refused
     if rank != 0:
         return
     if run_plan.message:

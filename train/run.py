@@ -109,7 +109,10 @@ def start_run(recipe: Recipe) -> RunContext:
     device = pick_device(recipe.train.device)
     dtype = pick_dtype(recipe.model.dtype, device)
     transformers.set_seed(recipe.train.seed)
-    plan = rerun.plan(recipe)
+    try:
+        plan = rerun.plan(recipe)
+    except rerun.RerunError as exc:  # raised by open_run_dir on every rank, so that a --dry-run still works
+        plan = rerun.RerunPlan(run_dir=run_dir, refused=exc)
     return RunContext(rank=rank, world=world, device=device, dtype=dtype, run_dir=run_dir,
                       report_to=hf_report_to(list(recipe.train.report_to), run_dir),
                       resume_from=plan.resume_from, rerun=plan)
