@@ -263,6 +263,23 @@ def test_bad_input_is_one_line_with_its_exit_code_and_loses_nothing(c: Case, wor
         assert (out / "checkpoint-1" / "COMPLETE").is_file()
 
 
+def test_grpo_dry_run_under_skip_counts_the_bad_rows_by_file_and_row_and_says_the_summary_once(world, tmp_path):
+    """The same bad GRPO row under data.on_bad_sample=skip: exit 0, named in the pre-load line and counted in the
+    prompt summary (printed once), never trained on."""
+    c = Case("skip", "GRPO row", "grpo", (*GRPO, "mix.groups.rl.sources=[rl_good,rl_null_answer]",
+                                          "data.on_bad_sample=skip", "data.max_skip_fraction=1"), 0, "")
+    proc = _launch(c, world, tmp_path / "out")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-3000:]
+    text = stdout + stderr
+    assert re.search(r"source rl_null_answer: 1 of 3 records cannot be scored and are left out .*"
+                     r"rl_null_answer\.jsonl, row 2: bad_record: the answer is null", text), text[-3000:]
+    summaries = [line for line in text.splitlines() if re.search(r"\d+ GRPO prompts \(levels", line)]
+    assert len(summaries) == 1, summaries
+    assert summaries[0].startswith("5 GRPO prompts") and "bad_record: 1" in summaries[0]
+    assert "rl_null_answer.jsonl, row 2" in summaries[0]
+
+
 # ---------------------------------------------------------------------------- the documentation
 
 DOC = REPO / "docs" / "RELIABILITY.md"
