@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = sorted(p.name for p in (REPO / "launch").glob("*.py"))
+COMMANDS = sorted(p.name for p in (REPO / "launch").glob("*.py") if not p.name.startswith("_"))  # _env.py: a helper
 
 
 def launch(name: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

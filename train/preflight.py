@@ -85,13 +85,14 @@ def record_problems(source: Any, data: Any, limit: int | None = None) -> tuple[i
 
 
 def scored_sources(recipe: Recipe, prog: str) -> list[tuple[str, Any]]:
-    """(what, source) of every bench-format source this launcher scores: ``eval.bench``, and for GRPO and the data
-    report the mix's bench-format sources (GRPO prompts, whose answers the accuracy reward reads)."""
+    """(what, source) of every bench-format source this launcher scores: ``eval.bench`` (not for the data report, which
+    is about the mix), and for GRPO and the data report the mix's bench-format sources (GRPO prompts, whose answers
+    the accuracy reward reads)."""
     from data_mix.registry import load_registry
     from eval_hooks.subset import bench_source
 
     out: list[tuple[str, Any]] = []
-    if recipe.eval.bench:
+    if recipe.eval.bench and prog != "launch/data_report.py":  # the data report is about the mix
         out.append((f"eval.bench={recipe.eval.bench}", bench_source(recipe.eval.bench, recipe.data)))
     if prog in ("launch/grpo.py", "launch/data_report.py") and recipe.mix.groups:
         registry = load_registry(recipe.data.registry)
