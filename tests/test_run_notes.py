@@ -67,3 +67,22 @@ def test_evaluate_help_covers_every_form_the_readme_uses():
         for flag in re.findall(r"(--[a-z-]+)", line):
             assert flag in helptext, (flag, line)
     assert "recipe=NAME [key=value ...] [--print-config]" not in helptext.splitlines()[0]
+
+
+def test_console_log_lines_show_benchmark_scores_in_percent(capsys, tmp_path):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from train.console_units import PercentProgress, percent_logs
+
+    logs = {"bench/overall": 0.001628, "bench/L1": 0.5, "bench/eval_seconds": 3.5, "train/loss": 1.25}
+    assert percent_logs(logs) == {"bench/overall": "0.2 %", "bench/L1": "50.0 %", "bench/eval_seconds": 3.5,
+                                  "train/loss": 1.25}
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    state, control = TrainerState(max_steps=2, is_world_process_zero=True, is_local_process_zero=True), TrainerControl()
+    cb = PercentProgress()
+    cb.on_train_begin(args, state, control)
+    cb.on_log(args, state, control, logs=dict(logs))
+    cb.on_train_end(args, state, control)
+    out = capsys.readouterr()
+    assert "'bench/overall': '0.2 %'" in out.out + out.err and "0.001628" not in out.out + out.err
+    assert logs["bench/overall"] == 0.001628  # the caller's dict (what is logged) is not changed

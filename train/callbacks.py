@@ -131,7 +131,9 @@ def attach_eval_hook(trainer, recipe: Recipe, processor):
                               report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path,
                               judge=recipe.reward.judge)
     if bench is not None:  # one line after the first step when the evaluations will take most of the run
+        from train.console_units import install as print_scores_in_percent
         from train.eval_share import EvalShare
 
         trainer.add_callback(EvalShare(bench, recipe.eval))
+        print_scores_in_percent(trainer)  # the console shows bench/* x100; the logged values stay fractions
     return bench
