@@ -81,7 +81,6 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "grpo.vllm_gpu_memory_utilization": (_unit_open_left, "in (0, 1]"),
     "eval.batch_size": (_ge1, ">= 1"),
     "eval.every_steps": (_ge0, ">= 0 (0 = never mid-run)"),
-    "eval.max_new_tokens": (_ge1, ">= 1 tokens"),
     "eval.temperature": (_ge0, ">= 0"),
     "eval.top_p": (_unit_open_left, "in (0, 1]"),
 }
