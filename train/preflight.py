@@ -14,6 +14,7 @@ wrong is found in seconds, named in one line, not minutes later as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -118,6 +119,8 @@ def check_records(recipe: Recipe, prog: str, out=sys.stderr) -> int:
         if recipe.data.on_bad_sample == "error":
             raise BadRecords(f"{what}: {len(bad)} of {seen} records cannot be scored; first: {bad[0]} (fix them, or "
                              "data.on_bad_sample=skip leaves them out, counted)")
+        if os.environ.get("RANK", "0") != "0":  # said once, by rank 0
+            continue
         print(f"{prog}: {what}: {len(bad)} of {seen} records cannot be scored and are left out "
               f"(data.on_bad_sample=skip): " + "; ".join(str(b) for b in bad[:5]) + (" ..." if len(bad) > 5 else ""),
               file=out, flush=True)
@@ -126,7 +129,7 @@ def check_records(recipe: Recipe, prog: str, out=sys.stderr) -> int:
 
 def run_checks(prog: str, recipe: Recipe, flags: Sequence[str] = ()) -> None:
     """Everything above, in order, for launcher ``prog``. RecipeError -> exit 2, BadRecords -> exit 1."""
-    check_paths(recipe)  # the ranges were checked when the recipe loaded (train.recipe calls check_ranges)
+    check_paths(recipe)  # the ranges were checked when the recipe loaded (train.key_ranges via train.recipe)
     if prog in TRAINING_LAUNCHERS and "--dry-run" not in flags and "--print-config" not in flags:
         from train.rerun import plan
 
