@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from train.recipe import RecipeError, check_sources, load_recipe, parse_overrides, to_yaml
+from train.user_errors import report_user_error  # noqa: F401 (re-exported: the launchers' one-line errors)
 
 if TYPE_CHECKING:
     from train.config import Recipe
@@ -71,7 +72,7 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
 def run_guarded(prog: str, run: Callable[..., int | None], recipe: Recipe, flags: list[str]) -> int | None:
     """``run(recipe, flags)``; an error the user can fix (train.run.user_errors, a RecipeError raised late) is one
     line and exit 1 (2 for a recipe), Ctrl-C is one line and exit 130: never a traceback for those."""
-    from train.user_errors import user_errors
+    from train.run import user_errors
 
     try:
         return run(recipe, flags)
@@ -97,18 +98,6 @@ def check_judge(recipe: Recipe) -> None:
         check_judge_at_start(recipe.eval, recipe.data, recipe.reward.judge)
     except JudgeRequired as exc:
         raise RecipeError(str(exc)) from None
-
-
-def report_user_error(prog: str, exc: BaseException) -> int:
-    """One line on stderr for an error the user can fix (no traceback), with the hint to skip a bad sample
-    instead; returns the exit code 1. The leading newline ends an open progress-bar line."""
-    from data_mix.badsample import BadSample
-
-    message = str(exc)
-    if isinstance(exc, BadSample) and "on_bad_sample" not in message:
-        message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
-    print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)
-    return 1
 
 
 def close_process_group(code: int) -> None:

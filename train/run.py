@@ -267,15 +267,31 @@ def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
 # ---------------------------------------------------------------------------- errors the user can fix
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The errors the user can fix (train/user_errors.py), printed as one line with exit code 1."""
-    from train.user_errors import user_errors as errors
+    """Errors that name what the user can fix (a data file and row, a full disk, a model path, a packing
+    length, a prompt, verl's environment, a training row that is a bench record): the command line prints them as one line and exits 1. Anything else
+    is a bug: a traceback."""
+    from data_mix.badsample import BadSample, TooManyBadSamples
+    from data_mix.decontam import ContaminationError
+    from data_mix.plan import PlanError
+    from data_mix.registry import RegistryError
+    from data_mix.rowfiles import DataFileError
+    from train.checkpoint import CheckpointError
+    from train.data import BadDataError
+    from train.grpo.dataset import GRPODataError
+    from train.grpo.prompts import PromptError
+    from train.grpo.verl_backend import VerlBackendError
+    from train.model_loading import ModelLoadError
+    from train.module_groups import UnsupportedArchitecture
+    from train.packing import PackingError
 
-    return errors()
+    return (BadSample, TooManyBadSamples, PlanError, RegistryError, DataFileError, CheckpointError, BadDataError,
+            GRPODataError, PromptError, VerlBackendError, ModelLoadError, UnsupportedArchitecture, PackingError,
+            ContaminationError)
 
 
 def report_user_errors(prog: str, run: Callable[[Recipe, list[str]], int], recipe: Recipe, flags: list[str]) -> int:
     """``run(recipe, flags)``; a user error (:func:`user_errors`) becomes one line on stderr and exit code 1."""
-    from train.cli import report_user_error
+    from train.user_errors import report_user_error
 
     try:
         return run(recipe, flags)
