@@ -210,7 +210,7 @@ class BenchEvaluator:
         found["bench/num_samples"] = float(n_records)
         found.update(extraction_metrics(extraction, len(records)))
         log.info("bench eval step %s: overall %s over %d records in %.1f s -> %s", step,
-                 "n/a" if agg.overall is None else f"{100 * agg.overall:.1f}", len(records), seconds, out_dir)
+                 "n/a" if agg.overall is None else f"{100 * agg.overall:.1f} (%)", len(records), seconds, out_dir)
         return EvalResult(step=step, metrics=found, summary=summary, out_dir=out_dir, seconds=seconds,
                           records=records)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards import taxonomy as tx
+from rewards.answers import answer_problem
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class Subset:
     available: dict[str, int] = field(default_factory=dict)
     """Records per leaf key in the whole benchmark."""
     skipped: dict[str, int] = field(default_factory=dict)
-    """Records not usable, by reason (``no_leaf``, ``unknown_leaf``, ``no_metricfunc``)."""
+    """Records not usable, by reason (``no_leaf``, ``unknown_leaf``, ``no_metricfunc``, ``unscorable``: an unknown
+    metric or an answer it cannot use, rewards/answers.py)."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -60,6 +62,9 @@ def select_subset(samples: Iterable[Any], max_per_leaf: int, seed: int) -> Subse
         key, reason = _leaf_key(sample)
         if reason is None and not getattr(sample, "metricfunc", None):
             reason = "no_metricfunc"
+        if reason is None and answer_problem(sample.metricfunc, getattr(sample, "answer", None),
+                                             getattr(sample, "metric_extra", None)):
+            reason = "unscorable"  # an unknown metric or an answer it cannot use: never a silent 0
         if reason is not None:
             skipped[reason] += 1
             if skipped[reason] <= 3:

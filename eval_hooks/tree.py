@@ -155,7 +155,8 @@ def format_tree(summary: Mapping[str, Any]) -> str:
     repeats = summary.get("repeats") or 1
     head = (f"SpatialTree-Bench  step={summary.get('step')}  protocol={protocol_label(summary)}  "
             f"mode={summary.get('mode')}  weights={weighting_label(summary)}  samples={summary.get('num_samples')}"
-            + (f"  passes={repeats} (seeds {summary.get('pass_seeds')})" if repeats > 1 else ""))
+            + (f"  passes={repeats} (seeds {summary.get('pass_seeds')})" if repeats > 1 else "")
+            + "  scores in % (x100; summary.json keeps fractions)")
     lines = [head, f"{'node':<{width}}{'score':>8}{'95% CI':>15}{'n':>7}"]
     lines += [f"{label:<{width}}{score:>8}{ci:>15}{count:>7}" for label, score, ci, count in rows]
     note = missing_note(summary)

@@ -20,6 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/data_report.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 PROG = "launch/data_report.py"
 
 USAGE = __doc__
@@ -83,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from data_mix.mixer import build_mix
     from data_mix.report import format_report, planned_report, realized_report
+    from train.preflight import BadRecords, check_records
+
+    try:  # bench-format records (GRPO prompts, eval.bench): an unknown metric or an unusable answer is a bad row
+        check_records(recipe, PROG)
+    except BadRecords as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except (RegistryError, FileNotFoundError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
     tokenizer, note = _tokenizer(tok_choice, recipe.model.name_or_path)
     print(f"{PROG}: token counter: {note}", file=sys.stderr)

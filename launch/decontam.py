@@ -14,6 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/decontam.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 PROG = "launch/decontam.py"
 
 

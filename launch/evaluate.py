@@ -10,6 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/evaluate.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 from train.cli import main  # noqa: E402
 from train.config import Recipe  # noqa: E402
 
@@ -35,8 +39,32 @@ def _run(recipe: Recipe, flags: list[str]) -> int:
     return code
 
 
+HELP = """usage: launch/evaluate.py model.name_or_path=PATH eval.bench=BENCH train.output_dir=OUT [key=value ...]
+       launch/evaluate.py recipe=NAME model.name_or_path=PATH [key=value ...]
+       launch/evaluate.py --compare A B
+       torchrun --nproc_per_node N launch/evaluate.py ...      (the subset is sharded over the processes)
+
+Evaluate a checkpoint on SpatialTree-Bench; results go to OUT/eval/final/ (summary.json, predictions.jsonl) and
+the tree is printed with scores x100 (%).
+
+  model.name_or_path=PATH   the checkpoint (a run directory, a Hugging Face directory or hub id)
+  eval.bench=BENCH          a bench source of the registry (spatialtree_bench) or a bench file (JSONL, JSON,
+                            parquet, or a folder holding test.jsonl)
+  train.output_dir=OUT      where eval/final/ is written
+  eval.protocol=paper       the benchmark's released lmms-eval task settings (whole benchmark); default: quick
+  reward.judge.base_url=URL the LLM judge of gpteval records (or eval.judge=skip to report them missing)
+  recipe=NAME               start from a recipe's settings (optional; default: the schema defaults)
+  key=value                 any other recipe key, e.g. eval.max_samples_per_leaf=50
+  --print-config            print the fully resolved recipe as YAML and exit
+  --compare A B             per-node scores and deltas (B - A) of two summary.json files, or of two run
+                            directories (their eval/final, else the latest eval/step_N)
+"""
+
 if __name__ == "__main__":
     argv = sys.argv[1:]
+    if any(a in ("-h", "--help") for a in argv):
+        print(HELP)
+        sys.exit(0)
     if "--compare" in argv and not any(a in ("-h", "--help") for a in argv):
         from eval_hooks.offline import compare_main
 

@@ -10,6 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/grpo.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 from train.cli import main  # noqa: E402
 from train.config import Recipe  # noqa: E402
 

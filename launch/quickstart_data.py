@@ -11,6 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/quickstart_data.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 from train.quickstart_data import main  # noqa: E402
 
 if __name__ == "__main__":

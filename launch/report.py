@@ -10,6 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from launch._env import use_project_venv  # noqa: E402
+
+use_project_venv("launch/report.py")  # re-exec under .venv (or one line on how to make it) before anything heavy
+
 RUN_MARKERS = ("metrics.jsonl", "run_info.json", "recipe.yaml", "eval", "train_summary.json")
 
 

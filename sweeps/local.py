@@ -27,6 +27,7 @@ from sweeps.state import (
     new_state,
     now,
 )
+from sweeps.stream import stream
 
 
 def _command(python: str, launcher: str, args: list[str], procs: int) -> list[str]:
@@ -74,9 +75,12 @@ def run_local(sweep: Sweep, sweep_dir: Path, sets: list[str], procs: int = 1,
         with open(rdir / JOB_LOG, "a") as log:
             log.write(f"=== local run {run.name}: {' '.join(cmd)} ({now()})\n")
             log.flush()
-            try:
-                rc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:  # job.log gets everything; the terminal each line with the job's prefix (sweeps/stream.py)
+                stream(proc.stdout, log, echo, f"[{k}/{len(order)} {run.name}]")
+                rc = proc.wait()
             except KeyboardInterrupt:
+                proc.wait()
                 rc = 130
         (rdir / RUNNING).unlink(missing_ok=True)
         secs = time.monotonic() - start

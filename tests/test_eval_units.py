@@ -104,7 +104,7 @@ def test_tree_table_is_x100_one_decimal_and_compare_gives_deltas(tmp_path, capsy
 
 def _sample(i: int, leaf: str | None, metric: str | None = "multichoiceeval") -> Sample:
     return Sample(id=f"r{i}", source="b", messages=[{"role": "user", "content": [{"type": "text", "text": "q"}]}],
-                  leaf=leaf, metricfunc=metric, answer="A", file="b.jsonl", row=i)
+                  leaf=leaf, metricfunc=metric, answer="A", metric_extra={"option": ["x", "y"]}, file="b.jsonl", row=i)
 
 
 def test_subset_is_seeded_capped_per_leaf_and_reports_skips():

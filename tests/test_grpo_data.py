@@ -137,6 +137,7 @@ def test_missing_image_and_video_samples_are_named(processor, tmp_path):
     recipe = grpo_recipe(tmp_path, write_bench_source(tmp_path, n=1))
     counter = PromptLengthCounter(processor)
     base = dict(source="mine", file=str(tmp_path / "x.jsonl"), row=4, metricfunc="multichoiceeval", answer="A",
+                metric_extra={"option": ["A. left", "B. right"]},
                 messages=[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q?"}]}])
     missing = Sample(id="m", images=[str(tmp_path / "nope.png")], **base)
     with pytest.raises(BadSample) as info:

@@ -106,9 +106,10 @@ def test_sigkill_in_training_then_in_a_save_then_resume_matches(corpus, referenc
     for c in ckpt.complete_checkpoints(out):
         assert_whole(c)
 
-    # 2. Resume, and SIGKILL it while checkpoint-6 sits fully written in the staging directory.
+    # 2. The same command again (train.resume defaults to auto): it resumes; SIGKILL it while checkpoint-6 sits
+    # fully written in the staging directory.
     sentinel = tmp_path / "saving-6"
-    proc = launch_child(args(corpus, out, "train.resume=auto"), tmp_path / "kill2.log",
+    proc = launch_child(args(corpus, out), tmp_path / "kill2.log",
                         slow_publish=f"6:60:{sentinel}")
     wait_for(sentinel.exists, proc, "the save of checkpoint-6")
     proc.send_signal(signal.SIGKILL)
@@ -116,11 +117,12 @@ def test_sigkill_in_training_then_in_a_save_then_resume_matches(corpus, referenc
     assert (out / ckpt.STAGING / "checkpoint-6" / "model.safetensors").is_file()  # the interrupted save's debris
     assert not (out / "checkpoint-6").exists()
     assert ckpt.latest_complete(out) == out / "checkpoint-4"  # never the half-saved one
+    assert "resuming from" in (tmp_path / "kill2.log").read_text()  # said in one line
     for c in ckpt.complete_checkpoints(out):
         assert_whole(c)
 
-    # 3. Resume to the end: same weights as the uninterrupted run; the debris is gone.
-    summary = run_ok(corpus, out, "train.resume=auto")
+    # 3. The same command once more, to the end: same weights as the uninterrupted run; the debris is gone.
+    summary = run_ok(corpus, out)
     assert summary["resumed_from"] == str(out / "checkpoint-4")
     assert_same_final_weights(out, reference)
     assert [ckpt.checkpoint_step(p) for p in ckpt.complete_checkpoints(out)] == [2, 4, 6, 8]

@@ -91,11 +91,17 @@ def test_uninterrupted_run_leaves_a_plain_hf_directory(reference):
     assert steps[-1]["train/loss"] < steps[0]["train/loss"]
     assert json.loads((reference / "train_summary.json").read_text())["steps"] == 8
     assert (reference / "run_info.json").is_file() and (reference / "recipe.yaml").is_file()
+    card = (reference / "README.md").read_text()  # the model card names the base model and the recipe
+    assert "base_model: tiny-qwen2.5-vl" in card and "[None]" not in card
 
 
-def test_sigkill_mid_training_then_resume_matches(tmp_path, zoo, reference):
+def test_sigkill_then_the_same_command_resumes_keeps_every_checkpoint_and_matches(tmp_path, zoo, reference):
+    """kill -9 mid-run, then the SAME command (no train.resume: the default is auto): resumed from the newest
+    complete checkpoint, every checkpoint of the killed run kept (retention of 1 deletes only what the resumed
+    run wrote), metrics.jsonl one row per step, final weights bit-identical to the uninterrupted run."""
     out = tmp_path / "run"
-    proc = start_child(out, zoo)
+    keep = "train.save_total_limit=1"
+    proc = start_child(out, zoo, keep)
     wait_for(lambda: ckpt.is_complete(out / "checkpoint-4"), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -103,10 +109,15 @@ def test_sigkill_mid_training_then_resume_matches(tmp_path, zoo, reference):
     assert not (out / "model.safetensors").exists(), "the child finished before it was killed"
     latest = ckpt.latest_complete(out)
     assert latest is not None and ckpt.checkpoint_step(latest) >= 4
-    assert train_zoo(out, zoo, ["train.resume=auto"]) == 0
+    killed_run = sorted(p.name for p in ckpt.complete_checkpoints(out))
+    assert train_zoo(out, zoo, [keep]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["resumed_from"] == str(latest)
     assert_same_weights(out, reference)
+    now = sorted(p.name for p in ckpt.complete_checkpoints(out))
+    assert set(killed_run) <= set(now) and "checkpoint-8" in now, (killed_run, now)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, 9))  # one series, continued
 
 
 def test_crash_mid_save_is_never_resumed_from(tmp_path, zoo, reference):
@@ -133,6 +144,7 @@ def test_preemption_saves_and_exits_zero(tmp_path, zoo, reference, sig):
     saved = ckpt.complete_checkpoints(out)
     assert len(saved) == 1 and 2 <= ckpt.checkpoint_step(saved[0]) < 8
     assert not (out / "model.safetensors").exists()  # not a final model: training did not finish
+    assert "share your model" not in (out.parent / f"{out.name}.log").read_text()
     if sig == signal.SIGTERM:  # resuming one of them is enough to prove the checkpoint is whole
         assert train_zoo(out, zoo, ["train.resume=auto", "train.save_steps=100"]) == 0
         assert_same_weights(out, reference)

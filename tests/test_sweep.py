@@ -228,6 +228,7 @@ def test_local_runs_skip_done_and_report_failures(tmp_path, capsys):
     assert sweep_main([str(path), "--local", "--sweep-dir", str(sweep_dir)]) == 1
     out = capsys.readouterr().out
     assert "after_bad: not started, needs bad" in out and "FAILED (exit 3)" in out
+    assert re.search(r"^\[\d/5 a\] standin a: finished \d+ steps$", out, flags=re.M), out  # streamed, prefixed
     runs = sweep_dir / "runs"
     for name in ("a", "b", "after_b"):
         assert (runs / name / "DONE").exists()

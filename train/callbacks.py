@@ -127,6 +127,13 @@ def attach_eval_hook(trainer, recipe: Recipe, processor):
     when to run, scores gpteval with ``recipe.reward.judge``, and is None when ``eval.bench`` is null."""
     from eval_hooks.callback import attach_bench_eval
 
-    return attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
-                             report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path,
-                             judge=recipe.reward.judge)
+    bench = attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor,
+                              report_to=list(recipe.train.report_to), model_name=recipe.model.name_or_path,
+                              judge=recipe.reward.judge)
+    if bench is not None:  # one line after the first step when the evaluations will take most of the run
+        from train.console_units import install as print_scores_in_percent
+        from train.eval_share import EvalShare
+
+        trainer.add_callback(EvalShare(bench, recipe.eval))
+        print_scores_in_percent(trainer)  # the console shows bench/* x100; the logged values stay fractions
+    return bench

@@ -89,7 +89,9 @@ def publish(staged: Path, run_dir: str | Path, info: dict | None = None) -> Path
     run_dir = Path(run_dir)
     final = run_dir / staged.name
     fsync_tree(staged)
-    if final.exists():  # an older, incomplete attempt at the same step (e.g. killed mid-publish)
+    if final.exists() and is_complete(final):  # a run resumed from an earlier checkpoint: keep the old one aside
+        final.rename(final.with_name(f"{final.name}.replaced-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"))
+    elif final.exists():  # an older, incomplete attempt at the same step (e.g. killed mid-publish)
         shutil.rmtree(final)
     staged.rename(final)
     _fsync_path(run_dir)
@@ -98,20 +100,22 @@ def publish(staged: Path, run_dir: str | Path, info: dict | None = None) -> Path
     return final
 
 
-def enforce_retention(run_dir: str | Path, limit: int) -> list[Path]:
+def enforce_retention(run_dir: str | Path, limit: int, protected: set[str] | frozenset[str] = frozenset()) -> list[Path]:
     """Delete the oldest complete checkpoints beyond ``limit`` (0 = keep all) and leftover incomplete ones.
 
-    Incomplete directories older than the newest complete checkpoint are debris of crashed saves.
-    Returns what was deleted.
+    ``protected``: names of checkpoints this run did not write (an earlier run's, e.g. the one it resumed from):
+    never deleted and not counted against ``limit``. Incomplete directories older than the newest complete
+    checkpoint are debris of crashed saves. Returns what was deleted.
     """
     run_dir = Path(run_dir)
-    complete = complete_checkpoints(run_dir)
+    complete = [p for p in complete_checkpoints(run_dir) if p.name not in protected]
     removed: list[Path] = []
     if limit > 0 and len(complete) > limit:
         for path in complete[:-limit]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
-    newest = checkpoint_step(complete[-1]) if complete else None
+    latest = latest_complete(run_dir)
+    newest = checkpoint_step(latest) if latest is not None else None
     for path in run_dir.iterdir() if run_dir.is_dir() else []:
         step = checkpoint_step(path)
         if step is not None and newest is not None and step < newest and not is_complete(path):

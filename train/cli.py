@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from train.recipe import RecipeError, check_sources, load_recipe, parse_overrides, to_yaml
+from train.user_errors import report_user_error  # noqa: F401 (re-exported: the launchers' one-line errors)
 
 if TYPE_CHECKING:
     from train.config import Recipe
@@ -73,13 +74,18 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
 
         sys.stdout.write(to_yaml(recipe) + origin_comments(recipe, name, overrides))
         return 0
+    from train.preflight import BadRecords, run_checks
+
     try:
         check_family(recipe)
         check_judge(recipe)
+        run_checks(prog, recipe, flags)  # ranges, paths, the rerun decision, bench records: before any model loads
     except RecipeError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    code = int(run(recipe, flags) or 0)
+    except BadRecords as exc:
+        return report_user_error(prog, exc)
+    code = int(run_guarded(prog, run, recipe, flags) or 0)
     close_process_group(code)
     return code
 
@@ -99,6 +105,24 @@ def check_family(recipe: Recipe) -> None:
         raise RecipeError(str(exc)) from None
 
 
+def run_guarded(prog: str, run: Callable[..., int | None], recipe: Recipe, flags: list[str]) -> int | None:
+    """``run(recipe, flags)``; an error the user can fix (train.run.user_errors, a RecipeError raised late) is one
+    line and exit 1 (2 for a recipe), Ctrl-C is one line and exit 130: never a traceback for those."""
+    from train.run import user_errors
+
+    try:
+        return run(recipe, flags)
+    except RecipeError as exc:
+        print(f"\n{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: error: interrupted (Ctrl-C); complete checkpoints are kept, the same command resumes",
+              file=sys.stderr, flush=True)
+        return 130
+    except user_errors() as exc:
+        return report_user_error(prog, exc)
+
+
 def check_judge(recipe: Recipe) -> None:
     """An evaluation whose records need an LLM judge that is not configured stops here, at start (``eval.judge``)."""
     if recipe.eval.bench is None:
@@ -110,18 +134,6 @@ def check_judge(recipe: Recipe) -> None:
         check_judge_at_start(recipe.eval, recipe.data, recipe.reward.judge)
     except JudgeRequired as exc:
         raise RecipeError(str(exc)) from None
-
-
-def report_user_error(prog: str, exc: BaseException) -> int:
-    """One line on stderr for an error the user can fix (no traceback), with the hint to skip a bad sample
-    instead; returns the exit code 1 (or the error's own ``exit_code``). The leading newline ends an open progress-bar line."""
-    from data_mix.badsample import BadSample
-
-    message = str(exc)
-    if isinstance(exc, BadSample) and "on_bad_sample" not in message:
-        message += " (data.on_bad_sample=skip counts and skips bad samples instead)"
-    print(f"\n{prog}: error: {message}", file=sys.stderr, flush=True)
-    return int(getattr(exc, "exit_code", 1))  # 2: nothing could be checked (data_mix.decontam.EvalSetError)
 
 
 def close_process_group(code: int) -> None:

@@ -120,8 +120,10 @@ class TrainConfig:
     """Save a checkpoint every N steps (0 = only at the end)."""
     save_total_limit: int = 2
     """Checkpoints kept (the newest ones); 0 = keep all."""
-    resume: str = "never"
-    """``never``, ``auto`` (newest complete checkpoint in output_dir, if any) or a checkpoint path."""
+    resume: str = "auto"
+    """``auto``: continue the run in output_dir from its newest complete checkpoint when its recipe matches, refuse
+    (exit 2, naming the differing keys) when it does not; ``never``: move an existing run aside to
+    ``<output_dir>.prev-<time>`` and start over; or a checkpoint path (train/rerun.py). No rerun deletes a run."""
     logging_steps: int = 10
     """Log metrics every N steps."""
     report_to: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])

@@ -42,10 +42,10 @@ def render(losses: list[tuple[int, float]], bench: list[tuple[int, float]], widt
         lines.append(f"{step:>5}  {value:9.4f}  {'#' * max(1, round(width * value / top))}")
     if bench:
         lines.append("")
-        lines.append("step   held-out accuracy (bench/overall)")
+        lines.append("step   held-out accuracy, % (bench/overall x100; metrics.jsonl keeps the fraction)")
         for step, value in bench:
-            lines.append(f"{step:>5}  {value:9.3f}  {'#' * round(width * value)}")
-        lines.append(f"\nbefore training: {bench[0][1]:.3f}   after training: {bench[-1][1]:.3f}")
+            lines.append(f"{step:>5}  {100 * value:9.1f}  {'#' * round(width * value)}")
+        lines.append(f"\nbefore training: {100 * bench[0][1]:.1f} %   after training: {100 * bench[-1][1]:.1f} %")
     return "\n".join(lines)
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         curves = read_metrics(args.run_dir)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"launch/curve.py: {exc}", file=sys.stderr)
+        print(f"launch/curve.py: error: {exc}", file=sys.stderr)
         return 2
     print(render(*curves, width=args.width))
     return 0

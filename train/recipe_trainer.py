@@ -81,7 +81,7 @@ class AtomicCheckpoints:
                 raise
             if stage_root.is_dir() and not any(stage_root.iterdir()):
                 stage_root.rmdir()
-            removed = ckpt.enforce_retention(self.run_dir, self.keep)
+            removed = ckpt.enforce_retention(self.run_dir, self.keep, self.earlier_checkpoints)
             log.info("saved %s%s", final, f" (removed {', '.join(p.name for p in removed)})" if removed else "")
         self._barrier()
 
@@ -107,6 +107,8 @@ class RecipeTrainer(AtomicCheckpoints):
         self.optim_cfg = optim_cfg
         self.run_dir = Path(run_dir)
         self.keep = save_total_limit
+        # Checkpoints already in run_dir were written by an earlier run (the one resumed): retention keeps them.
+        self.earlier_checkpoints = frozenset(p.name for p in ckpt.complete_checkpoints(self.run_dir))
         self._staging = False
         if self.args.deepspeed and self.args.world_size > 1:  # ranks see different media: see train/uniform_vision.py
             install_uniform_vision(self.model)

@@ -87,7 +87,9 @@ class RunContext:
     report_to: list[str]
     """The Trainer's integrations for train.report_to (jsonl is ours: :func:`run_callbacks`)."""
     resume_from: Path | None
-    """The checkpoint train.resume points at, or None."""
+    """The checkpoint this run resumes from (train/rerun.py decides), or None."""
+    rerun: Any = None
+    """The :class:`train.rerun.RerunPlan` carried out by :func:`train.rerun.open_run_dir` on rank 0."""
 
 
 def start_run(recipe: Recipe) -> RunContext:
@@ -95,7 +97,7 @@ def start_run(recipe: Recipe) -> RunContext:
     import torch
     import transformers
 
-    from train import checkpoint as ckpt
+    from train import rerun
     from train.callbacks import hf_report_to
     from train.model_loading import pick_device, pick_dtype
 
@@ -107,9 +109,13 @@ def start_run(recipe: Recipe) -> RunContext:
     device = pick_device(recipe.train.device)
     dtype = pick_dtype(recipe.model.dtype, device)
     transformers.set_seed(recipe.train.seed)
+    try:
+        plan = rerun.plan(recipe)
+    except rerun.RerunError as exc:  # raised by open_run_dir on every rank, so that a --dry-run still works
+        plan = rerun.RerunPlan(run_dir=run_dir, refused=exc)
     return RunContext(rank=rank, world=world, device=device, dtype=dtype, run_dir=run_dir,
                       report_to=hf_report_to(list(recipe.train.report_to), run_dir),
-                      resume_from=ckpt.resolve_resume(recipe.train.resume, run_dir))
+                      resume_from=plan.resume_from, rerun=plan)
 
 
 def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str, Any]:
@@ -200,10 +206,13 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
     resume_from, run_dir = ctx.resume_from, ctx.run_dir
     preemption.install()
     start = time.time()
+    quiet = _NoShareLine(preemption)  # transformers' "share your model" line is wrong after a pre-emption
+    logging.getLogger("transformers.trainer").addFilter(quiet)
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     finally:
         preemption.uninstall()
+        logging.getLogger("transformers.trainer").removeFilter(quiet)
     if preemption.triggered:
         log.warning("pre-empted at step %d: checkpoint saved in %s; rerun with train.resume=auto",
                     trainer.state.global_step, run_dir)
@@ -212,6 +221,10 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
         before_save()
     save_final(trainer, recipe, run_dir)
     if trainer.args.should_save:
+        from train.model_card import write_model_card
+
+        write_model_card(recipe, run_dir, "GRPO" if hasattr(trainer, "num_generations") else "SFT",
+                         trainer.state.global_step)
         atomic_write_json(run_dir / TRAIN_SUMMARY, {
             "steps": trainer.state.global_step, "seconds": round(time.time() - start, 1), **summary(),
             "resumed_from": str(resume_from) if resume_from else None, "final_model": str(run_dir)})
@@ -219,6 +232,17 @@ def train_to_end(trainer, recipe: Recipe, ctx: RunContext, preemption, summary: 
 
         write_report_at_end(run_dir)
     return 0
+
+
+class _NoShareLine(logging.Filter):
+    """Drops transformers' end-of-training "Do not forget to share your model" line after a pre-emption."""
+
+    def __init__(self, preemption):
+        super().__init__()
+        self.preemption = preemption
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.preemption.triggered and "share your model" in record.getMessage())
 
 
 def save_final(trainer, recipe: Recipe, run_dir: Path) -> None:
@@ -274,7 +298,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 def report_user_errors(prog: str, run: Callable[[Recipe, list[str]], int], recipe: Recipe, flags: list[str]) -> int:
     """``run(recipe, flags)``; a user error (:func:`user_errors`) becomes one line on stderr and exit code 1."""
-    from train.cli import report_user_error
+    from train.user_errors import report_user_error
 
     try:
         return run(recipe, flags)

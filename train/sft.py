@@ -124,22 +124,20 @@ def run(recipe: Recipe, flags: list[str], source=None) -> int:
     from data_mix.decontam import check as decontamination_check
     from data_mix.decontam import run_record
     from train.callbacks import attach_eval_hook
+    from train.rerun import open_run_dir
     from train.run import init_process_group, run_callbacks, start_run, train_to_end
-    from train.run_info import write_run_info
 
     ctx = start_run(recipe)
     checked = None
     if source is None:  # before anything heavy: a training row that is an evaluation record stops the run here
         checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0))
-    if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "sft", decontamination=checked)
+    open_run_dir(recipe, ctx.rerun, ctx.rank, "sft", checked)  # rank 0: the previous run resumed or moved aside
     if ctx.world > 1:
         init_process_group(ctx.device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     preemption, callbacks = run_callbacks(recipe, ctx)
     trainer, stream, source = build_trainer(recipe, ctx, source, callbacks)
     attach_eval_hook(trainer, recipe, trainer.processing_class)
     if ctx.resume_from is not None:
-        log.info("resuming from %s", ctx.resume_from)
         trainer.load_data_state(ctx.resume_from)
     return train_to_end(trainer, recipe, ctx, preemption, lambda: {
         "samples_seen": stream.seen, "samples_skipped": stream.skipped,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.sample import Sample
+from rewards.answers import answer_problem
 from rewards.metrics import is_mcq, needs_judge
 from rewards.shaping import task_override, unmatched_task_keys
 from train.grpo.prompts import PromptError, build_prompt, count_media_parts, template_for
@@ -211,6 +212,9 @@ def check_sample(sample: Sample, template: str, counter: PromptLengthCounter, da
     if not sample.metricfunc:
         raise BadSample(file, row, "bad_record", "no metricfunc: a GRPO prompt needs a verifiable answer "
                         "(use SpatialTree-Bench-format sources such as rl_l1..rl_l4)")
+    problem = answer_problem(sample.metricfunc, sample.answer, sample.metric_extra)
+    if problem:  # an unknown metric or an answer it cannot use: the accuracy reward would always be 0
+        raise BadSample(file, row, "bad_record", problem)
     if sample.videos and backend == "trl":
         raise GRPODataError(f"{sample.where} ({sample.source}): has a video, and TRL's GRPOTrainer (1.16) takes "
                             "images only. Leave video sources out of the GRPO mix, give their frames as images, "
@@ -287,8 +291,7 @@ def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = N
     unmatched = unmatched_task_keys(reward, {r.sample.leaf for r in out.rows}, {task_type(r.sample) for r in out.rows})
     if unmatched:
         raise GRPODataError("; ".join(unmatched))
-    log.info("%s", out.summary())
-    return out
+    return out  # the caller prints out.summary() (once, rank 0)
 
 
 # ---------------------------------------------------------------------------- the HF dataset

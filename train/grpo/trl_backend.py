@@ -191,10 +191,11 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
     ``decontamination``: the check's record for run_info.json."""
     from train.callbacks import attach_eval_hook
     from train.grpo.dataset import load_prompts, to_hf_dataset
+    from train.grpo.progress import install_on_trainer as install_generation_progress
     from train.grpo.telemetry import LevelTelemetry
     from train.model_loading import load_processor
+    from train.rerun import open_run_dir
     from train.run import init_process_group, prepare_model, print_counts, run_callbacks, start_run, train_to_end
-    from train.run_info import write_run_info
 
     if recipe.train.max_steps <= 0:
         raise ValueError("GRPO needs train.max_steps > 0 (prompts are resampled every epoch; there is no natural end)")
@@ -214,8 +215,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
     if "--dry-run" in flags:
         return 0
     dataset = to_hf_dataset(prompts, recipe.data)
-    if ctx.rank == 0:
-        write_run_info(recipe, ctx.run_dir, "grpo", decontamination=decontamination)
+    open_run_dir(recipe, ctx.rerun, ctx.rank, "grpo", decontamination)  # rank 0: the previous run resumed or moved aside
 
     funcs, weights = reward_functions(recipe, processor.tokenizer)
     telemetry = LevelTelemetry(weights, eos_token_ids=[])
@@ -243,6 +243,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
                                         wandb="wandb" in recipe.train.report_to))
     telemetry.eos = {int(t) for t in [*trainer.eos_token_ids, processor.tokenizer.pad_token_id] if t is not None}
     attach_eval_hook(trainer, recipe, processor)
+    install_generation_progress(trainer, ctx.rank)  # a line every 10 s while a step's rollouts are generated
 
     def restore_padding_side():  # the saved checkpoint keeps the model's own setting
         processor.tokenizer.padding_side = padding_side

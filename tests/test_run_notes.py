@@ -1,0 +1,88 @@
+"""What a run says about itself: the evaluation-share line, the model card, no "share your model" after a
+pre-emption (train/eval_share.py, train/model_card.py, train/run.py)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+from train.eval_share import planned_evaluations, share_line
+
+
+def _eval(at_start=True, every=0, at_end=True):
+    return SimpleNamespace(at_start=at_start, every_steps=every, at_end=at_end)
+
+
+def test_planned_evaluations_count_start_periodic_and_end_once():
+    assert planned_evaluations(_eval(), 3) == 2
+    assert planned_evaluations(_eval(every=100), 400) == 5  # start + 100, 200, 300, 400 (the end is 400)
+    assert planned_evaluations(_eval(every=100), 450) == 6
+    assert planned_evaluations(_eval(at_start=False, at_end=False), 10) == 0
+
+
+def test_the_share_line_appears_above_a_quarter_only():
+    line = share_line(2, 30.0, 3, 1.0, _eval())  # 60 s of evaluation vs 3 s of training: 95%
+    assert line is not None and "about 95% of this run's time" in line and "2 evaluations x 30.0 s" in line
+    assert share_line(2, 30.0, 1000, 1.0, _eval()) is None  # 60 s vs 1000 s: 6%
+
+
+def test_the_model_card_names_the_base_model_and_the_recipe():
+    from train.model_card import model_card
+    from train.recipe import load_recipe
+
+    card = model_card(load_recipe("quickstart_sft"), "SFT", 400)
+    assert "base_model: tiny-qwen2.5-vl" in card and "`quickstart_sft`" in card and "400 optimizer steps" in card
+    assert "None" not in card and "qs_distance" in card
+
+
+def test_no_share_your_model_line_after_a_preemption():
+    from train.callbacks import Preemption
+    from train.run import _NoShareLine
+
+    pre = Preemption()
+    quiet = _NoShareLine(pre)
+    rec = logging.LogRecord("transformers.trainer", logging.INFO, __file__, 1,
+                            "\n\nTraining completed. Do not forget to share your model on huggingface.co/models =)\n\n",
+                            None, None)
+    assert quiet.filter(rec)  # a finished run: transformers' line stays
+    pre.triggered = True
+    assert not quiet.filter(rec)
+
+
+def test_evaluate_help_covers_every_form_the_readme_uses():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    helptext = subprocess.run([sys.executable, str(repo / "launch" / "evaluate.py"), "--help"], capture_output=True,
+                              text=True, timeout=60).stdout
+    readme = (repo / "README.md").read_text().replace("\\\n", " ")
+    uses = [line for line in readme.splitlines() if "launch/evaluate.py" in line]
+    assert uses
+    for line in uses:
+        for key in re.findall(r"\b([a-z_]+(?:\.[a-z_]+)+)=", line):
+            assert f"{key}=" in helptext, (key, line)
+        for flag in re.findall(r"(--[a-z-]+)", line):
+            assert flag in helptext, (flag, line)
+    assert "recipe=NAME [key=value ...] [--print-config]" not in helptext.splitlines()[0]
+
+
+def test_console_log_lines_show_benchmark_scores_in_percent(capsys, tmp_path):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from train.console_units import PercentProgress, percent_logs
+
+    logs = {"bench/overall": 0.001628, "bench/L1": 0.5, "bench/eval_seconds": 3.5, "train/loss": 1.25}
+    assert percent_logs(logs) == {"bench/overall": "0.2 %", "bench/L1": "50.0 %", "bench/eval_seconds": 3.5,
+                                  "train/loss": 1.25}
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    state, control = TrainerState(max_steps=2, is_world_process_zero=True, is_local_process_zero=True), TrainerControl()
+    cb = PercentProgress()
+    cb.on_train_begin(args, state, control)
+    cb.on_log(args, state, control, logs=dict(logs))
+    cb.on_train_end(args, state, control)
+    out = capsys.readouterr()
+    assert "'bench/overall': '0.2 %'" in out.out + out.err and "0.001628" not in out.out + out.err
+    assert logs["bench/overall"] == 0.001628  # the caller's dict (what is logged) is not changed

@@ -1,0 +1,71 @@
+"""Say early when the configured evaluations will take most of a run's time.
+
+A 3-step SFT with the default start and end evaluations spends ~90% of its time evaluating; nothing said so.
+:class:`EvalShare` measures the start evaluation (``eval.at_start``) and the first optimizer step, counts the
+evaluations the recipe asks for, and after the first step prints one line (rank 0) when their estimated share of
+the run passes :data:`THRESHOLD`. Without a start evaluation there is nothing measured to estimate from; it stays
+quiet. Estimates only: the final evaluation under another protocol (``eval.final_protocol``) is not counted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+THRESHOLD = 0.25
+"""Share of the run above which the line is printed (project choice)."""
+
+
+def planned_evaluations(eval_cfg: Any, max_steps: int) -> int:
+    """Evaluations the eval hook makes over ``max_steps`` steps (at start, every N steps, at the end; never twice)."""
+    every = eval_cfg.every_steps if eval_cfg.every_steps > 0 else 0
+    n = int(bool(eval_cfg.at_start)) + (max_steps // every if every else 0)
+    if eval_cfg.at_end and not (every and max_steps % every == 0):
+        n += 1
+    return n
+
+
+def share_line(evals: int, eval_s: float, steps: int, step_s: float, eval_cfg: Any) -> str | None:
+    """The line to print, or None when the evaluations take at most THRESHOLD of the run."""
+    total_eval, total_train = evals * eval_s, steps * step_s
+    if total_eval + total_train <= 0 or total_eval / (total_eval + total_train) <= THRESHOLD:
+        return None
+    share = 100 * total_eval / (total_eval + total_train)
+    return (f"note: evaluations will take about {share:.0f}% of this run's time (estimated: {evals} evaluations x "
+            f"{eval_s:.1f} s vs {steps} steps x {step_s:.2f} s; eval.at_start={eval_cfg.at_start}, "
+            f"eval.every_steps={eval_cfg.every_steps}, eval.at_end={eval_cfg.at_end}); a larger eval.every_steps, "
+            "a smaller eval.max_samples_per_leaf or eval.at_start=false spends less")
+
+
+class EvalShare(TrainerCallback):
+    """Added after the bench callback (``bench``: its ``eval_seconds_total`` is read)."""
+
+    def __init__(self, bench: Any, eval_cfg: Any, out=None):
+        self.bench, self.cfg, self.out = bench, eval_cfg, out
+        self.start_eval_s = 0.0
+        self.step_begin = None
+        self.done = False
+        self.said: str | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_eval_s = float(getattr(self.bench, "eval_seconds_total", 0.0) or 0.0)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.step_begin is None:
+            self.step_begin = (time.perf_counter(), float(getattr(self.bench, "eval_seconds_total", 0.0) or 0.0))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.done or self.step_begin is None:
+            return
+        self.done = True
+        began, eval_before = self.step_begin
+        in_evals = float(getattr(self.bench, "eval_seconds_total", 0.0) or 0.0) - eval_before
+        step_s = max(time.perf_counter() - began - in_evals, 1e-6)
+        if self.start_eval_s <= 0 or not state.is_world_process_zero:
+            return
+        self.said = share_line(planned_evaluations(self.cfg, state.max_steps), self.start_eval_s, state.max_steps,
+                               step_s, self.cfg)
+        if self.said:
+            print(self.said, file=self.out, flush=True)
