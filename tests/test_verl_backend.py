@@ -53,7 +53,7 @@ def test_every_recipe_key_verl_cannot_carry_is_warned_in_one_place(tmp_path, cap
 
     src = write_bench_source(tmp_path, n=2)
     carried = ["grpo.backend=verl", "grpo.mask_truncated_completions=false", "train.report_to=[tensorboard]",
-               "train.save_total_limit=0", "eval.bench=null"]
+               "train.save_total_limit=0", "eval.bench=null", "data.decontaminate=off"]
     assert verl_backend.uncarried(grpo_recipe(tmp_path, src, carried)) == []
     recipe = grpo_recipe(tmp_path, src, [*carried, "model.freeze.projector=true", "model.freeze.llm=true",
                                          "model.freeze.vision=false", "optim.vision_lr=1e-4", "optim.scheduler=linear",
@@ -124,7 +124,7 @@ def test_dry_run_from_the_command_line_prints_the_command(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), f"data.root={tmp_path}",
            f"data.registry={tmp_path / 'registry.yaml'}", "mix.groups.rl.sources=[mine]", "recipe=auto_think",
-           "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", f"train.output_dir={out}", "grpo.backend=verl",
+           "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "data.decontaminate=off", f"train.output_dir={out}", "grpo.backend=verl",
            "--dry-run"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -54,7 +54,7 @@ def main(out: str, zoo_dir: str, stage: str) -> int:
                                 "train.max_steps=2", "train.per_device_batch_size=2", f"train.grad_accum={accum}",
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
-                                "eval.bench=null", "train.report_to=[jsonl]", "train.num_threads=1",
+                                "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "train.num_threads=1",
                                 "model.freeze.projector=false"])
     code = run(recipe, [], source=ListSource(ordered, epochs=1))
     close_process_group(code)  # as launch/sft.py does (train/cli.py)

@@ -138,6 +138,9 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
 def _check_choices(cfg: DictConfig) -> None:
     for key, choices in CHOICES.items():
         value = OmegaConf.select(cfg, key)
+        if value == "False" and "off" in choices:  # YAML 1.1 reads a bare `off` as false: the user meant "off"
+            OmegaConf.update(cfg, key, "off")
+            continue
         if value is not None and value not in choices:
             raise RecipeError(f"{key}={value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
 
