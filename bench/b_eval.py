@@ -34,7 +34,7 @@ def start_quickstart(data_root: Path, out: Path, quick: bool, hook: bool) -> tup
     if quick:
         args += QUICK
     if not hook:
-        args.append("eval.bench=null")
+        args += ["eval.bench=null", "data.decontaminate_against=[qs_distance_heldout]"]  # the same check as ours
     with open(out.with_suffix(".log"), "w") as fh:
         proc = subprocess.Popen([sys.executable, str(REPO / "launch" / "sft.py"), *args], cwd=REPO, stdout=fh,
                                 stderr=subprocess.STDOUT)

@@ -2,10 +2,10 @@
 """Decontamination: python launch/decontam.py recipe=NAME [key=value ...] [--json] [--no-progress] [--explain KEY]
 
 Checks every row of every source of the recipe's mix against ``data.decontaminate_against`` (default:
-``eval.bench``): a row that shows a bench record's images (same contents) and contains its question is
-contaminated. Prints the summary and the contaminated rows (training file + row = bench file + row).
-Exit codes: 0 clean, 1 contaminated rows found, 2 a recipe / registry error or an evaluation set that
-cannot be read. SFT and GRPO runs make the same check before the model loads (``data.decontaminate``).
+``eval.bench``): a row that shows a bench record's images (near duplicates: re-encoded or resized) and contains
+its question (reworded: most of its content words) is contaminated (data_mix/near_dup.py). Prints the summary and the contaminated rows (training file + row = bench file + row).
+Exit codes: 0 clean, 1 contaminated rows found, 2 a recipe / registry error or an evaluation set (or a row of
+it) that cannot be read. SFT and GRPO runs make the same check before the model loads (``data.decontaminate``).
 """
 
 import json
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     explained = explain_if_asked(PROG, argv)  # --explain KEY: one recipe key
     if explained is not None:
         return explained
-    from data_mix.decontam import scan
+    from data_mix.decontam import EvalSetError, scan
     from data_mix.registry import RegistryError
     from train.cli import split_flags
     from train.recipe import RecipeError, load_recipe, parse_overrides
@@ -47,7 +47,10 @@ def main(argv: list[str]) -> int:
             raise RecipeError("nothing to check: " + ("the recipe's mix has no sources" if not sources else
                               "no evaluation set (data.decontaminate_against=[...] or eval.bench=...)"))
         report = scan(sources, benches, recipe.data, progress="--no-progress" not in flags)
-    except (RecipeError, RegistryError, FileNotFoundError) as exc:
+        if report.bench_skipped:
+            raise EvalSetError(f"{report.bench_skipped} row(s) of the evaluation set cannot be read, so nothing "
+                               f"was checked against them; first: {report.first_bench_skipped}")
+    except (RecipeError, RegistryError, FileNotFoundError, EvalSetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     if "--json" in flags:

@@ -93,6 +93,10 @@ def check_values(obj: Any, table: Mapping[str, KeySpec], prefix: str = "", *,
                     check_values(entry, table, f"{key}.{sub}.", error=error)
         pattern = pattern_of(key, table)
         if pattern is not None:
+            choices = table[pattern].choices
+            if value in (False, "False") and choices is not None and "off" in choices:
+                value = "off"  # YAML 1.1 reads a bare `off` as false: the user meant the choice "off"
+                setattr(obj, f.name, value)
             check_value(key, value, table[pattern], error)
 
 

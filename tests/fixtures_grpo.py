@@ -82,6 +82,6 @@ def grpo_recipe(root: Path, source_file: Path, overrides: list[str] | tuple[str,
     from train.recipe import load_recipe
 
     base = [f"data.root={source_file.parent}", f"data.registry={source_file.parent / 'registry.yaml'}",
-            "mix.groups.rl.sources=[mine]", "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null",
+            "mix.groups.rl.sources=[mine]", "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "data.decontaminate=off",
             "grpo.max_prompt_length=4096", "train.report_to=[jsonl]"]
     return load_recipe(name, [*base, *overrides])

@@ -107,7 +107,7 @@ def sft_overrides(root: Path, registry: Path, out: Path, *extra: str) -> list[st
             "mix.groups.all.sources=[rel_train]", "mix.budget.unit=epochs", "mix.budget.value=3", "mix.upsample=true",
             "train.max_steps=8", "train.save_steps=2", "train.save_total_limit=0", "train.per_device_batch_size=2",
             "optim.lr=1e-3", "optim.warmup_ratio=0.25", "train.logging_steps=1", "train.report_to=[jsonl]",
-            "train.num_threads=1", "eval.bench=null", f"train.output_dir={out}", *extra]
+            "train.num_threads=1", "eval.bench=null", "data.decontaminate=off", f"train.output_dir={out}", *extra]
 
 
 def child_env(extra_pythonpath: Path | None = None) -> dict:

@@ -22,7 +22,7 @@ from fixtures_sft import sample_zoo  # noqa: E402
 from train.data import ListSource  # noqa: E402
 
 BASE = ["train.max_steps=8", "train.save_steps=2", "train.save_total_limit=0", "train.per_device_batch_size=2",
-        "optim.lr=1e-3", "optim.warmup_ratio=0.25", "train.logging_steps=1", "eval.bench=null",
+        "optim.lr=1e-3", "optim.warmup_ratio=0.25", "train.logging_steps=1", "eval.bench=null", "data.decontaminate=off",
         "train.report_to=[jsonl]", "train.num_threads=1"]
 
 

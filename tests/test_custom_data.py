@@ -98,6 +98,7 @@ description: my distance data mixed 1:3 (tokens) with my general data
 data:
   root: {root}
   registry: {root / 'registry.yaml'}
+  decontaminate: "off"   # this registry has no evaluation set to check against (name one to check)
 mix:
   groups:
     general: {{weight: 3, sources: [my_llamafactory, my_llava_instruct]}}

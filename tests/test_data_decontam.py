@@ -144,3 +144,96 @@ def test_training_stops_before_the_model_loads(planted, launcher, capsys, tmp_pa
     assert f"launch/{launcher}.py: error: 2 training row(s) are evaluation records" in out.err
     assert f"{planted['root'] / 'planted.jsonl'}, row 2 (planted)" in out.err
     assert "trainable parameters" not in out.out and not (tmp_path / "run" / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- near copies, fail closed
+
+@pytest.fixture(scope="module")
+def paraphrased(planted):
+    """A training file whose row 2 is a bench record reworded, its image re-encoded as JPEG (quality 70)."""
+    from PIL import Image
+
+    root, single = planted["root"], planted["single"]
+    Image.open(single.images[0]).convert("RGB").save(root / "img/reencoded.jpg", "JPEG", quality=70)
+    reworded = ("Take a look at the scene, then say: " + single.meta["question"].lower().rstrip("?")
+                + "? Answer with the letter.")
+    write_jsonl(root / "paraphrased.jsonl", [_row("clean", ["other.png"], "How many cubes are there?"),
+                                             _row("reworded-leak", ["reencoded.jpg"], reworded)])
+    reg = write_registry(root / "reg_para.yaml", {
+        "paraphrased": {"format": "llava", "files": [str(root / "paraphrased.jsonl")], "media_root": str(root / "img")},
+        "spatialtree_bench": {"format": "bench", "files": [str(Path(single.file))],
+                              "media_root": str(Path(single.file).parent)}})
+    recipe = root / "para.yaml"
+    recipe.write_text(yaml_recipe(root, reg).replace("[planted, spatial_distance]", "[paraphrased]"))
+    return recipe
+
+
+def test_a_reworded_bench_question_on_a_reencoded_image_is_found_and_stops_sft(planted, paraphrased, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "launch/decontam.py", f"recipe={paraphrased}", "--no-progress"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr
+    assert f"{planted['root'] / 'paraphrased.jsonl'}, row 2 (paraphrased) = {_where(planted['single'])}" in out.stdout
+    assert "1 contaminated training row(s)" in out.stdout
+    broken = paraphrased.with_name("broken.yaml")  # every bench row unreadable (wrong media root): exit 2, not clean
+    broken.write_text(paraphrased.read_text().replace("reg_para.yaml", "reg_broken.yaml"))
+    root = planted["root"]
+    write_registry(root / "reg_broken.yaml", {
+        "paraphrased": {"format": "llava", "files": [str(root / "paraphrased.jsonl")], "media_root": str(root / "img")},
+        "spatialtree_bench": {"format": "bench", "files": [planted["single"].file], "media_root": str(root)}})
+    bad = subprocess.run([sys.executable, "launch/decontam.py", f"recipe={broken}", "--no-progress"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "216 row(s) of the evaluation set cannot be read" in bad.stderr, bad.stderr
+    out = subprocess.run([sys.executable, "launch/sft.py", f"recipe={paraphrased}", f"train.output_dir={tmp_path}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr[-2000:]
+    err = out.stderr.strip().splitlines()
+    assert err[-1].startswith("launch/sft.py: error: 1 training row(s) are evaluation records") and "row 2" in err[-1]
+    assert "Traceback" not in out.stderr and "trainable parameters" not in out.stdout
+
+
+def test_an_evaluation_set_that_cannot_be_read_stops_the_run_before_the_model_exit_2(planted, tmp_path, capsys,
+                                                                                    monkeypatch, caplog):
+    from data_mix import decontam
+    from train.sft import run_cli
+
+    bad = tmp_path / "gone" / "test.jsonl"
+    unreadable = tmp_path / "dir.jsonl"
+    unreadable.mkdir()  # exists, cannot be read as a file
+    for against, names in ((f"[{bad}]", str(bad)), (f"[{unreadable}]", "dir.jsonl"), ("[]", "no evaluation set")):
+        recipe = load_recipe(str(planted["recipe"]), [f"train.output_dir={tmp_path / 'run'}",
+                                                      f"data.decontaminate_against={against}"])
+        assert run_cli(recipe, []) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("launch/sft.py: error: decontamination: ") and names in err and "\n" not in err, err
+        assert "data.decontaminate=warn" in err and not (tmp_path / "run" / "run_info.json").exists()
+    # warn: said, and the run goes on with what it could check (here nothing)
+    recipe = load_recipe(str(planted["recipe"]), [f"data.decontaminate_against=[{bad}]", "data.decontaminate=warn"])
+    with caplog.at_level(logging.WARNING, logger="data_mix.decontam"):
+        report = check(recipe.data, recipe.mix, progress=False)
+    assert report.not_checked and str(bad) in report.not_checked and any("training anyway" in r.getMessage()
+                                                                         for r in caplog.records)
+    record = decontam.run_record(recipe.data, report)
+    assert record["mode"] == "warn" and record["checked"] is False and str(bad) in record["reason"]
+
+    # off: no evaluation set is read at all
+    def no_reading(*args, **kwargs):
+        raise AssertionError("data.decontaminate=off read an evaluation set")
+
+    monkeypatch.setattr(decontam, "resolve_bench", no_reading)
+    monkeypatch.setattr(decontam, "SourceRows", no_reading)
+    recipe = load_recipe(str(planted["recipe"]), [f"data.decontaminate_against=[{bad}]", "data.decontaminate=off"])
+    assert check(recipe.data, recipe.mix, progress=False) is None
+    assert decontam.run_record(recipe.data, None) == {"mode": "off", "checked": False,
+                                                      "reason": "data.decontaminate=off"}
+
+
+def test_run_record_says_what_was_checked(planted):
+    from data_mix.decontam import run_record
+
+    clean = load_recipe(str(planted["recipe"]), ["mix.groups.g.sources=[spatial_distance]"])
+    record = run_record(clean.data, check(clean.data, clean.mix, progress=False))
+    assert record["mode"] == "error" and record["checked"] is True and record["hits"] == 0
+    assert record["rows_checked"] == 60 and record["bench_records"] == 216 and record["sources"] == ["spatial_distance"]
+    assert record["files"] == [str(Path(planted["single"].file))]
+    assert record["thresholds"] == {"containment": 0.75, "hamming": 6}

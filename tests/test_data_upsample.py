@@ -83,7 +83,7 @@ def _tiny_run(tmp_path: Path, name: str, max_steps: int, upsample: bool) -> tupl
         "mix.unit=samples", "mix.groups={g: {sources: [src]}}", "mix.budget.unit=epochs", "mix.budget.value=1",
         f"mix.upsample={str(upsample).lower()}", f"train.max_steps={max_steps}", "train.per_device_batch_size=2",
         "train.grad_accum=1", "train.save_steps=0", "train.logging_steps=1", "train.report_to=[jsonl]",
-        "train.num_threads=1", f"train.output_dir={out}", "eval.bench=null", "optim.lr=1e-3"])
+        "train.num_threads=1", f"train.output_dir={out}", "eval.bench=null", "data.decontaminate=off", "optim.lr=1e-3"])
     return run(recipe, []), out
 
 

@@ -51,7 +51,7 @@ def test_launcher_trains_saves_a_loadable_model_and_per_level_metrics(standin, t
     completions here, for time)."""
     out = tmp_path / "run"
     cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), "recipe=auto_think", "model.name_or_path=tiny-qwen2.5-vl",
-           f"data.root={standin}", "train.max_steps=3", f"train.output_dir={out}", "eval.bench=null",
+           f"data.root={standin}", "train.max_steps=3", f"train.output_dir={out}", "eval.bench=null", "data.decontaminate=off",
            "grpo.max_completion_length=16", "train.per_device_batch_size=8", "grpo.num_generations=4",
            "train.grad_accum=1", "train.logging_steps=1", "train.num_threads=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
@@ -150,7 +150,7 @@ def learning_setup(standin, tmp_path_factory):
     recipe = load_recipe("quickstart_sft", [
         "model.name_or_path=tiny-qwen2.5-vl", f"data.root={standin}", f"data.registry={registry}",
         f"train.output_dir={sft_dir}", f"train.max_steps={SFT_STEPS}", "train.per_device_batch_size=16",
-        "data.max_length=1024", "eval.bench=null", "train.report_to=[jsonl]", "optim.warmup_ratio=0.05"])
+        "data.max_length=1024", "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "optim.warmup_ratio=0.05"])
     assert sft_run(recipe, [], source=itertools.islice(epochs(), SFT_STEPS * 16)) == 0
     return registry, sft_dir
 
@@ -164,7 +164,7 @@ def _grpo_runs(standin: Path, registry: Path, sft_dir: Path, work: Path) -> dict
         cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), "recipe=quickstart_grpo",
                f"model.name_or_path={sft_dir}", f"data.root={standin}", f"data.registry={registry}",
                "mix.groups.rl.sources=[learn_l1,learn_l3]", f"train.output_dir={out}", f"reward.mode={mode}",
-               "eval.bench=null", "train.report_to=[jsonl]"]
+               "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]"]
         log = open(work / f"{mode}.log", "w")
         procs[mode] = (out, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                                   env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}))
@@ -215,7 +215,7 @@ def test_lora_with_a_kl_term_trains_adapters_only_and_saves_a_merged_model(stand
     out = tmp_path / "run"
     recipe = load_recipe("quickstart_grpo", [
         f"model.name_or_path={sft_dir}", f"data.root={standin}", f"data.registry={registry}",
-        "mix.groups.rl.sources=[learn_l1,learn_l3]", f"train.output_dir={out}", "eval.bench=null",
+        "mix.groups.rl.sources=[learn_l1,learn_l3]", f"train.output_dir={out}", "eval.bench=null", "data.decontaminate=off",
         "train.report_to=[jsonl]", "train.max_steps=3", "train.per_device_batch_size=16", "grpo.beta=0.04",
         "model.lora.enabled=true", "model.lora.r=4", "model.lora.target_modules=[q_proj,v_proj]", "optim.lr=5e-4"])
     before = load_model(ModelConfig(name_or_path=str(sft_dir)), "cpu").state_dict()
@@ -239,7 +239,7 @@ def test_deepspeed_zero3_with_a_kl_term_on_two_processes(standin, learning_setup
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29513",
            str(REPO / "launch" / "grpo.py"), "recipe=quickstart_grpo", f"model.name_or_path={sft_dir}",
            f"data.root={standin}", f"data.registry={registry}", "mix.groups.rl.sources=[learn_l1,learn_l3]",
-           f"train.output_dir={out}", "eval.bench=null", "train.report_to=[jsonl]", "train.max_steps=2",
+           f"train.output_dir={out}", "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "train.max_steps=2",
            "train.per_device_batch_size=8", "train.deepspeed=zero3", "grpo.beta=0.04", "train.save_steps=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900,
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"})

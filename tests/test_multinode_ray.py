@@ -122,7 +122,7 @@ def cluster_run(verl_python, tmp_path_factory) -> dict:
             result["ray_up_s"] = time.monotonic() - t0
             t1 = time.monotonic()
             args = [f"data.root={data}", f"data.registry={data / 'registry.yaml'}", "mix.groups.rl.sources=[mine]",
-                    "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "grpo.max_prompt_length=4096",
+                    "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "data.decontaminate=off", "grpo.max_prompt_length=4096",
                     "train.report_to=[jsonl]", f"train.output_dir={result['out']}", "grpo.num_generations=2",
                     "train.per_device_batch_size=2", "train.max_steps=2", "grpo.max_completion_length=8",
                     "grpo.backend=verl", f"grpo.ray_address={address}", "grpo.verl.nnodes=2",

@@ -166,7 +166,7 @@ def grpo_args(data: Path, out: Path) -> list[str]:
     """launch/grpo.py with the per-rank-media prompt set of tests/grpo_media_child.py (a KL term, a reward that
     differs within every group), ZeRO-3."""
     base = [f"data.root={data}", f"data.registry={data / 'registry.yaml'}", "mix.groups.rl.sources=[mine]",
-            "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "grpo.max_prompt_length=4096",
+            "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "data.decontaminate=off", "grpo.max_prompt_length=4096",
             "train.report_to=[jsonl]"]
     return [str(REPO / "launch" / "grpo.py"), *base, *grpo_media_overrides(str(out), "zero3"), "train.save_steps=0"]
 

@@ -129,7 +129,7 @@ defaults:
               mix.budget.unit: samples, mix.budget.value: 4000, mix.budget.group: null,
               mix.budget.match_recipe: null, train.max_steps: 400, train.per_device_batch_size: 2,
               train.grad_accum: 1, train.save_steps: 0, train.num_threads: 1, train.report_to: [jsonl],
-              train.logging_steps: 1, eval.bench: null}}
+              train.logging_steps: 1, eval.bench: null, data.decontaminate: "off"}}
   slurm: {{gpus_per_node: 0, cpus_per_task: 1, time: "10:00", signal_secs: 60}}
 runs:
   - {{name: sft, recipe: dist}}

@@ -51,7 +51,7 @@ def test_every_recipe_key_verl_cannot_carry_is_warned_at_config_time(tmp_path, c
     from train.grpo import verl_backend
 
     src = write_bench_source(tmp_path, n=2)
-    recipe = grpo_recipe(tmp_path, src, ["grpo.backend=verl", "eval.bench=null", "model.freeze.projector=true",
+    recipe = grpo_recipe(tmp_path, src, ["grpo.backend=verl", "eval.bench=null", "data.decontaminate=off", "model.freeze.projector=true",
                                          "model.freeze.llm=true", "optim.scheduler=linear", "train.deepspeed=zero2"])
     lines = verl_backend.uncarried(recipe)
     assert {"model.freeze.projector", "model.freeze.llm", "optim.scheduler", "train.deepspeed"} <= {
@@ -117,7 +117,7 @@ def test_dry_run_from_the_command_line_prints_the_command(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), f"data.root={tmp_path}",
            f"data.registry={tmp_path / 'registry.yaml'}", "mix.groups.rl.sources=[mine]", "recipe=auto_think",
-           "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", f"train.output_dir={out}", "grpo.backend=verl",
+           "model.name_or_path=tiny-qwen2.5-vl", "eval.bench=null", "data.decontaminate=off", f"train.output_dir={out}", "grpo.backend=verl",
            "--dry-run"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -61,7 +61,7 @@ def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, mod
                                 "train.max_steps=2", "train.per_device_batch_size=2", f"train.grad_accum={accum}",
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
-                                "eval.bench=null", "train.report_to=[jsonl]", "train.num_threads=1",
+                                "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "train.num_threads=1",
                                 "model.freeze.projector=false", *(PACKED if packed else [])])
     return run(recipe, [], source=ListSource(ordered, epochs=1))
 
