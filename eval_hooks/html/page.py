@@ -23,7 +23,7 @@ th{background:#f3f5f7;text-align:left}td.num{text-align:right;font-variant-numer
 .ct{font-size:11px;font-weight:600}.tk{font-size:9px;fill:#555}.lg{font-size:9px;fill:#333}.grid{stroke:#eee}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:320px;font-size:12px}
 details>summary{cursor:pointer}.tree details{margin-left:18px}.tree>details{margin-left:0}
-.node{display:inline-flex;gap:10px;align-items:center}.bar{display:inline-block;height:8px;background:#4a90d9}
+.node{display:inline-flex;gap:10px;align-items:center}.bar{position:absolute;left:0;top:0;height:8px;background:#4a90d9}
 .barbox{display:inline-block;width:120px;height:8px;background:#eee;position:relative}
 .ci{position:absolute;top:-2px;height:12px;border-left:1px solid #333;border-right:1px solid #333}
 .controls{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin-bottom:8px}
@@ -34,7 +34,8 @@ details>summary{cursor:pointer}.tree details{margin-left:18px}.tree>details{marg
 .ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}
 .txt{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;padding:4px 6px;
 margin:2px 0}.kv{font-size:12px}.kv b{color:#555}
-.group{border-top:1px solid #eee;padding:6px 0}.pos{color:#1a7f37}.neg{color:#c62828}
+.fields{display:grid;grid-template-columns:120px 1fr;gap:2px 8px;align-items:start}.fields>.head{grid-column:1/3}
+.fields .txt{margin:0}.group{border-top:1px solid #eee;padding:6px 0}.pos{color:#1a7f37}.neg{color:#c62828}
 .gain{background:#e6f4ea}.drop{background:#fdecea}.sig{font-weight:700}
 """
 
@@ -77,8 +78,8 @@ function samples(){var recs=data('samples-data');var root=$('#samples-list');if(
  buttons(box,'result',[['all','all'],['correct','correct'],['wrong','wrong']],state,render);
  render(true);}
 function card(r){var c=el('div',{'class':'sample','data-level':r.level,'data-correct':String(r.correct)});
- var left=el('div');left.appendChild(thumbs(r.media));c.appendChild(left);var right=el('div');
- var head=el('div',{'class':'kv'});head.appendChild(el('span',{'class':r.correct?'ok':'bad'},(r.correct?'correct ':'wrong ')+fmt(r.score)));
+ var left=el('div');left.appendChild(thumbs(r.media));c.appendChild(left);var right=el('div',{'class':'fields'});
+ var head=el('div',{'class':'kv head'});head.appendChild(el('span',{'class':r.correct?'ok':'bad'},(r.correct?'correct ':'wrong ')+fmt(r.score)));
  head.appendChild(el('span',{'class':'muted'},'  '+r.leaf+'  '+r.id+'  ('+r.metric+')'));right.appendChild(head);
  [['prompt',r.prompt],['response',r.response],['extracted answer',r.extracted],['answer',r.answer],['reason',r.reason]].forEach(function(p){
   if(p[1]===undefined||p[1]===null||p[1]==='')return;var k=el('div',{'class':'kv'});k.appendChild(el('b',null,p[0]));
