@@ -137,6 +137,7 @@ class StepEnds:
 
 def effective_settings(args, model, optimizer) -> dict:
     """What a GRPO run actually does: precision, checkpointing, optimizer kernel, compile."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper -> the torch optimizer
     return {"bf16": bool(args.bf16), "fp16": bool(args.fp16),
             "gradient_checkpointing": bool(args.gradient_checkpointing
                                            or getattr(model, "is_gradient_checkpointing", False)),
