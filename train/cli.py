@@ -54,6 +54,7 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
         sys.stdout.write(to_yaml(recipe))
         return 0
     try:
+        check_family(recipe)
         check_judge(recipe)
     except RecipeError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -61,6 +62,22 @@ def main(prog: str, argv: Sequence[str], run: Callable[..., int | None],
     code = int(run(recipe, flags) or 0)
     close_process_group(code)
     return code
+
+
+def check_family(recipe: Recipe) -> None:
+    """The model's family from its config.json (no weights load): an unsupported ``model_type``, or a recipe key
+    the family cannot honour (e.g. ``train.packing`` where packing is refused), stops here (exit 2). A checkpoint
+    whose config.json cannot be read yet (a hub id not downloaded) is left to the loader."""
+    from train.models import UnsupportedFamily, family_for_checkpoint
+    from train.models.base import config_json
+
+    if config_json(recipe.model.name_or_path) is None:
+        return
+    try:
+        family = family_for_checkpoint(recipe.model.name_or_path)
+        family.check_recipe(recipe)
+    except (UnsupportedFamily, ValueError) as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def check_judge(recipe: Recipe) -> None:

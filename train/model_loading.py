@@ -1,9 +1,10 @@
 """Model and processor loading, shared by SFT, GRPO and evaluation.
 
-One path for every checkpoint: the embedded ``tiny-qwen2.5-vl`` is first written to the cache as
-a plain Hugging Face directory, then loaded with ``from_pretrained`` like any hub id or local path.
-The model class comes from the checkpoint's config (AutoModelForImageTextToText), never from a
-substring of the path.
+One path for every checkpoint: an embedded tiny model (``tiny-qwen2.5-vl``, ``tiny-qwen3-vl``, ... see
+train/tiny/) is first written to the cache as a plain Hugging Face directory, then loaded with
+``from_pretrained`` like any hub id or local path. The model class comes from the checkpoint's config
+(AutoModelForImageTextToText), never from a substring of the path; the model family (train/models/) is read
+from config.json before any weight loads, and an unsupported ``model_type`` stops there.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from pathlib import Path
 
 from train.config import ModelConfig
-from train.tiny import TINY_NAME, ensure_tiny
+from train.tiny import BUILDERS, resolve_tiny
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,9 @@ class ModelLoadError(RuntimeError):
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """``tiny-qwen2.5-vl`` -> its cached directory (built on first use); anything else unchanged."""
-    if name_or_path == TINY_NAME:
-        return str(ensure_tiny())
-    return name_or_path
+    """A tiny model name (``tiny-qwen2.5-vl`` ...) -> its cached directory (built on first use); anything else
+    unchanged."""
+    return resolve_tiny(name_or_path)
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -85,10 +85,15 @@ def load_model(cfg: ModelConfig, device: str = "auto"):
     """The model on ``device`` in the dtype and attention implementation the recipe asks for."""
     from transformers import AutoModelForImageTextToText
 
+    from train.models.base import config_json, family_for_checkpoint
+
     device = pick_device(device)
     path = resolve_model_path(cfg.name_or_path)
     if not Path(path).exists() and "/" not in path:
-        raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor {TINY_NAME!r}")
+        raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor one of "
+                             f"{', '.join(sorted(BUILDERS))}")
+    if config_json(path) is not None:
+        family_for_checkpoint(path)  # UnsupportedFamily before any weight loads
     model = AutoModelForImageTextToText.from_pretrained(
         path, dtype=pick_dtype(cfg.dtype, device),
         attn_implementation=pick_attn_implementation(cfg.attn_implementation, device),

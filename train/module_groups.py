@@ -1,64 +1,24 @@
-"""Which parameters belong to the vision encoder, the projector and the language model, per architecture.
+"""Freezing and per-group learning rates over the vision encoder, the projector and the language model.
 
-One table keyed by the checkpoint's ``config.model_type`` (never by a substring of the path). Freezing,
+Which parameter belongs to which group is the model family's answer (``groups`` in train/models/, keyed by the
+checkpoint's ``config.model_type``, never by a substring of the path). Freezing,
 the optimizer's parameter groups (separate learning rates for vision, projector and language model)
 and the start-of-run summary all read it; SFT and GRPO share it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from train.models.base import GROUPS, ModuleGroups, UnsupportedFamily
 
-GROUPS = ("vision", "projector", "llm")
-
-
-@dataclass(frozen=True)
-class ArchModules:
-    """Parameter-name prefixes of each group (as named on the ``*ForConditionalGeneration`` model)."""
-
-    vision: tuple[str, ...]
-    projector: tuple[str, ...]
-    llm: tuple[str, ...]
-
-    def prefixes(self) -> list[tuple[str, str]]:
-        """(prefix, group), longest prefix first: the projector sits inside the vision tower."""
-        pairs = [(p, g) for g in GROUPS for p in getattr(self, g)]
-        return sorted(pairs, key=lambda pg: -len(pg[0]))
+ArchModules = ModuleGroups  # the prefixes of one family (train/models/<family>.py: ``groups``)
+UnsupportedArchitecture = UnsupportedFamily
 
 
-_QWEN_VL = ArchModules(
-    vision=("model.visual.",),
-    projector=("model.visual.merger.",),
-    llm=("model.language_model.", "lm_head."),
-)
-_QWEN3_VL = ArchModules(
-    vision=("model.visual.",),
-    # Qwen3-VL's DeepStack mergers project intermediate vision features into the LM: projector too.
-    projector=("model.visual.merger.", "model.visual.deepstack_merger_list."),
-    llm=("model.language_model.", "lm_head."),
-)
+def arch_of(model) -> ModuleGroups:
+    """The module groups of ``model``'s family (a transformers model, possibly wrapped by peft)."""
+    from train.models import family_for_model
 
-ARCH_TABLE: dict[str, ArchModules] = {
-    "qwen2_vl": _QWEN_VL,
-    "qwen2_5_vl": _QWEN_VL,
-    "qwen3_vl": _QWEN3_VL,
-    "qwen3_vl_moe": _QWEN3_VL,
-}
-
-
-class UnsupportedArchitecture(ValueError):
-    """The model's ``model_type`` has no entry in :data:`ARCH_TABLE`."""
-
-
-def arch_of(model) -> ArchModules:
-    """The table entry for ``model`` (a transformers model, possibly wrapped by peft)."""
-    config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in ARCH_TABLE:
-        raise UnsupportedArchitecture(
-            f"model_type {model_type!r} has no module table; supported: {', '.join(sorted(ARCH_TABLE))} "
-            "(add an entry to train/module_groups.py:ARCH_TABLE)")
-    return ARCH_TABLE[model_type]
+    return family_for_model(model).groups
 
 
 def canonical_name(name: str) -> str:
@@ -75,7 +35,7 @@ def group_of(name: str, arch: ArchModules) -> str:
     for prefix, group in arch.prefixes():
         if name.startswith(prefix):
             return group
-    raise UnsupportedArchitecture(f"parameter {name!r} matches no module group of the architecture table")
+    raise UnsupportedArchitecture(f"parameter {name!r} matches no module group of its model family (train/models/)")
 
 
 def apply_freeze(model, freeze) -> dict[str, dict[str, int]]:

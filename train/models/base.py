@@ -1,0 +1,234 @@
+"""The model-family seam: everything that differs between VLM architectures, behind one interface.
+
+A family is one subclass of :class:`ModelFamily` in one file of ``train/models/``, registered under the
+Hugging Face ``model_type`` values it serves (``config.json``'s ``model_type``, never a substring of the path).
+Every other module asks the family of the model or checkpoint at hand (:func:`family_for_model`,
+:func:`family_for_checkpoint`) and never names an architecture. docs/MODELS.md lists the families and how to add
+one (this file's interface + a tiny builder in ``train/tiny/`` + one row of tests/test_families*.py).
+
+What a family answers (attribute or method, and who asks):
+- ``groups`` -- parameter-name prefixes of the vision tower, projector and language model
+  (train/module_groups.py: freeze.vision/projector/llm, per-group learning rates, LoRA targets);
+- ``assistant_labels(input_ids, tokenizer)`` -- labels of the assistant spans (train/collate.py);
+- ``vision_keys`` -- processor outputs that are vision inputs, concatenated across samples (train/collate.py);
+- ``packing_refusal`` / ``position_fn(model)`` -- whether packing is possible and the per-sample position-id
+  rows a packed row needs (train/packing.py);
+- ``vision_owner(model)`` / ``blank_vision_output(owner, kind)`` -- the module that runs the vision tower and one
+  vision call on a blank input, summed to a scalar (train/uniform_vision.py, train/grpo/media.py);
+- ``token_counter(data_cfg, processor)`` -- exact token counts through the processor (data_mix/tokens.py);
+- ``suppressed_token_ids(processor, model)`` -- tokens a rollout must never sample (train/grpo/trl_backend.py);
+- ``resized_image_sizes(processor, images)`` -- the (height, width) the image processor gives each image, for
+  the verl export (train/grpo/dataset.py);
+- ``lmms_model``, ``lmms_resize(image)``, ``lmms_processor_kwargs()`` -- lmms-eval's wrapper for the family and
+  its input sizing (eval_hooks/inputs.py, eval_hooks/lmms.py);
+- ``verl_refusal`` -- why the verl backend cannot train the family (None: it can);
+- ``check_recipe(recipe)`` -- a key the family cannot honour is a one-line error at start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+GROUPS = ("vision", "projector", "llm")
+MODELS_DOC = "docs/MODELS.md"
+
+
+class UnsupportedFamily(ValueError):
+    """A checkpoint or model whose ``model_type`` no family serves (exit 2 at the CLI, before weights load)."""
+
+
+@dataclass(frozen=True)
+class ModuleGroups:
+    """Parameter-name prefixes of each group, as named on the ``*ForConditionalGeneration`` model in memory."""
+
+    vision: tuple[str, ...]
+    projector: tuple[str, ...]
+    llm: tuple[str, ...]
+
+    def prefixes(self) -> list[tuple[str, str]]:
+        """(prefix, group), longest prefix first: a projector may sit inside the vision tower."""
+        pairs = [(p, g) for g in GROUPS for p in getattr(self, g)]
+        return sorted(pairs, key=lambda pg: -len(pg[0]))
+
+
+# (n_rows, n_tokens) position ids of one encoded sample, laid into a packed row as they are
+PositionFn = Callable[[Any], Any]
+
+
+class ModelFamily:
+    """Base of every family. Subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str] = ""
+    """Short name used in messages and docs (e.g. ``qwen2_5_vl``)."""
+    model_types: ClassVar[tuple[str, ...]] = ()
+    """HF ``model_type`` values this family serves."""
+    groups: ClassVar[ModuleGroups]
+    vision_keys: ClassVar[tuple[str, ...]] = ("pixel_values", "image_grid_thw", "pixel_values_videos",
+                                              "video_grid_thw")
+    """Processor outputs that are vision inputs (concatenated across samples, in sample order)."""
+    pixel_keys: ClassVar[tuple[str, ...]] = ("pixel_values", "pixel_values_videos")
+    """The pixel tensors among ``vision_keys`` (image first, then video)."""
+    grid_of: ClassVar[dict[str, str]] = {"pixel_values": "image_grid_thw", "pixel_values_videos": "video_grid_thw"}
+    """For each pixel key, the key describing its layout (dropped together when the pixels are empty)."""
+    packing_refusal: ClassVar[str | None] = "packing is not implemented for this family"
+    """None when packing works; else the one-line reason ``train.packing=true`` is refused."""
+    verl_refusal: ClassVar[str | None] = "verl's RLHFDataset has not been checked with this family"
+    """None when the verl export/backend is supported; else the one-line reason it is refused."""
+    lmms_model: ClassVar[str | None] = None
+    """lmms-eval's model wrapper for the family (``--model`` of lmms-eval 0.7.3)."""
+    tiny_name: ClassVar[str | None] = None
+    """The embedded tiny model of the family (train/tiny/), e.g. ``tiny-qwen2.5-vl``."""
+
+    # ------------------------------------------------------------------ chat template
+    def assistant_labels(self, input_ids, tokenizer):
+        """Labels equal to ``input_ids`` inside assistant turns (the end-of-turn token included), else -100."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ packing
+    def position_fn(self, model) -> PositionFn:
+        """Encoded sample -> (rows, n) position ids for a packed row (rows = what the model's forward takes)."""
+        raise ValueError(f"{self.name}: {self.packing_refusal}")
+
+    # ------------------------------------------------------------------ vision calls
+    def vision_owner(self, model):
+        """The module holding the vision tower and the language model (hooked for blank vision calls)."""
+        raise NotImplementedError
+
+    def language_model(self, owner):
+        """The language-model submodule of :meth:`vision_owner` (its pre-hook runs the blank calls)."""
+        return owner.language_model
+
+    def vision_tower(self, owner):
+        """The vision tower of :meth:`vision_owner`."""
+        raise NotImplementedError
+
+    def blank_vision_output(self, owner, kind: str):
+        """One vision call (``kind`` is a pixel key) on the smallest blank input, every output summed to a
+        scalar (deepstack features included): adding ``0 x`` it runs the tower without changing any number."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ tokens
+    def token_counter(self, data_cfg, processor):
+        """A :class:`data_mix.tokens.TokenCounter` counting exactly what the processor encodes."""
+        from data_mix.tokens import TokenCounter
+
+        return TokenCounter(data_cfg, processor)
+
+    def suppressed_token_ids(self, processor, model) -> list[int]:
+        """Token ids a rollout must never sample (vision placeholders and markers)."""
+        return []
+
+    def resized_image_sizes(self, processor, images: list) -> list[tuple[int, int]]:
+        """(height, width) the image processor resizes each image to; [] when the family does not say."""
+        return []
+
+    # ------------------------------------------------------------------ evaluation inputs
+    def lmms_resize(self, image):
+        """An image as lmms-eval's wrapper for this family gives it to the processor."""
+        raise ValueError(f"{self.name}: eval.inputs=lmms_eval is not implemented for this family")
+
+    def lmms_processor_kwargs(self) -> dict[str, Any]:
+        """Extra processor-call arguments lmms-eval's wrapper uses (its pixel limits)."""
+        return {}
+
+    # ------------------------------------------------------------------ recipe
+    def check_recipe(self, recipe) -> None:
+        """Raise ValueError (one line naming the key) for a recipe key this family cannot honour."""
+        if getattr(recipe.train, "packing", False) and self.packing_refusal:
+            raise ValueError(f"train.packing=true: {self.name}: {self.packing_refusal}")
+        grpo = getattr(recipe, "grpo", None)
+        if grpo is not None and getattr(grpo, "backend", None) == "verl" and self.verl_refusal:
+            raise ValueError(f"grpo.backend=verl: {self.name}: {self.verl_refusal}")
+
+
+# ---------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, ModelFamily] = {}
+
+
+def register(cls: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: one instance of ``cls`` serves each of its ``model_types``."""
+    family = cls()
+    for model_type in cls.model_types:
+        if model_type in _REGISTRY:
+            raise ValueError(f"model_type {model_type!r} registered twice")
+        _REGISTRY[model_type] = family
+    return cls
+
+
+def _load_all() -> None:
+    import train.models  # noqa: F401  (imports every family module, which registers itself)
+
+
+def supported() -> list[str]:
+    """Every supported ``model_type``, sorted."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def families() -> list[ModelFamily]:
+    """One instance per family, in registry order."""
+    _load_all()
+    seen: dict[int, ModelFamily] = {}
+    for fam in _REGISTRY.values():
+        seen.setdefault(id(fam), fam)
+    return list(seen.values())
+
+
+def family_for_type(model_type: str | None, where: str = "model") -> ModelFamily:
+    _load_all()
+    if model_type not in _REGISTRY:
+        raise UnsupportedFamily(f"{where}: model_type {model_type!r} is not supported; supported: "
+                                f"{', '.join(supported())} (see {MODELS_DOC} to add a family)")
+    return _REGISTRY[model_type]
+
+
+def family_for_model(model) -> ModelFamily:
+    """The family of a loaded model (possibly wrapped by peft or a DeepSpeed engine)."""
+    inner = getattr(model, "module", None)
+    model = inner if inner is not None and hasattr(inner, "config") else model
+    config = getattr(model, "config", None)
+    return family_for_type(getattr(config, "model_type", None), type(model).__name__)
+
+
+def family_for_config(config) -> ModelFamily:
+    return family_for_type(getattr(config, "model_type", None), type(config).__name__)
+
+
+def config_json(path: str) -> Path | None:
+    """The checkpoint's config.json: a tiny model's (built on first use), a local directory's, or a hub id's
+    from the local Hugging Face cache; None when none of these has it."""
+    from train.tiny import resolve_tiny
+
+    local = Path(resolve_tiny(path))
+    if local.is_dir():
+        found = local / "config.json"
+        return found if found.is_file() else None
+    if "/" in path and not local.exists():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(path, "config.json")
+        except Exception:  # not a valid repo id
+            return None
+        return Path(cached) if isinstance(cached, str) else None
+    return None
+
+
+def family_for_checkpoint(path: str) -> ModelFamily:
+    """The family of a checkpoint from its ``config.json`` alone (no weights, no model class import).
+
+    ``path``: a tiny-model name, a local directory or a hub id in the local Hugging Face cache."""
+    config_file = config_json(path)
+    if config_file is None:
+        raise UnsupportedFamily(f"{path}: no config.json (a model is a local directory, a hub id or one of the "
+                                f"tiny models; see {MODELS_DOC})")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (OSError, ValueError) as exc:
+        raise UnsupportedFamily(f"{config_file}: unreadable config.json ({exc})") from None
+    return family_for_type(model_type, str(path))
