@@ -5,7 +5,7 @@ Importing this package registers every family. To add one: a module here subclas
 (docs/MODELS.md).
 """
 
-from train.models import qwen2_5_vl, qwen2_vl, qwen3_vl, qwen3_vl_moe  # noqa: F401  (register)
+from train.models import internvl, qwen2_5_vl, qwen2_vl, qwen3_5, qwen3_5_moe, qwen3_vl, qwen3_vl_moe  # noqa: F401
 from train.models.base import (  # noqa: F401
     GROUPS,
     ModelFamily,
