@@ -63,6 +63,38 @@ def fit_within(w: int, h: int, max_pixels: int) -> tuple[int, int]:
     return max(1, int(w * scale)), max(1, int(h * scale))
 
 
+def loaded_image_size(item, data, file: str = "", row: int = -1, max_pixels: int | None = None) -> tuple[int, int]:
+    """(w, h) that :func:`load_image` returns for ``item``, from the header alone (JPEG draft scaling included)."""
+    img = _open(item, file, row)
+    limit = data.image_max_pixels if max_pixels is None else max_pixels
+    tw, th = fit_within(*img.size, limit)
+    if (tw, th) == img.size:
+        return img.size
+    img.draft("RGB", (tw, th))
+    size = img.size
+    if size != (tw, th) and size[0] * size[1] > limit > 0:
+        size = fit_within(*size, limit)
+    return size
+
+
+def processor_media_kwargs(images: list, videos: list, video_fps: float) -> dict:
+    """Media arguments of a processor call (training's encoder and the token counter use the same): frames arrive
+    already sampled at ``data.video_fps``; the processor is told so (the temporal rope spacing and timestamps are
+    right) and does not sample again."""
+    kwargs: dict = {}
+    if images:
+        kwargs["images"] = images
+    if videos:
+        from transformers.video_utils import VideoMetadata
+
+        kwargs["videos"] = videos
+        # frames_indices: Qwen3-VL's processor writes a timestamp per frame pair from them
+        kwargs["video_metadata"] = [VideoMetadata(total_num_frames=len(v), fps=video_fps,
+                                                  frames_indices=list(range(len(v)))) for v in videos]
+        kwargs["do_sample_frames"] = False
+    return kwargs
+
+
 def load_image(item, data, file: str = "", row: int = -1, max_pixels: int | None = None) -> Image.Image:
     """Decode one image to RGB, downscaled within ``max_pixels`` (default ``data.image_max_pixels``)."""
     img = _open(item, file, row)

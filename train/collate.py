@@ -2,10 +2,9 @@
 
 Each sample is rendered by the checkpoint's own chat template and run through the real processor
 (which expands every image / video placeholder into its vision tokens). Labels keep only the
-assistant turns: every token after an ``<|im_start|>assistant\\n`` header up to and including its
-``<|im_end|>``. System, user, image/video and padding tokens are -100. Matching the ChatML header on
-token ids works for every Qwen-VL template (Qwen2-VL, Qwen2.5-VL, Qwen3-VL), including real
-checkpoints whose templates have no ``{% generation %}`` markers.
+assistant turns, end-of-turn token included; which tokens mark an assistant turn is the model family's
+answer (``assistant_labels`` in train/models/), so real checkpoints whose templates have no
+``{% generation %}`` markers work too. System, user, image/video and padding tokens are -100.
 
 A batch is either padded (one row per sample) or packed (:mod:`train.packing`).
 """
@@ -17,9 +16,9 @@ from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100
-# Processor outputs that are concatenated across samples (vision inputs), in sample order.
-VISION_KEYS = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+from train.models.base import IGNORE_INDEX, span_labels
+
+assistant_labels = span_labels  # labels after a header up to an end token (the families' shared helper)
 
 
 class SampleEncodingError(ValueError):
@@ -59,52 +58,25 @@ def _load_media(sample, data_cfg) -> tuple[list, list]:
     return load_media(sample, data_cfg)
 
 
-def assistant_labels(input_ids: torch.Tensor, header: list[int], end_id: int) -> torch.Tensor:
-    """Labels equal to ``input_ids`` inside assistant turns (after ``header`` up to ``end_id`` inclusive), else -100."""
-    ids = input_ids.tolist()
-    labels = [IGNORE_INDEX] * len(ids)
-    n, h = len(ids), len(header)
-    i = 0
-    while i <= n - h:
-        if ids[i:i + h] == header:
-            j = i + h
-            while j < n and ids[j] != end_id:
-                labels[j] = ids[j]
-                j += 1
-            if j < n:
-                labels[j] = ids[j]  # the end token is learned: it is how the model stops
-            i = j + 1
-        else:
-            i += 1
-    return torch.tensor(labels, dtype=torch.long)
-
-
 class SampleEncoder:
     """Turns Samples into :class:`Encoded` with the processor of the model being trained."""
 
-    def __init__(self, processor, data_cfg, max_length: int | None = None):
+    def __init__(self, processor, data_cfg, max_length: int | None = None, family=None):
+        from train.models import family_for_processor
+
         self.processor = processor
         self.data_cfg = data_cfg
         self.max_length = data_cfg.max_length if max_length is None else max_length
+        self.family = family_for_processor(processor) if family is None else family
         tok = processor.tokenizer
-        self.header = tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
-        self.end_id = tok.convert_tokens_to_ids("<|im_end|>")
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.end_id
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def processor_kwargs(self, images: list, videos: list) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"return_tensors": "pt"}
-        if images:
-            kwargs["images"] = images
-        if videos:
-            from transformers.video_utils import VideoMetadata
+        """The processor call's media arguments (data_mix.media.processor_media_kwargs: the token counter uses
+        the same, so counted == encoded)."""
+        from data_mix.media import processor_media_kwargs
 
-            # Frames arrive already sampled at data.video_fps: tell the processor so the temporal
-            # rope spacing (second_per_grid_ts) is right, and do not sample again.
-            kwargs["videos"] = videos
-            kwargs["video_metadata"] = [VideoMetadata(total_num_frames=len(v), fps=self.data_cfg.video_fps)
-                                        for v in videos]
-            kwargs["do_sample_frames"] = False
-        return kwargs
+        return {"return_tensors": "pt", **processor_media_kwargs(images, videos, self.data_cfg.video_fps)}
 
     def encode(self, sample) -> Encoded:
         try:
@@ -116,7 +88,7 @@ class SampleEncoder:
         except Exception as exc:
             raise SampleEncodingError(f"{sample.where}: cannot encode sample {sample.id!r}: {exc}") from exc
         input_ids = out["input_ids"][0]
-        labels = assistant_labels(input_ids, self.header, self.end_id)
+        labels = self.family.assistant_labels(input_ids, self.processor.tokenizer)
         if len(input_ids) > self.max_length:
             raise SampleEncodingError(f"{sample.where}: sample {sample.id!r} has {len(input_ids)} tokens "
                                       f"(max {self.max_length}, data.max_length)")
@@ -124,14 +96,15 @@ class SampleEncoder:
             raise SampleEncodingError(f"{sample.where}: sample {sample.id!r} has no assistant turn to learn")
         mm = out.get("mm_token_type_ids")
         mm = mm[0] if mm is not None else torch.zeros_like(input_ids)
-        vision = {k: torch.as_tensor(out[k]) for k in VISION_KEYS if k in out and out[k] is not None}
+        vision = {k: torch.as_tensor(out[k]) for k in self.family.vision_keys if k in out and out[k] is not None}
         return Encoded(input_ids=input_ids, labels=labels, mm_token_type_ids=mm, vision=vision, sample_id=sample.id)
 
 
 def concat_vision(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
     """Vision inputs of several samples, concatenated in order (the model scatters them in token order)."""
     out: dict[str, torch.Tensor] = {}
-    for key in VISION_KEYS:
+    keys = list(dict.fromkeys(k for e in encoded for k in e.vision))  # the family's order (Encoded.vision)
+    for key in keys:
         parts = [e.vision[key] for e in encoded if key in e.vision]
         if parts:
             out[key] = torch.cat(parts, dim=0)

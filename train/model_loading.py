@@ -72,12 +72,15 @@ def load_processor(cfg: ModelConfig):
     """The checkpoint's multimodal processor; a bare tokenizer is an error, not a silent fallback."""
     from transformers import AutoProcessor
 
+    from train.models import family_for_checkpoint
+
     path = resolve_model_path(cfg.name_or_path)
     processor = AutoProcessor.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     if not hasattr(processor, "image_processor"):
         raise ModelLoadError(
             f"{cfg.name_or_path}: AutoProcessor returned {type(processor).__name__}, not a multimodal processor "
             "(is preprocessor_config.json / processor_config.json missing from the checkpoint?)")
+    processor.model_family = family_for_checkpoint(path, download=True)  # what collation, counting and evaluation ask
     return processor
 
 
@@ -85,15 +88,14 @@ def load_model(cfg: ModelConfig, device: str = "auto"):
     """The model on ``device`` in the dtype and attention implementation the recipe asks for."""
     from transformers import AutoModelForImageTextToText
 
-    from train.models.base import config_json, family_for_checkpoint
+    from train.models import family_for_checkpoint
 
     device = pick_device(device)
     path = resolve_model_path(cfg.name_or_path)
     if not Path(path).exists() and "/" not in path:
         raise ModelLoadError(f"model {cfg.name_or_path!r} is neither a local directory, a hub id, nor one of "
                              f"{', '.join(sorted(BUILDERS))}")
-    if config_json(path) is not None:
-        family_for_checkpoint(path)  # UnsupportedFamily before any weight loads
+    family_for_checkpoint(path, download=True)  # UnsupportedFamily before any weight loads
     model = AutoModelForImageTextToText.from_pretrained(
         path, dtype=pick_dtype(cfg.dtype, device),
         attn_implementation=pick_attn_implementation(cfg.attn_implementation, device),

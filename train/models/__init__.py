@@ -15,6 +15,7 @@ from train.models.base import (  # noqa: F401
     family_for_checkpoint,
     family_for_config,
     family_for_model,
+    family_for_processor,
     family_for_type,
     supported,
 )

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 GROUPS = ("vision", "projector", "llm")
 MODELS_DOC = "docs/MODELS.md"
+IGNORE_INDEX = -100
 
 
 class UnsupportedFamily(ValueError):
@@ -53,6 +54,29 @@ class ModuleGroups:
         """(prefix, group), longest prefix first: a projector may sit inside the vision tower."""
         pairs = [(p, g) for g in GROUPS for p in getattr(self, g)]
         return sorted(pairs, key=lambda pg: -len(pg[0]))
+
+
+def span_labels(input_ids, header: list[int], end_id: int):
+    """Labels equal to ``input_ids`` after each ``header`` up to ``end_id`` inclusive, else -100 (the end token
+    is learned: it is how the model stops). A helper for families whose turns are header ... end token."""
+    import torch
+
+    ids = input_ids.tolist()
+    labels = [IGNORE_INDEX] * len(ids)
+    n, h = len(ids), len(header)
+    i = 0
+    while i <= n - h:
+        if ids[i:i + h] == header:
+            j = i + h
+            while j < n and ids[j] != end_id:
+                labels[j] = ids[j]
+                j += 1
+            if j < n:
+                labels[j] = ids[j]
+            i = j + 1
+        else:
+            i += 1
+    return torch.tensor(labels, dtype=torch.long)
 
 
 # (n_rows, n_tokens) position ids of one encoded sample, laid into a packed row as they are
@@ -195,6 +219,20 @@ def family_for_model(model) -> ModelFamily:
     return family_for_type(getattr(config, "model_type", None), type(model).__name__)
 
 
+def family_for_processor(processor) -> ModelFamily:
+    """The family of a processor: the one :func:`train.model_loading.load_processor` recorded on it, else the
+    family of the checkpoint it was loaded from (its tokenizer's ``name_or_path``)."""
+    family = getattr(processor, "model_family", None)
+    if family is not None:
+        return family
+    tok = getattr(processor, "tokenizer", processor)
+    where = getattr(tok, "name_or_path", None) or getattr(processor, "name_or_path", None)
+    if not where:
+        raise UnsupportedFamily(f"{type(processor).__name__}: cannot tell its model family (load it with "
+                                "train.model_loading.load_processor or from a checkpoint directory)")
+    return family_for_checkpoint(str(where))
+
+
 def family_for_config(config) -> ModelFamily:
     return family_for_type(getattr(config, "model_type", None), type(config).__name__)
 
@@ -219,11 +257,19 @@ def config_json(path: str) -> Path | None:
     return None
 
 
-def family_for_checkpoint(path: str) -> ModelFamily:
+def family_for_checkpoint(path: str, download: bool = False) -> ModelFamily:
     """The family of a checkpoint from its ``config.json`` alone (no weights, no model class import).
 
-    ``path``: a tiny-model name, a local directory or a hub id in the local Hugging Face cache."""
+    ``path``: a tiny-model name, a local directory or a hub id in the local Hugging Face cache (``download``:
+    or fetched from the hub, config.json only)."""
     config_file = config_json(path)
+    if config_file is None and download and "/" in path and not Path(path).exists():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            config_file = Path(hf_hub_download(path, "config.json"))
+        except Exception:  # offline, no such repo: reported below
+            config_file = None
     if config_file is None:
         raise UnsupportedFamily(f"{path}: no config.json (a model is a local directory, a hub id or one of the "
                                 f"tiny models; see {MODELS_DOC})")

@@ -15,35 +15,12 @@ from __future__ import annotations
 import inspect
 import io
 
-from train.models.base import ModelFamily
+from train.models.base import ModelFamily, span_labels
 
-IGNORE_INDEX = -100
 HEADER = "<|im_start|>assistant\n"
 END = "<|im_end|>"
 VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 LMMS_JPEG_QUALITY = 85
-
-
-def span_labels(input_ids, header: list[int], end_id: int):
-    """Labels equal to ``input_ids`` after each ``header`` up to ``end_id`` inclusive, else -100."""
-    import torch
-
-    ids = input_ids.tolist()
-    labels = [IGNORE_INDEX] * len(ids)
-    n, h = len(ids), len(header)
-    i = 0
-    while i <= n - h:
-        if ids[i:i + h] == header:
-            j = i + h
-            while j < n and ids[j] != end_id:
-                labels[j] = ids[j]
-                j += 1
-            if j < n:
-                labels[j] = ids[j]  # the end token is learned: it is how the model stops
-            i = j + 1
-        else:
-            i += 1
-    return torch.tensor(labels, dtype=torch.long)
 
 
 def smart_resize(h: int, w: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:

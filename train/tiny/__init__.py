@@ -50,10 +50,23 @@ def write_tiny(out: str | Path, seed: int = 0, name: str = TINY_NAME) -> Path:
     return write_model_dir(out, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed})
 
 
+def source_hash(name: str) -> str:
+    """8 hex digits of the builder's source and the shared tiny modules: a changed builder never reuses a
+    stale cached model (the cache directory is shared by every checkout on the machine)."""
+    import hashlib
+
+    mod = builder(name)
+    digest = hashlib.sha256()
+    for path in sorted({Path(mod.__file__), *Path(__file__).parent.glob("*.py")}):
+        if path.name != "__init__.py" or path == Path(mod.__file__):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def ensure_tiny(seed: int = 0, name: str = TINY_NAME) -> Path:
     """The cached directory of the tiny model ``name``, built on first use."""
     mod = builder(name)
-    path = cache_dir() / f"{mod.NAME}-v{mod.VERSION}-seed{seed}"
+    path = cache_dir() / f"{mod.NAME}-v{mod.VERSION}-{source_hash(name)}-seed{seed}"
     if not (path / "tiny_model.json").is_file():
         write_tiny(path, seed=seed, name=name)
     return path
