@@ -177,3 +177,34 @@ def test_qwen3_5_packing_is_refused_because_linear_attention_state_leaks(loaded,
         start += len(e)
     assert diffs[0] < 1e-5, diffs  # positions and mask are right: the first sample is exact
     assert min(diffs[1:]) > 1e-3, diffs  # every later sample reads its predecessors' state
+
+
+def _big_samples(root):
+    """An image above data.image_max_pixels (640x480 > 200,704), a wide one, and 6 large video frames."""
+    from fixtures_sft import assistant, user
+    from PIL import Image
+
+    from data_mix.sample import Sample
+
+    root.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for label, (w, h) in {"large": (640, 480), "wide": (300, 90), "frame": (700, 400)}.items():
+        paths[label] = str(root / f"{label}.png")
+        Image.new("RGB", (w, h), (120, 90, 60)).save(paths[label])
+    return [Sample(id="large", source="hand", images=[paths["large"], paths["wide"]],
+                   messages=[user("image", "image", "Which is wider?"), assistant("The second.")]),
+            Sample(id="frames", source="hand", videos=[[paths["frame"]] * 6],
+                   messages=[user("video", "Did it move?"), assistant("no")])]
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_counted_tokens_equal_encoded_tokens(loaded, zoo, tmp_path, name):
+    """The family's token counter (through the processor) gives exactly the encoded length of every sample:
+    single and multi image, video frames, text only, a system turn, images above the pixel cap."""
+    model, processor = loaded(name)
+    data = DataConfig()
+    counter = _family(model).token_counter(data, processor)
+    assert counter.kind == "processor"
+    encoder = SampleEncoder(processor, data)
+    for sample in [*zoo.values(), *_big_samples(tmp_path / "big")]:
+        assert counter(sample) == len(encoder.encode(sample)), sample.id

@@ -18,8 +18,8 @@
 
 from __future__ import annotations
 
-from train.models.base import ModelFamily, ModuleGroups, register
-from train.models.qwen_common import END, HEADER, span_labels
+from train.models.base import ModelFamily, ModuleGroups, register, span_labels
+from train.models.qwen_common import END, HEADER
 
 INTERNVL_GROUPS = ModuleGroups(
     vision=("model.vision_tower.",),
