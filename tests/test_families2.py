@@ -208,3 +208,30 @@ def test_counted_tokens_equal_encoded_tokens(loaded, zoo, tmp_path, name):
     encoder = SampleEncoder(processor, data)
     for sample in [*zoo.values(), *_big_samples(tmp_path / "big")]:
         assert counter(sample) == len(encoder.encode(sample)), sample.id
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_lora_trains_the_language_model_and_merges_into_a_plain_checkpoint(loaded, tmp_path, name):
+    """Two SFT steps with LoRA on the language model (projector trained whole, vision frozen); the merged
+    checkpoint loads with plain transformers (no peft): vision tensors unchanged, attention weights and the
+    projector changed, the token embedding untouched."""
+    from sft_child import train_zoo
+    from transformers import AutoModelForImageTextToText
+
+    from train.module_groups import group_of
+
+    base, _ = loaded(name)
+    out = tmp_path / "run"
+    assert train_zoo(out, tmp_path / "zoo", [f"model.name_or_path={name}", "train.max_steps=2", "train.save_steps=0",
+                                             "model.lora.enabled=true", "model.lora.r=4", "model.lora.alpha=8",
+                                             "model.lora.dropout=0.0", "model.freeze.vision=true"]) == 0
+    merged = AutoModelForImageTextToText.from_pretrained(out)
+    assert type(merged) is type(base)
+    start, end = dict(base.named_parameters()), dict(merged.named_parameters())
+    assert start.keys() == end.keys() and not any("lora" in n for n in end)
+    changed = {n for n in start if not torch.equal(start[n], end[n])}
+    groups = _family(base).groups
+    assert not {n for n in changed if group_of(n, groups) == "vision"}
+    assert {n for n in changed if group_of(n, groups) == "projector"}
+    assert any(n.endswith("layers.1.self_attn.q_proj.weight") for n in changed)  # an adapter merged in
+    assert not {n for n in changed if "embed_tokens" in n}
