@@ -61,6 +61,10 @@ class InternVL(ModelFamily):
         header, end_id = cache
         return span_labels(input_ids, header, end_id)
 
+    def chat_template_kwargs(self, thinking: bool) -> dict:
+        """No thinking switch in InternVL's template (see train/models/qwen3_5.py for why a family may need one)."""
+        return {}
+
     # ------------------------------------------------------------------ packing
     def position_fn(self, model):
         import torch

@@ -52,6 +52,13 @@ class Qwen3_5(QwenVLFamily):
     inputs path when present)."""
     tiny_name = "tiny-qwen3.5"
 
+    def chat_template_kwargs(self, thinking: bool) -> dict:
+        """Arguments that make the generation prompt match how a sample was trained (not in the seam interface:
+        every caller that renders a generation prompt should pass them). Qwen3.5's template opens a think block
+        by default; a recipe whose answers carry no ``<think>`` trains ``<think>\\n\\n</think>\\n\\n`` + answer, so
+        its prompts need ``enable_thinking=False`` (the template then closes the block empty)."""
+        return {"enable_thinking": bool(thinking)}
+
     def position_fn(self, model):
         raise ValueError(f"{self.name}: {self.packing_refusal}")
 
