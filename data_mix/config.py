@@ -32,8 +32,6 @@ class DataConfig:
     """Smallest image area passed to the processor (pixels; 3136 = 56x56)."""
     video_max_pixels: int = 200704
     """Largest area of one video frame passed to the processor (pixels)."""
-    vision_token_pixels: int = 28
-    """Side in pixels of one vision token: patch size x merge size (28 for Qwen2/2.5-VL, 32 for Qwen3-VL)."""
     token_estimate_rows: int = 1000
     """Rows per source whose tokens are counted to plan a token budget (all rows when a source has fewer)."""
     index_cache: str | None = None

@@ -53,8 +53,9 @@ class EvalConfig:
     columns of the paper's tables). Written to summary.json and printed with every Avg."""
     inputs: str | None = None
     """(protocol) Image and video inputs: ``training`` (as training sees them: ``data.image_max_pixels`` etc.) or
-    ``lmms_eval`` (as lmms-eval 0.7.3's qwen2_5_vl model with the spatialtreebench task: JPEG re-encode, 256x28x28
-    to 1,605,632 pixels per image, a video as up to 32 frames given as images; see docs/EVAL.md)."""
+    ``lmms_eval`` (as lmms-eval 0.7.3's wrapper for the model's family with the spatialtreebench task, e.g. for
+    the paper's model JPEG re-encode, 256x28x28 to 1,605,632 pixels per image; a video as up to 32 frames given
+    as images; see docs/EVAL.md and docs/MODELS.md)."""
     judge: str = "require"
     """Records scored by an LLM judge (``gpteval``) without ``reward.judge.base_url``: ``require`` = a one-line
     error at start; ``skip`` = they are not evaluated and their leaves are reported missing (never 0)."""
@@ -78,8 +79,8 @@ class EvalConfig:
     """Optional lmms-eval tasks (e.g. ``[spatialtreebench, vsibench]``) run on every saved checkpoint and by
     ``launch/evaluate.py`` in a separate process (training does not wait for it). Not run in CI."""
     lmms_eval_model: str = "auto"
-    """lmms-eval model name (``--model``); ``auto`` picks it from the checkpoint's ``model_type``
-    (qwen2_vl, qwen2_5_vl, qwen3_vl)."""
+    """lmms-eval model name (``--model``); ``auto``: the wrapper of the checkpoint's model family
+    (docs/MODELS.md)."""
     lmms_eval_args: list[str] = field(default_factory=list)
     """Extra lmms-eval command-line arguments, e.g. ``["--limit", "100"]``."""
     lmms_eval_model_args: str = ""

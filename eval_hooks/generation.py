@@ -3,7 +3,7 @@
 Prompts are left padded (decoder-only generation appends on the right) and the processor's chat
 template adds the generation prompt. Media: with ``eval.inputs: training`` they are loaded by the
 data_mix readers' ``load_media``, so that evaluation sees images exactly as training does; with
-``lmms_eval`` as lmms-eval's qwen2_5_vl model loads them (:mod:`eval_hooks.inputs`).
+``lmms_eval`` as lmms-eval's model wrapper for the checkpoint's family loads them (:mod:`eval_hooks.inputs`).
 """
 
 from __future__ import annotations
@@ -60,14 +60,16 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template
                  inputs: str = "training"):
     """Tokenized, left-padded batch (``BatchFeature``) for ``samples`` with their images and videos; ``inputs``
     as ``eval.inputs`` (``training`` or ``lmms_eval``)."""
-    from data_mix.media import load_media
+    from data_mix.media import load_media, processor_media_kwargs
     from eval_hooks.inputs import lmms_inputs, processor_kwargs
+    from train.models import family_for_processor
 
+    family = family_for_processor(processor) if inputs == "lmms_eval" else None
     texts, images, videos = [], [], []
     for sample in samples:
         messages = prompt_messages(sample, template)
         if inputs == "lmms_eval":
-            messages, imgs = lmms_inputs(sample, messages, data_cfg)
+            messages, imgs = lmms_inputs(sample, messages, data_cfg, family)
             vids = []
         else:
             imgs, vids = load_media(sample, data_cfg)
@@ -75,16 +77,10 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template
         images.extend(imgs)
         videos.extend(vids)
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": "left", "return_tensors": "pt"}
+    # frames arrive already sampled at data.video_fps (as in training's collate): say so, sample no more
+    kwargs.update(processor_media_kwargs(images, videos, data_cfg.video_fps))
     if images:
-        kwargs["images"] = images
-        kwargs.update(processor_kwargs(inputs))
-    if videos:
-        from transformers.video_utils import VideoMetadata
-
-        # frames arrive already sampled at data.video_fps (as in training's collate): say so, sample no more
-        kwargs["videos"] = videos
-        kwargs["video_metadata"] = [VideoMetadata(total_num_frames=len(v), fps=data_cfg.video_fps) for v in videos]
-        kwargs["do_sample_frames"] = False
+        kwargs.update(processor_kwargs(inputs, family))
     return processor(**kwargs)
 
 
@@ -125,7 +121,7 @@ def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, 
         gen_kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
     else:  # a checkpoint's generation_config may carry sampling defaults; greedy means greedy
         gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-    if settings.inputs == "lmms_eval":  # lmms-eval's qwen2_5_vl stops on the tokenizer's eos token only
+    if settings.inputs == "lmms_eval":  # lmms-eval's wrappers stop on the tokenizer's eos token only
         gen_kwargs["eos_token_id"] = tok.eos_token_id
     device, dtype = model.device, model.dtype
     responses: list[str] = []

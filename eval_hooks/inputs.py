@@ -1,8 +1,8 @@
-"""Evaluation inputs as lmms-eval's ``qwen2_5_vl`` model gives them to the same checkpoint (``eval.inputs: lmms_eval``).
+"""Evaluation inputs as lmms-eval's model wrapper for the checkpoint's family gives them (``eval.inputs: lmms_eval``).
 
 ``eval.inputs: training`` evaluates on what training sees (``data_mix.media.load_media``: images downscaled to
 ``data.image_max_pixels``, 200,704 by default; a video as at most ``data.video_max_frames`` frames). The benchmark's
-own numbers come from lmms-eval, which gives a Qwen2.5-VL much larger images and more frames. Values and steps,
+own numbers come from lmms-eval, which gives the model much larger images and more frames. Values and steps,
 from the sources (lmms-eval 0.7.3; qwen-vl-utils 0.0.14, which lmms-eval requires):
 
 - visuals of a record (``tasks/spatialtreebench/utils.py``, ``spatialtreebench_doc_to_visual``): a record with a
@@ -10,10 +10,9 @@ from the sources (lmms-eval 0.7.3; qwen-vl-utils 0.0.14, which lmms-eval require
   record's ``video_info[0].frame_index``, thinned to 32 by ``np.linspace(0, n - 1, 32, dtype=int)`` when longer;
   without frame_index, 32 frames of a video longer than 240 frames, else 16, at
   ``np.linspace(0, total - 1, k, dtype=int)`` (repeats when the video is shorter than k);
-- every visual, frames included, is an image (``models/simple/qwen2_5_vl.py``): re-encoded as JPEG quality 85
-  (``_encode_image_data_url``), then resized by qwen-vl-utils' ``fetch_image`` to ``smart_resize(h, w, 28,
-  min_pixels=256*28*28, max_pixels=1605632)`` with PIL's default (bicubic) filter; the processor is built with
-  the same limits;
+- every visual, frames included, is an image, sized as the family's lmms-eval wrapper sizes it (the family's
+  ``lmms_resize`` and ``lmms_processor_kwargs``, train/models/; e.g. the paper's model: re-encoded as JPEG
+  quality 85, then qwen-vl-utils' ``fetch_image`` resize within that wrapper's pixel limits);
 - the conversation: a system turn "You are a helpful assistant.", then one user turn with the visuals first and
   the prompt text after them.
 
@@ -25,17 +24,11 @@ record; a batch is left padded here (lmms-eval's default batch of 1 has no paddi
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import Any
 
 from PIL import Image
 
 INPUTS = ("training", "lmms_eval")
-LMMS_MIN_PIXELS = 256 * 28 * 28
-"""``min_pixels`` default of lmms-eval's qwen2_5_vl model (200,704)."""
-LMMS_MAX_PIXELS = 1605632
-"""``max_pixels`` default of lmms-eval's qwen2_5_vl model (2048 x 28 x 28)."""
-LMMS_JPEG_QUALITY = 85
 LMMS_MAX_FRAMES = 32
 LMMS_SHORT_VIDEO_FRAMES, LMMS_LONG_VIDEO_AFTER = 16, 240
 LMMS_SYSTEM_PROMPT = "You are a helpful assistant."
@@ -49,11 +42,11 @@ def reader_data(data_cfg: Any, inputs: str) -> Any:
     return dataclasses.replace(data_cfg, video_max_frames=0, video_fps=0.0)
 
 
-def processor_kwargs(inputs: str) -> dict[str, Any]:
-    """Extra processor-call arguments: lmms-eval builds its processor with its pixel limits."""
+def processor_kwargs(inputs: str, family: Any = None) -> dict[str, Any]:
+    """Extra processor-call arguments: those of the family's lmms-eval wrapper (its pixel limits)."""
     if inputs == "training":
         return {}
-    return {"images_kwargs": {"size": {"shortest_edge": LMMS_MIN_PIXELS, "longest_edge": LMMS_MAX_PIXELS}}}
+    return family.lmms_processor_kwargs()
 
 
 def frame_indices(n_frames: int, frame_index: list[int] | None) -> list[int]:
@@ -66,18 +59,6 @@ def frame_indices(n_frames: int, frame_index: list[int] | None) -> list[int]:
         return [frame_index[i] for i in np.linspace(0, len(frame_index) - 1, LMMS_MAX_FRAMES, dtype=int)]
     k = LMMS_MAX_FRAMES if n_frames > LMMS_LONG_VIDEO_AFTER else LMMS_SHORT_VIDEO_FRAMES
     return [int(i) for i in np.linspace(0, n_frames - 1, k, dtype=int)]
-
-
-def resize_like_lmms(image: Image.Image, factor: int) -> Image.Image:
-    """JPEG quality 85 round trip, then qwen-vl-utils' smart resize within lmms-eval's pixel limits."""
-    from data_mix.tokens import smart_resize
-
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=LMMS_JPEG_QUALITY)
-    buf.seek(0)
-    img = Image.open(buf).convert("RGB")
-    h, w = smart_resize(img.height, img.width, factor, LMMS_MIN_PIXELS, LMMS_MAX_PIXELS)
-    return img.resize((w, h), Image.Resampling.BICUBIC)
 
 
 def _video_frames(video: Any, frame_index: list[int] | None, data_cfg: Any, sample: Any) -> list[Image.Image]:
@@ -124,9 +105,10 @@ def _decode_frames(path: str, frame_index: list[int] | None, sample: Any) -> lis
     return [found[i] for i in wanted]
 
 
-def lmms_inputs(sample: Any, messages: list[dict[str, Any]], data_cfg: Any) -> tuple[list[dict[str, Any]], list]:
-    """``(messages, images)`` of a bench sample as lmms-eval's qwen2_5_vl gives them (see the module doc):
-    a system turn, then the user turn with one image part per visual, then its text parts."""
+def lmms_inputs(sample: Any, messages: list[dict[str, Any]], data_cfg: Any,
+                family: Any) -> tuple[list[dict[str, Any]], list]:
+    """``(messages, images)`` of a bench sample as lmms-eval's wrapper for ``family`` (train/models/) gives them
+    (see the module doc): a system turn, then the user turn with one image part per visual, then its text parts."""
     from data_mix.media import load_image
 
     if sample.videos:
@@ -134,7 +116,7 @@ def lmms_inputs(sample: Any, messages: list[dict[str, Any]], data_cfg: Any) -> t
         visuals = _video_frames(sample.videos[0], frame_index, data_cfg, sample)
     else:
         visuals = [load_image(p, data_cfg, sample.file, sample.row, max_pixels=0) for p in sample.images]
-    images = [resize_like_lmms(v, data_cfg.vision_token_pixels) for v in visuals]
+    images = [family.lmms_resize(v) for v in visuals]
     user = messages[-1]
     parts = user["content"] if isinstance(user["content"], list) else [{"type": "text", "text": user["content"]}]
     text = [p for p in parts if p.get("type") == "text"]

@@ -8,7 +8,6 @@ usually lives in a separate environment (``eval.lmms_eval_python``) on a machine
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -21,22 +20,23 @@ from eval_hooks.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-# checkpoint model_type -> lmms-eval model name (lmms_eval/models/simple/*.py)
-LMMS_MODELS = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl"}
-
-
 def lmms_model_name(checkpoint: str | Path, requested: str = "auto") -> str:
-    """The lmms-eval ``--model`` for ``checkpoint`` (from its config.json unless given)."""
+    """The lmms-eval ``--model`` for ``checkpoint``: its family's wrapper (train/models/, from config.json)
+    unless given."""
     if requested != "auto":
         return requested
+    from train.models import UnsupportedFamily, family_for_checkpoint
+
     cfg_file = Path(checkpoint) / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{cfg_file} not found: set eval.lmms_eval_model for a checkpoint without config.json")
-    model_type = json.loads(cfg_file.read_text()).get("model_type")
-    if model_type not in LMMS_MODELS:
-        raise ValueError(f"{checkpoint}: no lmms-eval model known for model_type {model_type!r}; "
-                         f"set eval.lmms_eval_model (known: {', '.join(LMMS_MODELS)})")
-    return LMMS_MODELS[model_type]
+    try:
+        family = family_for_checkpoint(str(checkpoint))
+    except UnsupportedFamily as exc:
+        raise ValueError(f"{exc}; or set eval.lmms_eval_model") from None
+    if family.lmms_model is None:
+        raise ValueError(f"{checkpoint}: no lmms-eval model known for the {family.name} family; set eval.lmms_eval_model")
+    return family.lmms_model
 
 
 def build_command(eval_cfg: Any, checkpoint: str | Path, output_path: str | Path) -> list[str]:

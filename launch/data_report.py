@@ -6,8 +6,9 @@ samples, tokens and realized share (in the mix's unit); per level counts. ``--pl
 plan without drawing (fast on huge data; tokens are estimates). Exit codes: 0 ok, 1 bad data
 (with ``data.on_bad_sample=error``, or too many skipped), 2 a recipe / registry / plan error.
 
-The command lives in launch/ because it reads a recipe (``train.recipe``) and may build the tiny model's
-tokenizer (``train.tiny``): the data_mix library itself never imports train.
+The command lives in launch/ because it reads a recipe (``train.recipe``) and loads the model's processor
+(``train.model_loading``; a tiny model is built on first use): the data_mix library itself never imports train.
+Token counts with the processor are exact (what training encodes); without one they are estimates.
 """
 
 from __future__ import annotations
@@ -25,21 +26,25 @@ USAGE = __doc__
 
 
 def _tokenizer(choice: str, model_name: str):
-    """(tokenizer or None, note) for --tokenizer=auto|none|PATH."""
+    """(processor / tokenizer or None, note) for --tokenizer=auto|none|PATH. ``auto``: the recipe model's own
+    processor (exact counts, train.model_loading; tiny models are built on first use), when it is available
+    locally; PATH: that checkpoint's processor (or its bare tokenizer when it has no processor)."""
     if choice == "none":
         return None, "estimate (--tokenizer=none)"
-    from transformers import AutoTokenizer
+    from train.config import ModelConfig
+    from train.model_loading import load_processor
 
     if choice == "auto":
-        if model_name == "tiny-qwen2.5-vl":
-            from train.tiny import ensure_tiny
-
-            return AutoTokenizer.from_pretrained(str(ensure_tiny())), f"tokenizer of {model_name}"
         try:
-            return AutoTokenizer.from_pretrained(model_name, local_files_only=True), f"tokenizer of {model_name}"
+            return load_processor(ModelConfig(name_or_path=model_name)), f"processor of {model_name} (exact)"
         except Exception:  # not available offline: say so and estimate
-            return None, f"estimate (the tokenizer of {model_name} is not available locally)"
-    return AutoTokenizer.from_pretrained(choice), f"tokenizer {choice}"
+            return None, f"estimate (the processor of {model_name} is not available locally)"
+    try:
+        return load_processor(ModelConfig(name_or_path=choice)), f"processor {choice} (exact)"
+    except Exception:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(choice), f"tokenizer {choice} (vision tokens estimated)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Write the embedded tiny Qwen2.5-VL as a plain Hugging Face directory.
+"""Write an embedded tiny model (one per family: train/tiny/) as a plain Hugging Face directory.
 
-    python launch/tiny_model.py --out DIR [--seed 0]
+    python launch/tiny_model.py --out DIR [--name tiny-qwen3-vl] [--seed 0]
 
 ``python -m train.tiny`` is an alias.
 """

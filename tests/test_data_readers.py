@@ -11,7 +11,7 @@ from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.media import load_media
 from data_mix.readers import SourceRows, read_source
 from data_mix.registry import load_registry
-from data_mix.tokens import TokenCounter, smart_resize
+from data_mix.tokens import TokenCounter
 
 
 def _source(tmp_path, rows, fmt="llava", file="d.jsonl", **entry):
@@ -219,6 +219,8 @@ def test_enormous_image_is_downscaled_within_max_pixels(tmp_path):
 
 
 def test_smart_resize_and_vision_tokens():
+    from train.models.qwen_common import smart_resize
+
     assert smart_resize(56, 56, 28, 3136, 200704) == (56, 56)          # 4 tokens
     assert smart_resize(20, 20, 28, 3136, 200704) == (56, 56)          # upscaled to min_pixels
     h, w = smart_resize(1000, 2000, 28, 3136, 200704)
@@ -235,13 +237,14 @@ def test_token_count_matches_the_real_processor(tmp_path, tiny_model_dir):
     row = {"id": 0, "image": ["a.png", "b.png"], "conversations": [
         {"from": "human", "value": "Compare <image> and <image>."}, {"from": "gpt", "value": "The first is larger."}]}
     data = _source(tmp_path, [row])
-    data.image_min_pixels, data.image_max_pixels = 56 * 56, 224 * 224  # the tiny processor's limits
+    data.image_max_pixels = 400 * 400  # above the tiny processor's own cap (224x224): the processor's limit counts
+    write_image(tmp_path / "a.png", size=(300, 300))
     [s] = list(read_source("src", data))
     images, _ = load_media(s, data)
     text = proc.apply_chat_template(s.messages, tokenize=False)
     ids = proc(text=[text], images=images, return_tensors="pt")["input_ids"][0]
     counter = TokenCounter(data, proc)
-    assert counter.kind == "chat_template" and counter(s) == len(ids)
+    assert counter.kind == "processor" and counter(s) == len(ids)
     est = TokenCounter(data)(s)
     assert est > 0 and abs(est - len(ids)) / len(ids) < 0.6
 
@@ -271,6 +274,4 @@ def test_video_file_decodes_with_pyav_or_says_how_to_get_it(tmp_path):
     [s] = list(read_source("src", data))
     _, (frames,) = load_media(s, data)
     assert len(frames) == 4 and frames[0].size == (64, 64)
-    from data_mix.tokens import video_tokens
-
-    assert TokenCounter(data).vision(s) == video_tokens(4, 64, 64, data)  # header-only count agrees
+    assert TokenCounter(data).media_sizes(s) == ([], [(4, 64, 64)])  # header-only count agrees

@@ -1,8 +1,9 @@
-"""eval.inputs=lmms_eval: the images and frames lmms-eval 0.7.3's qwen2_5_vl model gives a checkpoint.
+"""eval.inputs=lmms_eval: the images and frames lmms-eval 0.7.3's wrapper for each model family gives a checkpoint.
 
 Checked against the reference code itself: frame choice against lmms-eval's own ``spatialtreebench_doc_to_visual``
 (loaded by file path, as the rewards parity test loads its metrics) on videos whose frames carry their own
-number; image pixels against lmms-eval's JPEG encoder + qwen-vl-utils' ``fetch_image``. Vision-token counts go
+number; image pixels, per family, against what that family's lmms-eval wrapper does (JPEG encoder or not) +
+qwen-vl-utils' ``fetch_image`` at the wrapper's patch size and pixel limits. Vision-token counts go
 through the real Qwen2.5-VL processor, and the numbers are the ones printed in docs/EVAL.md.
 """
 
@@ -23,7 +24,8 @@ from data_mix.config import DataConfig
 from eval_hooks.config import EvalConfig
 from eval_hooks.evaluator import read_bench
 from eval_hooks.generation import build_inputs, prompt_messages
-from eval_hooks.inputs import LMMS_MAX_PIXELS, LMMS_MIN_PIXELS, lmms_inputs, resize_like_lmms
+from eval_hooks.inputs import lmms_inputs
+from train.models import family_for_type
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 64, 32  # source frames of the frame-number videos
@@ -116,7 +118,7 @@ def test_the_frames_are_the_ones_lmms_eval_reads(tmp_path, doc_to_visual, case):
     theirs = [_number(f) for f in doc_to_visual(doc)]
 
     sample = _samples(_bench(tmp_path, [{**doc, "video": ["clip.mp4"]}]), "lmms_eval")[0]
-    messages, images = lmms_inputs(sample, prompt_messages(sample), DataConfig())
+    messages, images = lmms_inputs(sample, prompt_messages(sample), DataConfig(), family_for_type("qwen2_5_vl"))
     assert [_number(im) for im in images] == theirs  # the record's image is not used, as in lmms-eval
     assert len(theirs) == {300: 32, 100: 16, 10: 16}[n] if frame_index is None else min(32, len(frame_index))
     assert messages[0] == {"role": "system", "content": "You are a helpful assistant."}
@@ -125,8 +127,14 @@ def test_the_frames_are_the_ones_lmms_eval_reads(tmp_path, doc_to_visual, case):
     assert content[-1]["text"].startswith("Where is the chair?\nOptions : A. left\nB. right")
 
 
+# family -> (the wrapper JPEG-encodes the image first, fetch_image's image_patch_size): lmms-eval 0.7.3
+# models/simple/<wrapper>.py (qwen2_vl / qwen2_5_vl: _encode_image_data_url; qwen3_vl: PIL images, patch 16)
+LMMS_WRAPPERS = {"qwen2_vl": (True, 14), "qwen2_5_vl": (True, 14), "qwen3_vl": (False, 16), "qwen3_vl_moe": (False, 16)}
+
+
+@pytest.mark.parametrize("family", list(LMMS_WRAPPERS))
 @pytest.mark.parametrize("size", [(1920, 1080), (640, 480), (320, 240), (1000, 700)])
-def test_images_equal_lmms_eval_jpeg_and_qwen_vl_utils_fetch_image(size):
+def test_images_equal_lmms_eval_jpeg_and_qwen_vl_utils_fetch_image(size, family):
     spec = importlib.util.spec_from_file_location("_lmms_media_encoder", _lmms_file("models/model_utils/media_encoder.py"))
     encoder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(encoder)
@@ -137,11 +145,14 @@ def test_images_equal_lmms_eval_jpeg_and_qwen_vl_utils_fetch_image(size):
 
     rng = np.random.default_rng(size[0])
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    fam = family_for_type(family)
+    jpeg, patch = LMMS_WRAPPERS[family]
+    assert fam.lmms_model in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
     url = encoder.encode_image_to_data_url(image, image_format="JPEG", mime_type="image/jpeg", convert_rgb=True,
-                                           quality=85)  # models/simple/qwen2_5_vl.py, _encode_image_data_url
-    theirs = qwen_vl_utils.fetch_image({"type": "image", "image": url, "min_pixels": LMMS_MIN_PIXELS,
-                                        "max_pixels": LMMS_MAX_PIXELS})
-    ours = resize_like_lmms(image, 28)
+                                           quality=85) if jpeg else image  # models/simple/qwen2_5_vl.py
+    theirs = qwen_vl_utils.fetch_image({"type": "image", "image": url, "min_pixels": fam.lmms_min_pixels,
+                                        "max_pixels": fam.lmms_max_pixels}, image_patch_size=patch)
+    ours = fam.lmms_resize(image)
     assert ours.size == theirs.size
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 

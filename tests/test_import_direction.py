@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"train", "eval_hooks", "data_mix", "rewards"},
     "sweeps": {"train", "eval_hooks", "rewards"},
     "train": {"eval_hooks", "data_mix", "rewards"},
-    "eval_hooks": {"data_mix", "rewards"},
+    "eval_hooks": {"data_mix", "rewards", "train"},
     "data_mix": {"rewards"},
     "rewards": set(),  # numpy/scipy and the standard library only: verl's own environment loads it
     "scripts": {"rewards"},
@@ -24,6 +24,8 @@ ALLOWED: dict[str, set[str]] = {
 ONLY: dict[tuple[str, str], set[str]] = {
     ("sweeps", "train"): {"train.recipe"},  # a sweep loads its runs' recipes; it runs the launchers as processes
     ("data_mix", "rewards"): {"rewards.taxonomy", "rewards.did_you_mean"},
+    # evaluation asks the model family (lmms-eval wrapper and input sizing); the seam imports no eval_hooks
+    ("eval_hooks", "train"): {"train.models"},
 }
 
 

@@ -9,8 +9,8 @@ import torch
 
 from train.config import FreezeConfig, ModelConfig, OptimConfig
 from train.model_loading import load_model, pick_attn_implementation, pick_dtype
+from train.models import family_for_type, supported
 from train.module_groups import (
-    ARCH_TABLE,
     UnsupportedArchitecture,
     apply_freeze,
     format_counts,
@@ -58,8 +58,8 @@ def _expected_group(name: str) -> str:
 @pytest.mark.parametrize("build", ["qwen2_5_vl", "qwen2_vl", "qwen3_vl"])
 def test_table_covers_every_parameter(build, qwen25):
     model = {"qwen2_5_vl": lambda: qwen25, "qwen2_vl": tiny_qwen2_vl, "qwen3_vl": tiny_qwen3_vl}[build]()
-    assert model.config.model_type == build and build in ARCH_TABLE
-    arch = ARCH_TABLE[build]
+    assert model.config.model_type == build and build in supported()
+    arch = family_for_type(build).groups
     groups = {group_of(n, arch) for n, _ in model.named_parameters()}
     assert groups == {"vision", "projector", "llm"}
     for name, _ in model.named_parameters():
@@ -83,7 +83,7 @@ def test_unknown_architecture_is_named():
 def test_freeze_and_param_groups(freeze, trainable):
     model = tiny_qwen2_vl()
     counts = apply_freeze(model, freeze)
-    arch = ARCH_TABLE["qwen2_vl"]
+    arch = family_for_type("qwen2_vl").groups
     for name, p in model.named_parameters():
         assert p.requires_grad == (group_of(name, arch) in trainable), name
     assert {g for g, c in counts.items() if c["trainable"]} == trainable

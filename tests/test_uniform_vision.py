@@ -91,7 +91,9 @@ def test_qwen2_vl_is_covered_too():
 
 
 def test_a_model_without_vision_is_refused():
-    with pytest.raises(TypeError, match="no module with a vision tower"):
+    from train.models import UnsupportedFamily
+
+    with pytest.raises(UnsupportedFamily, match="Linear: model_type None is not supported"):
         install_uniform_vision(torch.nn.Linear(2, 2))
 
 

@@ -68,8 +68,7 @@ def check_family(recipe: Recipe) -> None:
     """The model's family from its config.json (no weights load): an unsupported ``model_type``, or a recipe key
     the family cannot honour (e.g. ``train.packing`` where packing is refused), stops here (exit 2). A checkpoint
     whose config.json cannot be read yet (a hub id not downloaded) is left to the loader."""
-    from train.models import UnsupportedFamily, family_for_checkpoint
-    from train.models.base import config_json
+    from train.models import UnsupportedFamily, config_json, family_for_checkpoint
 
     if config_json(recipe.model.name_or_path) is None:
         return

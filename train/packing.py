@@ -3,9 +3,10 @@
 What a packed batch holds (``train.packing: true``):
 - ``input_ids`` / ``labels``: the samples' tokens laid end to end in rows of at most
   ``train.packing_max_length`` tokens (first-fit decreasing), padding only at a row's end;
-- ``position_ids`` of shape (4, rows, length): row 0 the text positions restarting at 0 for every
-  sample, rows 1-3 Qwen's 3-D rope positions computed for each sample alone by the model's own
-  ``get_rope_index`` and concatenated. transformers reads row 0 as the packed-sequence boundaries;
+- ``position_ids``: each sample's own position rows (the model family's ``position_fn``: for the Qwen-VL
+  families 4 rows, the text positions restarting at 0 for every sample, which transformers reads as the
+  packed-sequence boundaries, then the 3-D rope positions computed for the sample alone), concatenated; shape
+  (n_rows, rows, length), or (rows, length) for a family with one row;
 - attention: on flash_attention_2 no mask (transformers' varlen path splits on the restarting text
   positions); on sdpa a block-diagonal causal 4-D boolean mask; on eager the same as an additive mask;
 - vision inputs of the samples in the order their tokens appear.
@@ -16,7 +17,6 @@ packing changes the cost of a step, not what the step learns: the loss is the sa
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import torch
@@ -31,28 +31,17 @@ class PackingError(ValueError):
 
 
 def rope_index_fn(model) -> RopeIndexFn:
-    """A function Encoded -> (3, n) rope positions, from the model's own ``get_rope_index``.
+    """A function Encoded -> (n_rows, n) position ids of the sample alone, from the model's family
+    (train/models/); a family that cannot pack raises PackingError with its reason.
 
     It depends only on the config, so it is safe to call from the collator (any process, any ZeRO stage).
     """
-    owner = next((m for m in model.modules() if hasattr(m, "get_rope_index")), None)
-    if owner is None:
-        raise PackingError(f"{type(model).__name__} has no get_rope_index: packing needs a Qwen-VL model")
-    accepted = set(inspect.signature(owner.get_rope_index).parameters)
+    from train.models import family_for_model
 
-    def positions(enc: Encoded) -> torch.Tensor:
-        if "image_grid_thw" not in enc.vision and "video_grid_thw" not in enc.vision:
-            return torch.arange(len(enc)).view(1, -1).expand(3, -1)
-        kwargs = {"mm_token_type_ids": enc.mm_token_type_ids[None],
-                  "image_grid_thw": enc.vision.get("image_grid_thw"),
-                  "video_grid_thw": enc.vision.get("video_grid_thw"),
-                  "second_per_grid_ts": enc.vision.get("second_per_grid_ts")}
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-        with torch.no_grad():
-            pos, _ = owner.get_rope_index(enc.input_ids[None], **kwargs)
-        return pos[:, 0, :]
-
-    return positions
+    family = family_for_model(model)
+    if family.packing_refusal:
+        raise PackingError(f"train.packing=true: {family.name}: {family.packing_refusal}")
+    return family.position_fn(model)
 
 
 def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -89,7 +78,9 @@ def pack_batch(encoded: list[Encoded], max_length: int, pad_id: int, rope_fn: Ro
     input_ids = torch.full((rows, length), pad_id, dtype=torch.long)
     labels = torch.full((rows, length), IGNORE_INDEX, dtype=torch.long)
     mm = torch.zeros((rows, length), dtype=torch.long)
-    position_ids = torch.zeros((4, rows, length), dtype=torch.long)
+    positions = {id(e): rope_fn(e) for e in encoded}
+    n_rows = next(iter(positions.values())).shape[0]
+    position_ids = torch.zeros((n_rows, rows, length), dtype=torch.long)
     segments = torch.zeros((rows, length), dtype=torch.long)
     order: list[Encoded] = []
     for r, b in enumerate(bins):
@@ -100,14 +91,15 @@ def pack_batch(encoded: list[Encoded], max_length: int, pad_id: int, rope_fn: Ro
             input_ids[r, start:end] = e.input_ids
             labels[r, start:end] = e.labels
             mm[r, start:end] = e.mm_token_type_ids
-            position_ids[0, r, start:end] = torch.arange(len(e))
-            position_ids[1:, r, start:end] = rope_fn(e)
+            position_ids[:, r, start:end] = positions[id(e)]
             segments[r, start:end] = seg
             order.append(e)
             start = end
         if start < length:  # trailing padding: one more segment of its own (never attended by real tokens)
             position_ids[:, r, start:] = torch.arange(length - start)
             segments[r, start:] = len(b)
+    if n_rows == 1:
+        position_ids = position_ids[0]
     batch = {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "mm_token_type_ids": mm,
              "real_tokens": torch.tensor(sum(len(e) for e in encoded))}
     if attn_implementation != "flash_attention_2":

@@ -97,7 +97,7 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
     print_counts(ctx, counts)
 
     if source is None:
-        source = build_source(recipe, ctx.rank, ctx.world, processor.tokenizer)
+        source = build_source(recipe, ctx.rank, ctx.world, processor)
         if ctx.rank == 0:
             atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
     args.max_steps = steps_for(source, recipe, ctx.world)

@@ -6,10 +6,11 @@ different parameters at the same moment and the collective fails ("Detected mism
 collectives", or gloo's "Received data size doesn't match"). Under ZeRO-2 a text-only micro-batch leaves
 the trainable merger without gradients on that rank only, and the gradient all-reduce buckets differ in
 size: the same failure at the end of backward. The fix, in the spirit of the dummy-image trick other
-multimodal trainers use, made exact for Qwen-VL:
+multimodal trainers use, made exact (the model family, train/models/, says where the vision tower is and how
+to call it on a blank input):
 
-* every training forward runs the vision tower twice (the image call, then the video call), on a blank
-  2x2-patch input for whatever the micro-batch lacks;
+* every training forward runs the vision tower twice (the image call, then the video call), on the smallest
+  blank input (``blank_vision_output``) for whatever the micro-batch lacks;
 * the blank calls run where the real ones do, after the real features are merged into ``inputs_embeds``
   and before the language model, and add ``0 x`` their output to ``inputs_embeds``;
 * so backward, too, reaches both merger calls before the token embedding on every rank, exactly as when
@@ -25,24 +26,21 @@ non-empty KV cache) never get them: pixels enter only the first step of a genera
 encodes them in a separate call before it), so no rank calls the vision tower while decoding. The first step
 still gets them, but that does not make generation on ZeRO-3-partitioned weights uniform (the separate encoder
 call runs only where there are media): GRPO keeps TRL's default of gathering the whole policy for generation.
-Qwen2-VL and Qwen2.5-VL only: Qwen3-VL's deepstack features join the language model's first layers, a
-different backward path that this does not reproduce (not verified under ZeRO-3 on mixed media).
+A family whose vision call has further outputs sums them into the same zero term: Qwen3-VL's DeepStack features
+(which join the first language-model layers in a real call) are included, so the DeepStack mergers run on every
+rank too (tests/test_families_dist.py compares ZeRO-3 with ZeRO-2 on a tiny Qwen3-VL).
 """
 
 from __future__ import annotations
 
 import torch
 
-VISION_INPUTS = ("pixel_values", "pixel_values_videos")
-
 
 def vision_owner(model: torch.nn.Module) -> torch.nn.Module:
-    """The multimodal body (``Qwen2_5_VLModel`` and kin): it has the vision tower and the language model."""
-    for module in model.modules():
-        if (hasattr(module, "get_image_features") and hasattr(module, "visual")
-                and hasattr(module, "language_model") and not hasattr(module, "lm_head")):
-            return module
-    raise TypeError(f"{type(model).__name__}: no module with a vision tower and a language model")
+    """The multimodal body of ``model``'s family: it has the vision tower and the language model."""
+    from train.models import family_for_model
+
+    return family_for_model(model).vision_owner(model)
 
 
 def decoding(kwargs: dict) -> bool:
@@ -57,20 +55,20 @@ def install_uniform_vision(model: torch.nn.Module, in_eval: bool = False) -> lis
     handles (``handle.remove()`` undoes it). Evaluation forwards (``model.eval()``) are left alone unless
     ``in_eval``; decoding steps always are. A model hooked already is left as it is (returns ``[]``): a trainer
     and its mixins may each install it."""
-    owner = vision_owner(model)
+    from train.models import family_for_model
+
+    family = family_for_model(model)
+    owner = family.vision_owner(model)
     installed = [h for h in owner._forward_pre_hooks.values() if hasattr(h, "uniform_vision_in_eval")]
     if installed:
         if installed[0].uniform_vision_in_eval != in_eval:
             raise ValueError(f"uniform vision hooks are installed already with in_eval={not in_eval}")
         return []
-    vc = model.config.vision_config
-    merge = vc.spatial_merge_size
-    dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size ** 2
     missing: list[str] = []
 
     def note_missing(module, args, kwargs):
         active = (module.training or in_eval) and not decoding(kwargs)
-        missing[:] = [k for k in VISION_INPUTS if active and kwargs.get(k) is None]
+        missing[:] = [k for k in family.pixel_keys if active and kwargs.get(k) is None]
 
     note_missing.uniform_vision_in_eval = in_eval
 
@@ -79,17 +77,12 @@ def install_uniform_vision(model: torch.nn.Module, in_eval: bool = False) -> lis
         embeds = kwargs.get("inputs_embeds")
         if not keys or embeds is None:
             return None
-        param = next(owner.visual.parameters())
         zero = embeds.new_zeros(())
-        for _ in keys:
-            grid = torch.tensor([[1, merge, merge]], device=param.device)
-            pixels = torch.zeros(merge * merge, dim, dtype=param.dtype, device=param.device)
-            feats = owner.get_image_features(pixels, grid, return_dict=True).pooler_output
-            parts = feats if isinstance(feats, (list, tuple)) else [feats]
-            zero = zero + sum(p.sum() for p in parts).to(embeds.dtype) * 0.0
+        for key in keys:
+            zero = zero + family.blank_vision_output(owner, key).to(embeds.dtype) * 0.0
         return args, {**kwargs, "inputs_embeds": embeds + zero}
 
     # prepend: before DeepSpeed's own pre-hook on the language model when the engine exists already (GRPO's ZeRO-3
     # reference model), so the blank calls are traced before the language model's fetch, where real calls are.
     return [owner.register_forward_pre_hook(note_missing, with_kwargs=True),
-            owner.language_model.register_forward_pre_hook(run_blank_calls, with_kwargs=True, prepend=True)]
+            family.language_model(owner).register_forward_pre_hook(run_blank_calls, with_kwargs=True, prepend=True)]

@@ -153,19 +153,13 @@ class PromptLengthCounter:
         self.fast = self.image_token_id is not None and hasattr(processor, "_get_num_multimodal_tokens")
 
     def resized_sizes(self, images: list) -> list[tuple[int, int]]:
-        """(height, width) the image processor resizes each image to (Qwen2-VL-style ``smart_resize`` with the
-        processor's patch size, merge size and pixel bounds); [] for a processor without those settings."""
-        ip = getattr(self.processor, "image_processor", None)
-        size = getattr(ip, "size", None)
-        patch, merge = getattr(ip, "patch_size", None), getattr(ip, "merge_size", None)
-        bounds = [getattr(size, key, None) if not isinstance(size, dict) else size.get(key)
-                  for key in ("shortest_edge", "longest_edge")]  # a SizeDict in transformers 5.x
-        if not (images and patch and merge and all(bounds)):
+        """(height, width) the image processor resizes each image to (the model family's answer); [] when the
+        family does not say."""
+        if not images:
             return []
-        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+        from train.models import family_for_processor
 
-        return [tuple(smart_resize(im.height, im.width, patch * merge, min_pixels=bounds[0], max_pixels=bounds[1]))
-                for im in images]
+        return family_for_processor(self.processor).resized_image_sizes(self.processor, images)
 
     def text(self, prompt: list[dict[str, Any]]) -> str:
         return self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
@@ -255,7 +249,7 @@ def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = N
     judge_missing = not reward.judge.base_url
     no_judge: list[Sample] = []
     out = PromptSet(rows=[], skipped=tracker)
-    source = samples if samples is not None else mix_samples(recipe, getattr(processor, "tokenizer", None))
+    source = samples if samples is not None else mix_samples(recipe, processor)
     for sample in tqdm(source, desc="GRPO prompts", unit="prompt", mininterval=2.0):
         if keep_levels and sample.level not in keep_levels:
             out.filtered_out += 1

@@ -6,7 +6,7 @@ Three things in TRL break such a set, with or without DeepSpeed:
   refuses a batch that mixes ``None`` and images ("only a single or a list of entries is supported");
   :class:`MixedMediaGRPO` hands it ``[]`` instead (the processor's own way to say "no image here");
 * TRL slices the pixels of a generation batch per micro-batch and per log-prob chunk; a slice with only text
-  prompts carries ``pixel_values`` with 0 rows, on which Qwen's vision tower fails (``torch.cat`` of an empty
+  prompts carries ``pixel_values`` with 0 rows, on which a vision tower fails (``torch.cat`` of an empty
   list). :func:`drop_empty_vision_inputs` removes such inputs before the model sees them;
 * with several processes, TRL gathers the batch's images for its completions log only on processes whose batch
   has images (``log_multimodal``, on by default, even without ``log_completions``): a rank with text-only
@@ -26,20 +26,23 @@ from __future__ import annotations
 
 import torch
 
-from train.uniform_vision import VISION_INPUTS, install_uniform_vision, vision_owner
-
-GRID_OF = {"pixel_values": "image_grid_thw", "pixel_values_videos": "video_grid_thw"}
+from train.uniform_vision import install_uniform_vision, vision_owner
 
 
 def drop_empty_vision_inputs(module, args, kwargs):
-    """Forward pre-hook of the multimodal body: 0-row pixel inputs (and their grids) become absent inputs."""
-    empty = [k for k in VISION_INPUTS if isinstance(kwargs.get(k), torch.Tensor) and kwargs[k].shape[0] == 0]
+    """Forward pre-hook of the multimodal body: 0-row pixel inputs (and their layout keys, the family's
+    ``grid_of``) become absent inputs."""
+    from train.models import family_for_config
+
+    family = family_for_config(module.config)
+    empty = [k for k in family.pixel_keys if isinstance(kwargs.get(k), torch.Tensor) and kwargs[k].shape[0] == 0]
     if not empty:
         return None
     kwargs = dict(kwargs)
     for key in empty:
         kwargs[key] = None
-        kwargs[GRID_OF[key]] = None
+        if key in family.grid_of:
+            kwargs[family.grid_of[key]] = None
     return args, kwargs
 
 

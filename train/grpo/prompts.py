@@ -1,8 +1,7 @@
 """GRPO prompts: a sample's question rewritten by the template of ``grpo.prompt_mode``.
 
 Only the text changes. Image/video placeholder parts stay where the sample put them, so the
-processor's chat template places the model's vision tokens (``<|vision_start|><|image_pad|>...``
-for Qwen) exactly as it does in SFT and evaluation.
+processor's chat template places the model's vision tokens exactly as it does in SFT and evaluation.
 """
 
 from __future__ import annotations

@@ -113,20 +113,12 @@ def grpo_arguments(recipe: Recipe, ctx: RunContext, use_vllm: bool, reward_weigh
     )
 
 
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
-
-
 def suppressed_tokens(processor, model) -> list[int]:
-    """Vision special tokens a rollout must never sample: a sampled image/video placeholder in a completion
-    would not match the image features of the training forward pass (the model's config ids included)."""
-    tok = processor.tokenizer
-    ids = {getattr(model.config, name, None) for name in ("image_token_id", "video_token_id",
-                                                         "vision_start_token_id", "vision_end_token_id")}
-    for token in VISION_TOKENS:
-        tid = tok.convert_tokens_to_ids(token)
-        if tid is not None and tid != tok.unk_token_id:
-            ids.add(tid)
-    return sorted(int(i) for i in ids if i is not None)
+    """Vision special tokens a rollout must never sample (the model family's list): a sampled image/video
+    placeholder in a completion would not match the image features of the training forward pass."""
+    from train.models import family_for_model
+
+    return family_for_model(model).suppressed_token_ids(processor, model)
 
 
 def suppression_kwargs(token_ids: list[int], use_vllm: bool) -> dict:
@@ -193,7 +185,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = ()) -> int:
 
     # Data first: a bad prompt stops the run before any model is loaded.
     processor = load_processor(recipe.model)
-    # TRL left-pads prompt ids; the processor's own padding (mm_token_type_ids, used for Qwen's 3-D positions)
+    # TRL left-pads prompt ids; the processor's own padding (mm_token_type_ids, used for 3-D rope positions)
     # must match, or prompts of different lengths get the wrong image positions.
     padding_side = processor.tokenizer.padding_side
     processor.tokenizer.padding_side = "left"

@@ -20,8 +20,13 @@ class Qwen3VL(QwenVLFamily):
     model_types = ("qwen3_vl",)
     groups = QWEN3_GROUPS
     lmms_model = "qwen3_vl"
-    # lmms-eval 0.7.3 models/simple/qwen3_vl.py: min 256x28x28, max 1605632, process_vision_info(image_patch_size=16)
+    # lmms-eval 0.7.3 models/simple/qwen3_vl.py: PIL images straight to process_vision_info(image_patch_size=16)
+    # (no JPEG round trip; factor 16 x 2) within min 256x28x28 / max 1605632, then the processor with do_resize=False
     lmms_min_pixels = 256 * 28 * 28
     lmms_max_pixels = 1605632
     lmms_factor = 32
+    lmms_jpeg = False
+
+    def lmms_processor_kwargs(self) -> dict:
+        return {"do_resize": False}
     tiny_name = "tiny-qwen3-vl"

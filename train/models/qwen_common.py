@@ -54,6 +54,8 @@ class QwenVLFamily(ModelFamily):
     lmms_min_pixels: int = 256 * 28 * 28
     lmms_max_pixels: int = 1605632
     lmms_factor: int = 28
+    lmms_jpeg: bool = True
+    """The wrapper re-encodes every image as JPEG quality 85 before resizing (qwen2_vl, qwen2_5_vl)."""
 
     # ------------------------------------------------------------------ chat
     def markers(self, tokenizer) -> tuple[list[int], int]:
@@ -142,13 +144,16 @@ class QwenVLFamily(ModelFamily):
 
     # ------------------------------------------------------------------ lmms-eval
     def lmms_resize(self, image):
-        """JPEG quality 85 round trip, then qwen-vl-utils' smart resize within the wrapper's pixel limits."""
+        """(JPEG quality 85 round trip if the wrapper does it), then qwen-vl-utils' ``fetch_image`` resize: smart
+        resize with factor patch x merge within the wrapper's pixel limits, PIL's default (bicubic) filter."""
         from PIL import Image
 
-        buf = io.BytesIO()
-        image.convert("RGB").save(buf, format="JPEG", quality=LMMS_JPEG_QUALITY)
-        buf.seek(0)
-        img = Image.open(buf).convert("RGB")
+        img = image.convert("RGB")
+        if self.lmms_jpeg:
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=LMMS_JPEG_QUALITY)
+            buf.seek(0)
+            img = Image.open(buf).convert("RGB")
         h, w = smart_resize(img.height, img.width, self.lmms_factor, self.lmms_min_pixels, self.lmms_max_pixels)
         return img.resize((w, h), Image.Resampling.BICUBIC)
 
