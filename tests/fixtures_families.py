@@ -15,9 +15,6 @@ ROWS = [  # (tiny model, model_type)
     ("tiny-qwen2.5-vl", "qwen2_5_vl"),
     ("tiny-qwen3-vl", "qwen3_vl"),
     ("tiny-qwen3-vl-moe", "qwen3_vl_moe"),
-    ("tiny-internvl", "internvl"),
-    ("tiny-qwen3.5", "qwen3_5"),
-    ("tiny-qwen3.5-moe", "qwen3_5_moe"),
 ]
 NAMES = [name for name, _ in ROWS]
 MODEL_TYPE = dict(ROWS)

@@ -1,15 +1,21 @@
 """The family matrix rows of InternVL (transformers-native layout), Qwen3.5 and Qwen3.5-MoE, on their tiny models.
 
-Per family: the tiny model loads through from_pretrained with the real processor; the family's parameter groups
-cover every tensor and freezing a group holds tensor by tensor through an optimizer step; the blank vision call
-reaches the tower; packing equals no packing (InternVL, loss and gradients within 1e-5) or is refused (Qwen3.5,
-with the leak of its linear-attention state across a packed row measured).
+A sibling of tests/test_families_seam.py with the same session-scoped pieces (tests/fixtures_families.py: the
+loaded-model cache, ``Loaded``): the seam's matrix checks are called here on these rows (classes from
+config.json, counted == encoded tokens, assistant labels == the template's generation marks, freeze tensor by
+tensor, blank vision calls exact and reaching every vision tensor); what differs per family is written here:
+packing (InternVL: packed == padded through the seam's check; Qwen3.5: refused, and the leak of its
+linear-attention state across a packed row measured), rollout suppression (InternVL has no video token id:
+frames become image tiles), the Qwen3.5 think block in the assistant span, LoRA merge, and SFT learning.
 """
 
 from __future__ import annotations
 
 import pytest
+import test_families_seam as matrix
 import torch
+from fixtures_engine import standin_small
+from fixtures_families import _LOADED, Loaded
 from fixtures_sft import sample_zoo
 
 from data_mix.config import DataConfig
@@ -22,20 +28,33 @@ CLASSES = {"tiny-internvl": ("InternVLForConditionalGeneration", "InternVLProces
            "tiny-qwen3.5-moe": ("Qwen3_5MoeForConditionalGeneration", "Qwen3VLProcessor")}
 
 
+ROWS2 = [("tiny-internvl", "internvl"), ("tiny-qwen3.5", "qwen3_5"), ("tiny-qwen3.5-moe", "qwen3_5_moe")]
+FAMILIES = dict(ROWS2)
+
+
+def load2(name: str) -> Loaded:
+    """As fixtures_families.load, in the same cache, for the rows of this file."""
+    if name not in _LOADED:
+        from train.model_loading import load_model_and_processor
+
+        torch.set_num_threads(1)
+        model, processor = load_model_and_processor(ModelConfig(name_or_path=name, attn_implementation="sdpa"),
+                                                    device="cpu")
+        _LOADED[name] = Loaded(name, FAMILIES[name], model.eval(), processor)
+    return _LOADED[name]
+
+
+@pytest.fixture(scope="session", params=list(FAMILIES))
+def row(request) -> Loaded:
+    return load2(request.param)
+
+
 @pytest.fixture(scope="module")
 def loaded():
-    """name -> (model in eval mode, processor), loaded lazily through the project's loader."""
-    from train.model_loading import load_model, load_processor
-
-    torch.set_num_threads(1)
-    cache: dict[str, tuple] = {}
-
+    """name -> (model, processor) of a row (the tests below that are not the seam's own)."""
     def get(name: str):
-        if name not in cache:
-            cfg = ModelConfig(name_or_path=name, attn_implementation="sdpa")
-            torch.manual_seed(0)
-            cache[name] = (load_model(cfg, "cpu").eval(), load_processor(cfg))
-        return cache[name]
+        got = load2(name)
+        return got.model, got.processor
 
     return get
 
@@ -45,34 +64,59 @@ def zoo(tmp_path_factory):
     return sample_zoo(tmp_path_factory.mktemp("zoo2"))
 
 
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory):
+    return standin_small(tmp_path_factory)
+
+
 def _family(model):
     from train.models import family_for_model
 
     return family_for_model(model)
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_tiny_model_loads_with_its_real_processor(loaded, name):
-    import numpy as np
-    from PIL import Image
+# ------------------------------------------------------------------------------- the seam's matrix checks
 
-    model, processor = loaded(name)
-    assert (type(model).__name__, type(processor).__name__) == CLASSES[name]
-    assert _family(model).name == FAMILIES[name] and _family(model).tiny_name == name
-    assert sum(p.numel() for p in model.parameters()) < 2_000_000
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 130, 3), dtype=np.uint8))
-    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which is closer?"}]}]
-    text = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    inputs = processor(text=[text], images=[image], return_tensors="pt")
-    expected = processor._get_num_multimodal_tokens(image_sizes=[(64, 130)]).num_image_tokens[0]
-    # InternVL's count includes its <img> </img> markers, Qwen's counts the pads only
-    markers = 2 if name == "tiny-internvl" else 0
-    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == expected - markers
-    assert model.config.image_token_id in _family(model).suppressed_token_ids(processor, model)
-    with torch.no_grad():
-        logits = model(**inputs).logits
-    assert torch.isfinite(logits).all()
+def test_found_from_config_json_with_real_classes(row):
+    matrix.test_each_family_is_found_from_config_json_and_loads_its_real_classes(row)
 
+
+def test_counted_tokens_equal_encoded_tokens(row, standin, tmp_path_factory):
+    matrix.test_counted_tokens_equal_encoded_tokens(row, standin, tmp_path_factory)
+
+
+def test_assistant_labels_are_the_templates_generation_marks(row, zoo):
+    matrix.test_assistant_labels_are_the_templates_generation_marks(row, zoo)
+
+
+@pytest.mark.parametrize("frozen", ["vision", "projector", "llm"])
+def test_freeze_holds_tensor_by_tensor(row, zoo, frozen):
+    from train.config import FreezeConfig
+
+    matrix.test_freeze_holds_tensor_by_tensor(row, zoo, FreezeConfig(**{g: g == frozen for g in
+                                                                        ("vision", "projector", "llm")}))
+
+
+def test_blank_vision_calls_add_zero_and_reach_every_vision_tensor(row, zoo):
+    matrix.test_blank_vision_calls_add_zero_and_reach_every_vision_tensor(row, zoo)
+
+
+def test_internvl_packed_batch_gives_the_padded_loss_and_gradients(zoo):
+    matrix.test_packed_batch_gives_the_padded_loss_and_gradients(load2("tiny-internvl"), zoo)
+
+
+def test_rollouts_suppress_the_vision_placeholders(row):
+    from train.grpo.trl_backend import suppressed_tokens
+
+    ids = set(suppressed_tokens(row.processor, row.model))
+    tok = row.processor.tokenizer
+    placeholders = ["<IMG_CONTEXT>", "<img>", "</img>", "<video>"] if row.model_type == "internvl" else \
+        ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+    assert set(tok.convert_tokens_to_ids(placeholders)) <= ids and row.model.config.image_token_id in ids
+    assert tok.eos_token_id not in ids and tok.pad_token_id not in ids
+
+
+# ------------------------------------------------------------------------------- what differs per family
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_assistant_span_is_the_answer_and_its_end_token(loaded, zoo, name):
@@ -81,50 +125,6 @@ def test_assistant_span_is_the_answer_and_its_end_token(loaded, zoo, name):
     learned = processor.tokenizer.decode(enc.labels[enc.labels != IGNORE_INDEX])
     # Qwen3.5's template trains an empty think block before an answer that carries none (thinking by default)
     assert learned == ("<think>\n\n</think>\n\nred<|im_end|>" if "qwen3.5" in name else "red<|im_end|>")
-
-
-@pytest.mark.parametrize("name", list(FAMILIES))
-@pytest.mark.parametrize("frozen", ["vision", "projector", "llm"])
-def test_freeze_holds_tensor_by_tensor(loaded, zoo, name, frozen):
-    """Every tensor is in exactly one group; after an AdamW step the frozen group is bit-identical and every
-    tensor of the trained groups that got a gradient moved."""
-    import copy
-
-    from train.config import FreezeConfig, OptimConfig
-    from train.module_groups import apply_freeze, build_optimizer, group_of
-
-    base, processor = loaded(name)
-    model = copy.deepcopy(base).train()
-    groups = {n: group_of(n, _family(model).groups) for n, _ in model.named_parameters()}
-    assert {g for g in groups.values()} == {"vision", "projector", "llm"}
-    apply_freeze(model, FreezeConfig(**{g: g == frozen for g in ("vision", "projector", "llm")}))
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    encoder = SampleEncoder(processor, DataConfig())
-    batch = pad_batch([encoder.encode(zoo[k]) for k in ("single", "multi")], encoder.pad_id)
-    optim = build_optimizer(model, OptimConfig(lr=1e-2, vision_lr=1e-2, projector_lr=1e-2))
-    model(**batch).loss.backward()
-    optim.step()
-    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
-    assert not {n for n in moved if groups[n] == frozen}, "a frozen tensor changed"
-    with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
-    assert with_grad and with_grad <= moved
-    assert {groups[n] for n in with_grad} == {"vision", "projector", "llm"} - {frozen}
-
-
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_blank_vision_call_reaches_tower_and_projector(loaded, name):
-    model, _ = loaded(name)
-    family = _family(model)
-    owner = family.vision_owner(model)
-    model.zero_grad()
-    for kind in family.pixel_keys:
-        out = family.blank_vision_output(owner, kind)
-        assert out.ndim == 0 and torch.isfinite(out)
-        (out * 1.0).backward()
-    touched = {g for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
-               for g in [__import__("train.module_groups", fromlist=["group_of"]).group_of(n, family.groups)]}
-    model.zero_grad()
-    assert touched == {"vision", "projector"}
 
 
 def _encoded(loaded, zoo, name, keys):
@@ -177,37 +177,6 @@ def test_qwen3_5_packing_is_refused_because_linear_attention_state_leaks(loaded,
         start += len(e)
     assert diffs[0] < 1e-5, diffs  # positions and mask are right: the first sample is exact
     assert min(diffs[1:]) > 1e-3, diffs  # every later sample reads its predecessors' state
-
-
-def _big_samples(root):
-    """An image above data.image_max_pixels (640x480 > 200,704), a wide one, and 6 large video frames."""
-    from fixtures_sft import assistant, user
-    from PIL import Image
-
-    from data_mix.sample import Sample
-
-    root.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for label, (w, h) in {"large": (640, 480), "wide": (300, 90), "frame": (700, 400)}.items():
-        paths[label] = str(root / f"{label}.png")
-        Image.new("RGB", (w, h), (120, 90, 60)).save(paths[label])
-    return [Sample(id="large", source="hand", images=[paths["large"], paths["wide"]],
-                   messages=[user("image", "image", "Which is wider?"), assistant("The second.")]),
-            Sample(id="frames", source="hand", videos=[[paths["frame"]] * 6],
-                   messages=[user("video", "Did it move?"), assistant("no")])]
-
-
-@pytest.mark.parametrize("name", list(FAMILIES))
-def test_counted_tokens_equal_encoded_tokens(loaded, zoo, tmp_path, name):
-    """The family's token counter (through the processor) gives exactly the encoded length of every sample:
-    single and multi image, video frames, text only, a system turn, images above the pixel cap."""
-    model, processor = loaded(name)
-    data = DataConfig()
-    counter = _family(model).token_counter(data, processor)
-    assert counter.kind == "processor"
-    encoder = SampleEncoder(processor, data)
-    for sample in [*zoo.values(), *_big_samples(tmp_path / "big")]:
-        assert counter(sample) == len(encoder.encode(sample)), sample.id
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
