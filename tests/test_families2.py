@@ -267,3 +267,38 @@ def test_sft_learns_the_quickstart_task(loaded, quickstart_small, tmp_path, name
     after = heldout_accuracy(AutoModelForImageTextToText.from_pretrained(out), processor, bench)
     assert before <= 0.65, f"{name}: step-0 held-out accuracy {before} is not near chance (0.5)"
     assert after >= 0.9, f"{name}: held-out accuracy {after} after {LEARN_STEPS} steps (from {before})"
+
+
+# ------------------------------------------------------------------------------------------- GRPO
+
+@pytest.fixture(scope="module")
+def rl_standin(tmp_path_factory):
+    from fixtures_grpo import shared_rl_standin
+
+    return shared_rl_standin(tmp_path_factory)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_two_grpo_steps_with_per_level_telemetry(rl_standin, tmp_path, name):
+    """recipe=auto_think with only model.name_or_path changed (short completions for time): two TRL GRPO steps,
+    per-level reward telemetry, a saved model that loads as the family again."""
+    import json
+
+    from train.grpo import run
+    from train.models import family_for_checkpoint
+    from train.recipe import load_recipe
+
+    out = tmp_path / "run"
+    recipe = load_recipe("auto_think", [
+        f"model.name_or_path={name}", f"data.root={rl_standin}", "train.max_steps=2", f"train.output_dir={out}",
+        "eval.bench=null", "grpo.max_completion_length=8", "train.per_device_batch_size=8", "grpo.num_generations=4",
+        "train.grad_accum=1", "train.logging_steps=1", "train.num_threads=1", "train.report_to=[jsonl]"])
+    assert run(recipe, []) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if '"train/reward"' in x]
+    assert [r["step"] for r in rows] == [1, 2]
+    levels = {k.split("/")[1] for r in rows for k in r if k.startswith("train/L") and k.endswith("/reward")}
+    assert levels and levels <= {"L1", "L2", "L3", "L4"}
+    for r in rows:
+        for lv in levels & {k.split("/")[1] for k in r if k.startswith("train/L")}:
+            assert 1 <= r[f"train/{lv}/completion_length"] <= 8
+    assert family_for_checkpoint(str(out)).name == FAMILIES[name]
