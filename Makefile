@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: setup demo test lint bench gpu-check clean help
 
 help:
-	@echo "make demo   - run the quickstart pipeline on the embedded tiny model and stand-in data"
+	@echo "make demo   - run the quickstart pipeline on the embedded tiny model and stand-in data (MODEL=tiny-qwen3-vl ...)"
 	@echo "make test   - ruff + the whole test suite (CPU, no network)"
 	@echo "make bench  - the side-by-side performance harness (writes bench/results.json, docs/PERFORMANCE.md)"
 	@echo "make gpu-check - what CPUs cannot check (flash-attn packing, bf16, vLLM, NCCL ZeRO-3, MFU): bench/gpu_results.json"
@@ -18,7 +18,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	@bash scripts/demo.sh
+	@MODEL=$(MODEL) bash scripts/demo.sh
 
 lint: setup
 	$(PY) -m ruff check .

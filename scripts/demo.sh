@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The quickstart pipeline on the embedded tiny Qwen2.5-VL and synthetic stand-in data (`make demo`):
+# The quickstart pipeline on an embedded tiny model and synthetic stand-in data (`make demo`;
+# `make demo MODEL=tiny-qwen3-vl` for another family's tiny model, docs/MODELS.md):
 #   data -> evaluate the base model on the SpatialTree hierarchy -> SFT (vision frozen) ->
 #   GRPO with hierarchy-aware auto-think rewards -> evaluate again -> report.
 # Everything runs on CPU in minutes. Stand-in data is synthetic: it tests the machinery, it is not
@@ -8,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${DEMO_OUT:-demo_out}
+MODEL=${MODEL:-tiny-qwen2.5-vl}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 STANDIN=$OUT/data/standin
 QS=$OUT/data/quickstart
@@ -18,13 +20,13 @@ start=$(date +%s)
 step "1/6 data: synthetic stand-ins for every registry source, and the quickstart's closer/farther task"
 [ -f "$STANDIN/standin_manifest.json" ] || $PY launch/engine.py --standin "$STANDIN" --scale small
 [ -d "$QS/distance_train" ] || $PY launch/quickstart_data.py "$QS"
-$PY launch/data_report.py recipe=dist_size_corr model.name_or_path=tiny-qwen2.5-vl data.root="$STANDIN" --report
+$PY launch/data_report.py recipe=dist_size_corr model.name_or_path="$MODEL" data.root="$STANDIN" --report
 
 step "2/6 evaluate the untrained tiny model on the stand-in SpatialTree-Bench"
-$PY launch/evaluate.py model.name_or_path=tiny-qwen2.5-vl "${BENCH[@]}" train.output_dir="$OUT/runs/0_base"
+$PY launch/evaluate.py model.name_or_path="$MODEL" "${BENCH[@]}" train.output_dir="$OUT/runs/0_base"
 
 step "3/6 SFT (vision encoder frozen) on the quickstart task, with the benchmark hook before/during/after"
-$PY launch/sft.py recipe=quickstart_sft data.root="$QS" train.output_dir="$OUT/sft"
+$PY launch/sft.py recipe=quickstart_sft model.name_or_path="$MODEL" data.root="$QS" train.output_dir="$OUT/sft"
 $PY launch/curve.py "$OUT/sft"
 
 step "4/6 GRPO with auto-think rewards (L1 length penalty, L3 reasoning bonus) from the SFT model"

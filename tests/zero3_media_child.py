@@ -1,8 +1,10 @@
 """torchrun child of tests/test_sft_dist.py: an SFT run whose two ranks see different media in every
 micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
 
-    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3
-    python tests/zero3_media_child.py OUT ZOO_DIR none      # the reference: one process, no DeepSpeed
+    torchrun --nproc_per_node 2 tests/zero3_media_child.py OUT ZOO_DIR zero2|zero3 [MODEL]
+    python tests/zero3_media_child.py OUT ZOO_DIR none [MODEL]     # the reference: one process, no DeepSpeed
+
+MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs tiny-qwen3-vl).
 
 Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
 text vs image+video, image vs text, video vs image, image+video vs video. The reference runs the same
@@ -37,7 +39,7 @@ def samples(zoo_dir: Path) -> dict[str, Sample]:
     return {**zoo, "both": both}
 
 
-def main(out: str, zoo_dir: str, stage: str) -> int:
+def main(out: str, zoo_dir: str, stage: str, model: str = "tiny-qwen2.5-vl") -> int:
     from train.cli import close_process_group
     from train.recipe import load_recipe
     from train.sft import run
@@ -50,7 +52,7 @@ def main(out: str, zoo_dir: str, stage: str) -> int:
         batches = SCHEDULE[rank]
     ordered = [zoo[name] for batch in batches for name in batch]
     accum = 4 if stage == "none" else 2
-    recipe = load_recipe(None, [f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
+    recipe = load_recipe(None, [f"model.name_or_path={model}", f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
                                 "train.max_steps=2", "train.per_device_batch_size=2", f"train.grad_accum={accum}",
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",

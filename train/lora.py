@@ -1,8 +1,9 @@
 """LoRA through peft, on the language model only, and merging it into a plain checkpoint.
 
 Adapters go on the linear layers named by ``model.lora.target_modules`` *inside the language
-model* (a regex restricts them there: Qwen's vision blocks have ``gate_proj``/``up_proj`` too). When
-the projector is trained it is saved whole (peft ``modules_to_save``).
+model* (a regex restricts them there: vision blocks have ``gate_proj``/``up_proj`` too). When the
+projector is trained it is saved whole (peft ``modules_to_save``; a projector that is a list of modules, as
+Qwen3-VL's DeepStack mergers, is listed module by module: peft cannot wrap a ModuleList).
 
     python launch/merge_lora.py --base BASE --adapter DIR --out OUT   # merge an adapter into a plain HF dir
 """
@@ -24,14 +25,29 @@ def lm_target_regex(model, target_modules: list[str]) -> str:
     return rf"(?:.*\.)?(?:{roots})\..*\.(?:{names})"
 
 
+def projector_modules(model) -> list[str]:
+    """The projector's modules as peft ``modules_to_save`` names (suffixes of module names): each projector
+    prefix's module, or each child of it when it is a container (ModuleList / ModuleDict)."""
+    import torch
+
+    arch = arch_of(model)
+    modules = dict(model.named_modules())
+    names = []
+    for prefix in arch.projector:
+        name = prefix.rstrip(".")
+        module = modules.get(name)
+        if isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+            names += [f"{name}.{child}" for child, _ in module.named_children()]
+        else:
+            names.append(name)
+    return names
+
+
 def wrap_lora(model, lora_cfg, freeze_cfg):
     """The model wrapped in a peft LoRA model (projector saved whole when it is trained)."""
     from peft import LoraConfig, get_peft_model
 
-    arch = arch_of(model)
-    modules_to_save = None
-    if not freeze_cfg.projector:
-        modules_to_save = [p.rstrip(".").split(".")[-1] for p in arch.projector]
+    modules_to_save = projector_modules(model) if not freeze_cfg.projector else None
     config = LoraConfig(r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
                         target_modules=lm_target_regex(model, list(lora_cfg.target_modules)),
                         modules_to_save=modules_to_save, task_type="CAUSAL_LM")
