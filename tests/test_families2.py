@@ -302,3 +302,77 @@ def test_two_grpo_steps_with_per_level_telemetry(rl_standin, tmp_path, name):
         for lv in levels & {k.split("/")[1] for k in r if k.startswith("train/L")}:
             assert 1 <= r[f"train/{lv}/completion_length"] <= 8
     assert family_for_checkpoint(str(out)).name == FAMILIES[name]
+
+
+# ------------------------------------------------------------------------------------------- lmms-eval inputs
+
+def _lmms_reference(processor, model_type: str, images: list, text: str):
+    """What lmms-eval 0.7.3's wrapper for the family does with a record's images and prompt text (batch of 1).
+
+    qwen3_5 (models/simple/qwen3_vl.py, ``_preprocess_chunk``): a system turn, the images as PIL in the user turn
+    with the wrapper's pixel limits, ``enable_thinking=True``, qwen-vl-utils ``process_vision_info`` with
+    ``image_patch_size=16``, then the processor with ``do_resize=False``. internvl_hf
+    (models/chat/internvl_hf.py): the task's auto messages (no system turn), the processor with
+    ``min_patches=1, max_patches=12``."""
+    if model_type.startswith("qwen3_5"):
+        from qwen_vl_utils import process_vision_info
+
+        from train.models.qwen3_5 import LMMS_MAX_PIXELS, LMMS_MIN_PIXELS
+
+        content = [{"type": "image", "image": im, "max_pixels": LMMS_MAX_PIXELS, "min_pixels": LMMS_MIN_PIXELS}
+                   for im in images]
+        messages = [[{"role": "system", "content": "You are a helpful assistant."},
+                     {"role": "user", "content": [*content, {"type": "text", "text": text}]}]]
+        texts = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                              enable_thinking=True)
+        image_inputs, _, video_kwargs = process_vision_info(messages, return_video_kwargs=True, image_patch_size=16,
+                                                            return_video_metadata=True)
+        return processor(text=texts, images=image_inputs, videos=None, video_metadata=None, **video_kwargs,
+                         do_resize=False, return_tensors="pt")
+    messages = [{"role": "user", "content": [*[{"type": "image", "url": im} for im in images],
+                                             {"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return processor(images=images, videos=None, text=prompt, return_tensors="pt", min_patches=1, max_patches=12)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_eval_inputs_lmms_eval_equal_the_wrappers_own_preprocessing(loaded, tmp_path, name):
+    """eval.inputs=lmms_eval gives the same input_ids and pixel tensors as lmms-eval's wrapper for the family,
+    record by record (one image, two images, a large and a thin one)."""
+    import json
+
+    from PIL import Image
+
+    from eval_hooks.config import EvalConfig
+    from eval_hooks.evaluator import read_bench
+    from eval_hooks.generation import build_inputs, prompt_messages
+
+    model, processor = loaded(name)
+    family = _family(model)
+    assert family.lmms_model == ("internvl_hf" if name == "tiny-internvl" else "qwen3_5")
+    sizes = [[(640, 480)], [(300, 200), (120, 90)], [(1000, 700)], [(40, 400)]]
+    rows = []
+    for i, group in enumerate(sizes):
+        files = []
+        for j, (w, h) in enumerate(group):
+            Image.new("RGB", (w, h), (40 * i, 90 + 30 * j, 150)).save(tmp_path / f"im{i}_{j}.png")
+            files.append(f"im{i}_{j}.png")
+        extra = {"metricfunc": "multichoiceeval", "spatree0": "L1", "spatree1": "Geometry", "spatree2": "Distance"}
+        rows.append({"id": f"r{i}", "question": "Which is closer?", "option": ["A. left", "B. right"], "answer": "A",
+                     "question_type": "mcq", "hint": "", "extra_info": json.dumps(extra), "image": files,
+                     "video": [], "video_info": []})
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = DataConfig()
+    for sample in read_bench(EvalConfig(bench=str(bench), inputs="lmms_eval"), data):
+        ours = build_inputs(processor, [sample], data, inputs="lmms_eval")
+        text = [p["text"] for p in prompt_messages(sample)[-1]["content"] if p.get("type") == "text"][-1]
+        images = []
+        for path in sample.images:
+            with Image.open(path) as im:
+                images.append(im.convert("RGB"))
+        theirs = _lmms_reference(processor, FAMILIES[name], images, text)
+        assert torch.equal(ours["input_ids"], theirs["input_ids"]), sample.id
+        assert torch.equal(ours["pixel_values"], theirs["pixel_values"]), sample.id
+        if "image_grid_thw" in theirs:
+            assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"]), sample.id
