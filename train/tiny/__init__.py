@@ -20,6 +20,9 @@ BUILDERS: dict[str, str] = {
     "tiny-qwen2.5-vl": "train.tiny.qwen2_5_vl",
     "tiny-qwen3-vl": "train.tiny.qwen3_vl",
     "tiny-qwen3-vl-moe": "train.tiny.qwen3_vl_moe",
+    "tiny-qwen3.5": "train.tiny.qwen3_5",
+    "tiny-qwen3.5-moe": "train.tiny.qwen3_5_moe",
+    "tiny-internvl": "train.tiny.internvl",
 }
 """Tiny model name -> its builder module."""
 
