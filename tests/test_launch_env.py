@@ -43,7 +43,7 @@ def test_a_foreign_python_is_re_executed_under_the_venv():
     proc = subprocess.run([_foreign_python(), str(REPO / "launch" / "sft.py"), "optim.lr=0"], capture_output=True,
                           text=True, env=_env(), cwd=REPO, timeout=120)
     # the recipe check ran (omegaconf imported): only possible under the venv's python
-    assert proc.returncode == 2 and proc.stderr.strip() == "launch/sft.py: error: optim.lr=0.0 is out of range: must be > 0"
+    assert proc.returncode == 2 and proc.stderr.strip() == "launch/sft.py: error: optim.lr=0.0 must be in (0, inf): Learning rate of the language model."
 
 
 def test_without_the_venv_one_line_says_how_to_set_it_up():

@@ -1,7 +1,7 @@
 """Checks every launcher runs after the recipe loads and before any model does: what a recipe or its data can get
 wrong is found in seconds, named in one line, not minutes later as a traceback.
 
-- the numeric ranges of the keys (train/key_ranges.py) are checked earlier, when the recipe loads (exit 2).
+- the numeric ranges of the keys (the key table, train/keys.py, and train/key_ranges.py) are checked earlier, when the recipe loads (exit 2).
 - :func:`check_paths`: ``data.root`` (when sources are read through it), ``train.output_dir`` a writable directory
   (or creatable), a given DeepSpeed JSON file.
 - :func:`check_records`: every record of ``eval.bench`` (and of GRPO's bench-format prompt sources) read without
@@ -129,7 +129,7 @@ def check_records(recipe: Recipe, prog: str, out=sys.stderr) -> int:
 
 def run_checks(prog: str, recipe: Recipe, flags: Sequence[str] = ()) -> None:
     """Everything above, in order, for launcher ``prog``. RecipeError -> exit 2, BadRecords -> exit 1."""
-    check_paths(recipe)  # the ranges were checked when the recipe loaded (train.key_ranges via train.recipe)
+    check_paths(recipe)  # the ranges were checked when the recipe loaded (the key table and train.key_ranges via train.recipe)
     if prog in TRAINING_LAUNCHERS and "--dry-run" not in flags and "--print-config" not in flags:
         from train.rerun import plan
 

@@ -142,6 +142,11 @@ def load_recipe(name: str | None, overrides: Sequence[str] = ()) -> Recipe:
         raise RecipeError(f"bad value for {key!r}: {msg}" if key else f"bad recipe: {msg}") from exc
     assert isinstance(recipe, Recipe)
     check_values(recipe, table(), error=RecipeError)  # allowed values and ranges, from the key table
+    from train.key_ranges import relation_problem  # the rules between keys the table cannot state
+
+    problem = relation_problem(recipe)
+    if problem:
+        raise RecipeError(problem)
     try:  # the reward section's own rules (per-level lengths, reward.tasks entries) at load time, not mid-run
         check_reward_config(recipe.reward)
     except ValueError as exc:
