@@ -289,6 +289,7 @@ def test_rollout_engine_choice_is_explained():
     assert (use, why) == (False, "HF generate (vllm is not installed; pip install vllm for faster rollouts)")
 
 
+@pytest.mark.slow
 def test_every_rl_recipe_loads_its_prompts_here(processor, tmp_path_factory):
     """The data side of `launch/grpo.py recipe=NAME model.name_or_path=tiny-qwen2.5-vl data.root=STANDIN`."""
     from fixtures_grpo import shared_rl_standin
