@@ -15,6 +15,8 @@ from bench import guards
 from bench.harness import compare, known_answer, pair_figure, summarize
 from bench.report import BEGIN, END, update_doc
 
+pytestmark = pytest.mark.slow  # runs the side-by-side benchmark; make test runs it, make test-quick does not
+
 STATS_KEYS = {"median", "spread", "n", "values"}
 SPREAD_KEYS = {"q1", "q3", "min", "max"}
 

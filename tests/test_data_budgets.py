@@ -15,6 +15,8 @@ from data_mix.report import budget_lines, plan_record
 from sweeps.loader import load_sweep
 from train.recipe import load_recipe, matched_mix
 
+pytestmark = pytest.mark.slow  # plans token budgets over stand-in data with a tokenizer; make test runs it, make test-quick does not
+
 REPO = Path(__file__).resolve().parents[1]
 TABLE2 = REPO / "recipes/sweeps/table2_sft.yaml"
 EQUAL = REPO / "recipes/sweeps/table2_sft_equal_tokens.yaml"

@@ -13,6 +13,8 @@ import pytest
 from fixtures_data import llava_row, make_standin_like, write_image, write_jsonl, write_registry
 from fixtures_engine import standin_small
 
+pytestmark = pytest.mark.slow  # draws the shipped recipes' mixes over stand-in data; make test runs it, make test-quick does not
+
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "recipes" / "data" / "registry.yaml"
 DATA_REPORT = REPO / "launch" / "data_report.py"

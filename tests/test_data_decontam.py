@@ -128,6 +128,7 @@ def test_cli_lists_the_rows_and_exits_1(planted):
     assert out.returncode == 2 and "evaluation set 'nope' is neither a source of the registry" in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["sft", "grpo"])
 def test_training_stops_before_the_model_loads(planted, launcher, capsys, tmp_path):
     recipe = load_recipe(str(planted["recipe"]), [f"train.output_dir={tmp_path / 'run'}"])

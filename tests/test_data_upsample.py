@@ -87,6 +87,7 @@ def _tiny_run(tmp_path: Path, name: str, max_steps: int, upsample: bool) -> tupl
     return run(recipe, []), out
 
 
+@pytest.mark.slow
 def test_max_steps_beyond_the_mix_warns_once_with_both_numbers_then_trains_to_it_with_upsample(tmp_path, caplog):
     import torch
 

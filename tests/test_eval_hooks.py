@@ -19,6 +19,8 @@ import pytest
 from eval_hooks.io import read_json
 from tests.fixtures_eval import leaf_scores_of, recompute_root
 
+pytestmark = pytest.mark.slow  # trains with the evaluation hook attached; make test runs it, make test-quick does not
+
 MAX_STEPS = 8
 EVAL = ["eval.max_samples_per_leaf=3", "eval.max_new_tokens=24", "eval.batch_size=16", "eval.every_steps=2"]
 

@@ -25,6 +25,7 @@ def no_gpu_env() -> dict[str, str]:
     return dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
 
 
+@pytest.mark.slow
 def test_without_a_gpu_one_line_exit_zero_nothing_written(tmp_path):
     default = REPO / "bench" / "gpu_results.json"
     existed = default.exists()

@@ -303,6 +303,7 @@ def test_a_vllm_built_for_another_torch_is_named():
     assert torch_requirement_problem(["numpy"], "2.14.1") is None
 
 
+@pytest.mark.slow
 def test_every_rl_recipe_loads_its_prompts_here(processor, tmp_path_factory):
     """The data side of `launch/grpo.py recipe=NAME model.name_or_path=tiny-qwen2.5-vl data.root=STANDIN`."""
     from fixtures_grpo import shared_rl_standin

@@ -53,7 +53,7 @@ GPTEVAL = dict(level="L3", metric="gpteval", answer="The ball rolls down the ram
 
 
 def test_gpteval_prompts_without_a_judge_stop_trl_and_the_verl_export_with_one_line(processor, tmp_path, capsys):
-    from train.grpo import trl_backend as grpo_trainer
+    from train.grpo import backends as grpo_trainer
     from train.grpo.dataset import load_prompts
 
     src = write_rows(tmp_path, [dict(level="L1"), GPTEVAL, dict(level="L3"), GPTEVAL])

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from fixtures_grpo import RL_SOURCES, shared_rl_standin, subset_registry
 
+pytestmark = pytest.mark.slow  # trains GRPO on the tiny model (session fixtures of minutes); make test runs it, make test-quick does not
+
 REPO = Path(__file__).resolve().parents[1]
 N_GRPO = 8          # GRPO prompts per level (L1, L3): every step sees all 16, 4 completions each
 N_SFT = 32          # SFT prompts per level, other rows than the GRPO ones

@@ -226,6 +226,7 @@ def test_print_config_says_where_each_value_comes_from(capsys):
     assert "<- recipe recipes/sft/dist_size_corr.yaml" in out
 
 
+@pytest.mark.slow
 def test_verl_dry_run_says_how_to_create_a_missing_environment(tmp_path, capsys):
     """The dry run prints verl's command; when the interpreter it names does not exist, a note says how to make
     it (the real run stops with the same sentence)."""

@@ -59,6 +59,7 @@ def test_quickstart_data_writes_the_rows_it_is_asked_for(tmp_path):
     assert sorted(counts.values()) == [10, 40], counts
 
 
+@pytest.mark.slow
 def test_tiny_model_loads_through_from_pretrained(tmp_path):
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 

@@ -19,6 +19,8 @@ from sft_child import train_zoo
 
 from train import checkpoint as ckpt
 
+pytestmark = pytest.mark.slow  # trains and kills SFT runs; make test runs it, make test-quick does not
+
 CHILD = Path(__file__).resolve().parent / "sft_child.py"
 
 

@@ -60,6 +60,7 @@ def test_chat_template_marks_assistant_tokens(loaded):
     assert marked == "A<|im_end|>"
 
 
+@pytest.mark.slow
 def test_cli_writes_a_plain_hf_directory(tmp_path):
     import subprocess
     import sys

@@ -20,6 +20,7 @@ from fixtures_grpo import grpo_recipe, write_bench_source
 from fixtures_verl import score_both_ways, verl_env
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # creates or completes .venv-verl (minutes) and runs verl in subprocesses
 
 
 @pytest.fixture(scope="module")
