@@ -238,10 +238,15 @@ def colour_accuracy(model_path: str, held_out: list) -> float:
     return right / len(held_out)
 
 
+# Steps per row: the training layer's 30, except dense Qwen3.5 (measured: 0.0 -> 0.15 after 30 steps, its labels
+# carry the 8-token empty think block besides the answer; the MoE row passed at 30).
+LEARN_STEPS = {"tiny-internvl": 30, "tiny-qwen3.5": 60, "tiny-qwen3.5-moe": 30}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_sft_learns_held_out_colours(name, colours, tmp_path):
-    """The training layer's learning proof on these rows: 30 SFT steps of 8 (vision frozen) take held-out
+    """The training layer's learning proof on these rows: SFT steps of 8 (vision frozen) take held-out
     accuracy on a 4-colour question (chance 0.25) from <= 0.4 to >= 0.8."""
     from train.data import ListSource
     from train.recipe import load_recipe
@@ -250,7 +255,7 @@ def test_sft_learns_held_out_colours(name, colours, tmp_path):
     torch.set_num_threads(1)
     train, held_out = colours
     out = tmp_path / "run"
-    recipe = load_recipe(None, [f"model.name_or_path={name}", f"train.output_dir={out}", "train.max_steps=30",
+    recipe = load_recipe(None, [f"model.name_or_path={name}", f"train.output_dir={out}", f"train.max_steps={LEARN_STEPS[name]}",
                                 "train.per_device_batch_size=8", "optim.lr=2e-3", "optim.warmup_ratio=0.1",
                                 "train.save_steps=0", "eval.bench=null", "train.report_to=[jsonl]",
                                 "train.num_threads=1", "train.logging_steps=5"])
