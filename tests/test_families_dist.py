@@ -17,6 +17,10 @@ from test_sft_dist import child_env, free_port, tail
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 MODEL = "tiny-qwen3-vl"
+# Measured: ZeRO-3 vs one process differ by at most 1.004e-5 (model.visual.merger.linear_fc1.weight; 7 of 64 tensors
+# above 1e-6) on weights of magnitude ~0.09 moved ~1.5e-3 by 2 Adam steps: reduction-order noise that Adam's
+# m/sqrt(v) amplifies where gradients are near zero. A missed DeepStack path would differ by a whole update.
+ATOL = 2e-5
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +49,8 @@ def test_zero3_with_different_media_per_rank_equals_zero2_and_one_process_with_d
     z3 = load_file(str(runs["zero3"] / "model.safetensors"))
     assert z3.keys() == z2.keys() == ref.keys() == start.keys()
     for name in ref:
-        torch.testing.assert_close(z3[name], z2[name], atol=1e-5, rtol=0, msg=lambda m, n=name: f"zero3 vs zero2 {n}: {m}")
-        torch.testing.assert_close(z3[name], ref[name], atol=1e-5, rtol=0, msg=lambda m, n=name: f"zero3 vs one {n}: {m}")
+        torch.testing.assert_close(z3[name], z2[name], atol=ATOL, rtol=0, msg=lambda m, n=name: f"zero3 vs zero2 {n}: {m}")
+        torch.testing.assert_close(z3[name], ref[name], atol=ATOL, rtol=0, msg=lambda m, n=name: f"zero3 vs one {n}: {m}")
     moved = {n: (ref[n] - start[n]).abs().max().item() for n in ref}
     deepstack = [n for n in moved if "deepstack_merger_list" in n]
     assert deepstack and min(moved[n] for n in deepstack) > 1e-4  # the DeepStack mergers trained (projector)
