@@ -11,4 +11,5 @@ BENCHMARKS: dict[str, str] = {
     "sft": "bench.b_sft",
     "grpo": "bench.b_grpo",
     "eval": "bench.b_eval",
+    "decontam": "bench.b_decontam",
 }
