@@ -33,7 +33,7 @@ def overrides(out: str, stage: str, world: int, device: str) -> list[str]:
     return [f"train.output_dir={out}", f"train.deepspeed={'null' if stage == 'none' else stage}",
             f"train.max_steps={STEPS}", f"train.per_device_batch_size={BATCH}",
             f"train.grad_accum={world if stage == 'none' else 1}", "train.save_steps=0", "optim.lr=1e-3",
-            "optim.warmup_ratio=0", "optim.scheduler=constant", "train.logging_steps=1", "eval.bench=null",
+            "optim.warmup_ratio=0", "optim.scheduler=constant", "train.logging_steps=1", "eval.bench=null", "data.decontaminate=off",
             "train.report_to=[jsonl]", "train.num_threads=1", "model.freeze.projector=false", "model.dtype=fp32",
             "model.attn_implementation=sdpa", f"train.device={device}", "data.max_length=4096"]
 
