@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "grpo": "bench.b_grpo",
     "eval": "bench.b_eval",
     "report_page": "bench.b_report_page",
+    "decontam": "bench.b_decontam",
 }

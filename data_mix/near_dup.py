@@ -18,6 +18,7 @@ on a planted set: docs/DATA.md, ``tests/test_decontam_near.py``):
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 from collections import OrderedDict
@@ -29,9 +30,6 @@ different renders differ in 8 or more)."""
 CONTAINMENT = 0.75
 """Smallest share of a bench question's content words found in a training row for the row to contain it
 (project choice)."""
-ANCHORS = 4
-"""A bench question is looked up through its rarest content words (across the bench): a training row is compared
-with it only when one of them occurs in the row."""
 
 _NOT_WORD = re.compile(r"[\W_]+")
 _TAGS = re.compile(r"<image>|<video>")
@@ -127,23 +125,30 @@ class ImageHasher:
 
 
 class QuestionIndex:
-    """Bench questions by their rarest content words; :meth:`candidates` gives those a text contains."""
+    """Bench questions by their rarest content words; :meth:`candidates` gives those a text contains.
 
-    def __init__(self, questions: list[frozenset[str]]):
+    Prefix filtering (exact, no recall lost): a text holding at least ``ceil(T * n)`` of a question's ``n`` words
+    holds at least one of its ``n - ceil(T * n) + 1`` rarest words (across the bench), so a question is compared
+    only with texts holding one of those. Rare words have short lists: most rows meet no question at all."""
+
+    def __init__(self, questions: list[frozenset[str]], threshold: float = CONTAINMENT):
         self.questions = questions
+        self.threshold = threshold
         df: dict[str, int] = {}
         for words in questions:
             for w in words:
                 df[w] = df.get(w, 0) + 1
         self.postings: dict[str, list[int]] = {}
         for i, words in enumerate(questions):
-            for w in sorted(words, key=lambda w: (df[w], w))[:ANCHORS]:
+            prefix = len(words) - math.ceil(threshold * len(words) - 1e-9) + 1
+            for w in sorted(words, key=lambda w: (df[w], w))[:prefix]:
                 self.postings.setdefault(w, []).append(i)
 
-    def candidates(self, text: frozenset[str], threshold: float = CONTAINMENT) -> list[int]:
-        """Bench questions (indices) whose content words ``text`` contains at ``threshold`` or more."""
+    def candidates(self, text: frozenset[str]) -> list[int]:
+        """Bench questions (indices) whose content words ``text`` contains at the index's threshold or more."""
         seen: set[int] = set()
         for w in text:
-            for i in self.postings.get(w, ()):
-                seen.add(i)
-        return sorted(i for i in seen if containment(self.questions[i], text) >= threshold)
+            found = self.postings.get(w)
+            if found:
+                seen.update(found)
+        return sorted(i for i in seen if containment(self.questions[i], text) >= self.threshold)

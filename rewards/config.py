@@ -92,11 +92,14 @@ class TaskShaping:
     """As ``LevelShaping.reasoning_cap_tokens``."""
     min_think_tokens: int | None = None
     """As ``LevelShaping.min_think_tokens``."""
+    optional: bool = False
+    """True: the key may match no prompt (a task the paper names that a data set may not have, e.g. counting in
+    the stand-in data): no error at load time. False: a key that matches no prompt is an error (a typo)."""
 
     def apply(self, base: LevelShaping) -> LevelShaping:
         """``base`` with this entry's given fields replaced."""
         given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                 if f.name != "like" and getattr(self, f.name) is not None}
+                 if f.name not in ("like", "optional") and getattr(self, f.name) is not None}
         return dataclasses.replace(base, **given)
 
 

@@ -69,12 +69,12 @@ def task_override(cfg: RewardConfig, leaf=None, task=None) -> tuple[str, TaskSha
 
 def unmatched_task_keys(cfg: RewardConfig, seen_leaves, seen_tasks) -> list[str]:
     """One message per ``reward.tasks`` key that matches no prompt's task type or leaf (with the closest name
-    among the task types in the prompts and the benchmark's leaves)."""
+    among the task types in the prompts and the benchmark's leaves); keys marked ``optional`` are left out."""
     have = {normalize(x) for x in [*seen_leaves, *seen_tasks] if x}
     names = sorted({str(t) for t in seen_tasks if t}) + [n.name for n in leaves()]
     out = []
-    for key in cfg.tasks:
-        if normalize(key) not in have:
+    for key, entry in cfg.tasks.items():
+        if normalize(key) not in have and not entry.optional:
             out.append(f"reward.tasks.{key} matches no prompt's task type or leaf{did_you_mean(key, names, n=1)} "
                        f"(task types in the prompts: {', '.join(sorted({str(t) for t in seen_tasks if t})) or 'none'})")
     return out

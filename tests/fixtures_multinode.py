@@ -21,6 +21,7 @@ STEPS, SAVE_EVERY = 12, 4
 SFT_OVERRIDES = {"model.name_or_path": "tiny-qwen2.5-vl", "train.max_steps": STEPS, "train.save_steps": SAVE_EVERY,
                  "train.per_device_batch_size": 2, "train.grad_accum": 1, "optim.lr": 1e-3, "optim.warmup_ratio": 0,
                  "train.num_threads": 1, "train.logging_steps": 1, "train.report_to": "[jsonl]", "eval.bench": "null",
+                 "data.decontaminate": "off",
                  "train.deepspeed": "zero3"}
 SFT_RECIPE = "dist_size_corr"
 TOLERANCE = 1e-5

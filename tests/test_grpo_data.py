@@ -255,6 +255,7 @@ def test_metrics_file_uses_the_names_tensorboard_and_wandb_show(tmp_path):
 # ---------------------------------------------------------------------------- recipes
 
 RL_RECIPES = ("full_think", "l1_think", "l2_think", "l3_think", "l4_think", "full_think_after_sft", "auto_think",
+              "auto_think_all_metrics",
               "auto_think_by_length", "quickstart_grpo")
 
 
@@ -308,15 +309,26 @@ def test_every_rl_recipe_loads_its_prompts_here(processor, tmp_path_factory):
     """The data side of `launch/grpo.py recipe=NAME model.name_or_path=tiny-qwen2.5-vl data.root=STANDIN`."""
     from fixtures_grpo import shared_rl_standin
 
-    from train.grpo.dataset import load_prompts
+    from train.grpo.dataset import GRPODataError, load_prompts
     from train.recipe import load_recipe
 
     standin = shared_rl_standin(tmp_path_factory)
     for name in RL_RECIPES:
         r = load_recipe(name, ["model.name_or_path=tiny-qwen2.5-vl", f"data.root={standin}"])
-        loaded = load_prompts(r, processor)
         expected = {"l1_think": {"L1"}, "l2_think": {"L2"}, "l3_think": {"L3"}, "l4_think": {"L4"},
                     "quickstart_grpo": {"L1", "L3"}}.get(name, {"L1", "L2", "L3", "L4"})
-        assert set(loaded.levels) == expected, name
-        assert all(n == 100 for n in loaded.levels.values()) and loaded.skipped.skipped == 0
+        if r.reward.accuracy == "mcq_only" and name == "l4_think":
+            # the stand-in's L4 prompts are navigation actions (agenticnaveval), none multiple choice: the paper's
+            # MCQ-only objective has nothing to train on there (docs/GRPO.md)
+            with pytest.raises(GRPODataError, match=r"100 not multiple choice \(reward.accuracy=mcq_only\)"):
+                load_prompts(r, processor)
+            continue
+        loaded = load_prompts(r, processor)
+        if r.reward.accuracy == "mcq_only":  # the paper's objective: only multiple-choice prompts, the rest counted
+            assert "multichoiceeval" not in loaded.not_mcq, name
+            assert sum(loaded.levels.values()) + sum(loaded.not_mcq.values()) == 100 * len(expected), name
+            assert set(loaded.levels) <= expected and loaded.skipped.skipped == 0, name
+        else:
+            assert set(loaded.levels) == expected, name
+            assert all(n == 100 for n in loaded.levels.values()) and loaded.skipped.skipped == 0
         assert loaded.max_prompt_tokens <= r.grpo.max_prompt_length

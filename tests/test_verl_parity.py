@@ -44,7 +44,7 @@ def exported(tmp_path_factory, judge):
 
     root = tmp_path_factory.mktemp("verl_parity")
     src = write_metric_source(root / "data")
-    recipe = grpo_recipe(root, src, name="auto_think", overrides=[
+    recipe = grpo_recipe(root, src, name="auto_think_all_metrics", overrides=[  # every metric: not MCQ only
         f"train.output_dir={root / 'run'}", "grpo.backend=verl", "mix.groups.rl.sources=[every_metric]",
         "reward.length_unit=words", "data.image_max_pixels=20000", f"reward.judge.base_url={judge.url}",
         "reward.judge.model=stub-judge"])

@@ -112,7 +112,7 @@ def main(kind: str, out: str, root: str, device: str, model: str, steps: str) ->
     gpu = device == "cuda"
     common = [f"model.name_or_path={model}", f"train.device={device}", f"train.max_steps={WARM + int(steps)}",
               f"train.output_dir={out}", "train.save_steps=0", "train.logging_steps=1", "train.report_to=[]",
-              "eval.bench=null", *([] if gpu else ["train.num_threads=1"])]
+              "eval.bench=null", "data.decontaminate=off", *([] if gpu else ["train.num_threads=1"])]
     if kind == "sft":
         from train.sft import run
 

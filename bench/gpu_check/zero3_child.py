@@ -38,6 +38,7 @@ def overrides(out: str, stage: str, world: int, device: str, layout: str = "padd
             f"train.max_steps={STEPS}", f"train.per_device_batch_size={BATCH}",
             f"train.grad_accum={world if stage == 'none' else 1}", "train.save_steps=0", "optim.lr=1e-3",
             "optim.warmup_ratio=0", "optim.scheduler=constant", "train.logging_steps=1", "eval.bench=null",
+            "data.decontaminate=off",
             "train.report_to=[jsonl]", "train.num_threads=1", "model.freeze.projector=false", f"model.dtype={dtype}",
             f"model.attn_implementation={attn}", f"train.device={device}", "data.max_length=4096"]
 
