@@ -84,6 +84,9 @@ CASES: list[Case] = [
     case("registry_missing", "path", "sft", [*SFT, "data.registry={tmp}/nope.yaml"], 2, r"nope\.yaml"),
     case("deepspeed_config_missing", "path", "sft", [*SFT, "train.deepspeed={tmp}/ds.json"], 2,
          r"train\.deepspeed=.*ds\.json"),
+    case("model_path_missing", "path", "evaluate", [*EVAL, "eval.bench={bench}/good.jsonl",
+                                                    "model.name_or_path={tmp}/no_model"], 2,
+         r"model\.name_or_path=.*no_model.* does not exist"),
     case("bench_file_missing", "path", "evaluate", [*EVAL, "eval.bench={tmp}/no_bench.jsonl"], 2,
          r"eval\.bench=.*no_bench\.jsonl"),
     # a rerun into a directory that holds a run of another recipe: exit 2 naming the keys and the choices
