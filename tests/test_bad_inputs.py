@@ -127,6 +127,10 @@ CASES: list[Case] = [
     # other launchers
     case("curve_missing_run", "path", "curve", ["{tmp}/no_run"], 2, r"no_run"),
     case("compare_missing_summary", "path", "evaluate", ["--compare", "{prev}", "{tmp}/nowhere"], 2, r"nowhere"),
+    case("quickstart_data_into_a_file", "path", "quickstart_data", ["{file}"], 1, r"NotADirectoryError: .*a_file"),
+    case("standin_into_a_file", "path", "engine", ["--standin", "{file}"], 1, r"a_file"),
+    case("merge_lora_missing_base", "path", "merge_lora",
+         ["--base", "{tmp}/no_base", "--adapter", "{tmp}/no_adapter", "--out", "{tmp}/merged"], 1, r"no_base"),
     # an SFT data row (after the model loaded: rows are read as training goes)
     case("sft_row_malformed_json", "data row", "sft", [*SFT, "mix.groups.all.sources=[rel_broken]"], 1,
          r"broken\.jsonl, row 2: malformed_json"),
