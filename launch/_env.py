@@ -43,3 +43,21 @@ def use_project_venv(prog: str) -> None:
               f"{why}: run `make setup` in {ROOT} (creates .venv; the launchers then use it by "
               "themselves), or `pip install -e .` into an environment of your own", file=sys.stderr)
         sys.exit(2)
+
+
+def one_line_errors(prog: str, main, argv: list[str]) -> int:
+    """``main(argv)`` with a path or value the user gave wrong (OSError, ValueError) as one line, exit 1, and Ctrl-C
+    as one line, exit 130 (for the small launchers that have no error handling of their own).
+    ``SPATIALTREE_TRACEBACK=1`` shows the traceback instead."""
+    if os.environ.get("SPATIALTREE_TRACEBACK") == "1":
+        return main(argv)
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print(f"\n{prog}: error: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+        return 130
+    except (OSError, ValueError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"\n{prog}: error: {type(exc).__name__}: {text} (SPATIALTREE_TRACEBACK=1 shows where)",
+              file=sys.stderr, flush=True)
+        return 1

@@ -18,4 +18,6 @@ use_project_venv("launch/engine.py")  # re-exec under .venv (or one line on how 
 from data_mix.engine.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from launch._env import one_line_errors
+
+    sys.exit(one_line_errors("launch/engine.py", main, sys.argv[1:]))

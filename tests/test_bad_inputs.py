@@ -84,6 +84,9 @@ CASES: list[Case] = [
     case("registry_missing", "path", "sft", [*SFT, "data.registry={tmp}/nope.yaml"], 2, r"nope\.yaml"),
     case("deepspeed_config_missing", "path", "sft", [*SFT, "train.deepspeed={tmp}/ds.json"], 2,
          r"train\.deepspeed=.*ds\.json"),
+    case("model_path_missing", "path", "evaluate", [*EVAL, "eval.bench={bench}/good.jsonl",
+                                                    "model.name_or_path={tmp}/no_model"], 2,
+         r"model\.name_or_path=.*no_model.* does not exist"),
     case("bench_file_missing", "path", "evaluate", [*EVAL, "eval.bench={tmp}/no_bench.jsonl"], 2,
          r"eval\.bench=.*no_bench\.jsonl"),
     # a rerun into a directory that holds a run of another recipe: exit 2 naming the keys and the choices
@@ -124,6 +127,10 @@ CASES: list[Case] = [
     # other launchers
     case("curve_missing_run", "path", "curve", ["{tmp}/no_run"], 2, r"no_run"),
     case("compare_missing_summary", "path", "evaluate", ["--compare", "{prev}", "{tmp}/nowhere"], 2, r"nowhere"),
+    case("quickstart_data_into_a_file", "path", "quickstart_data", ["{file}"], 1, r"NotADirectoryError: .*a_file"),
+    case("standin_into_a_file", "path", "engine", ["--standin", "{file}"], 1, r"a_file"),
+    case("merge_lora_missing_base", "path", "merge_lora",
+         ["--base", "{tmp}/no_base", "--adapter", "{tmp}/no_adapter", "--out", "{tmp}/merged"], 1, r"no_base"),
     # an SFT data row (after the model loaded: rows are read as training goes)
     case("sft_row_malformed_json", "data row", "sft", [*SFT, "mix.groups.all.sources=[rel_broken]"], 1,
          r"broken\.jsonl, row 2: malformed_json"),

@@ -51,13 +51,17 @@ def check_output_dir(output_dir: str, key: str = "train.output_dir") -> None:
 
 
 def check_paths(recipe: Recipe) -> None:
-    """data.root (when the mix reads sources through it), output_dir, the DeepSpeed config."""
+    """data.root (when the mix reads sources through it), output_dir, a local model path, the DeepSpeed config."""
     root = Path(recipe.data.root).expanduser()
     if recipe.mix.groups and not root.is_dir():
         hint = "a file, not a directory" if root.exists() else "does not exist"
         raise RecipeError(f"data.root={recipe.data.root!r} {hint}: point it at the data folder (stand-in data: "
                           "python -m data_mix.engine --standin DIR, then data.root=DIR)")
     check_output_dir(recipe.train.output_dir)
+    name = recipe.model.name_or_path
+    looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1  # a hub id is "org/name"
+    if looks_local and not Path(name).expanduser().exists():
+        raise RecipeError(f"model.name_or_path={name!r} does not exist (a local path; a hub id is org/name)")
     ds = recipe.train.deepspeed
     if ds not in (None, "zero2", "zero3") and not Path(ds).is_file():
         raise RecipeError(f"train.deepspeed={ds!r}: not zero2, zero3, or an existing JSON file")
