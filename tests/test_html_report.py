@@ -150,7 +150,7 @@ def test_sweep_page_links_rows_and_keeps_the_tables_and_pngs(sweep_dir):
         assert (sweep_dir / "report" / name).is_file(), name
     assert 'id="sweep-table"' in html and 'id="delta-heatmap"' in html
     assert 'href="runs/base/report.html"' in html and (sweep_dir / "runs" / "base" / "report.html").is_file()
-    assert "no interval" in html  # these summaries carry no ci95: none is drawn
+    assert "No interval: no summary of these runs carries" in html  # no ci95 in these summaries: none drawn
 
 
 def _pixel_std(png: bytes) -> float:

@@ -68,6 +68,5 @@ def write_report_at_end(run_dir: str | Path) -> Path | None:
         log.warning("run page not written for %s: %s: %s (python launch/report.py %s retries)", run_dir,
                     type(exc).__name__, exc, run_dir)
         return None
-    log.info("run page: %s", path)
     print(f"run page: {path}", flush=True)
     return path
