@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.dist, pytest.mark.slow]
 MODEL = "tiny-qwen3-vl"
 # Measured: ZeRO-3 vs one process differ by at most 1.004e-5 (model.visual.merger.linear_fc1.weight; 7 of 64 tensors
 # above 1e-6) on weights of magnitude ~0.09 moved ~1.5e-3 by 2 Adam steps: reduction-order noise that Adam's
-# m/sqrt(v) amplifies where gradients are near zero. A missed DeepStack path would differ by a whole update.
+# m/sqrt(v) amplifies where gradients are near zero (ZeRO-2 vs one process: 1.3e-7). Not fully explained: ZeRO-3's
+# partitioned reduction is the likely source; a missed DeepStack call would differ by a whole update (~1e-3).
 ATOL = 2e-5
 
 
