@@ -17,8 +17,6 @@ from typing import Any
 
 from rewards.did_you_mean import did_you_mean
 
-DICT_ANSWERS = ("gravityeval", "agenticnaveval", "manipulateeval")
-"""Metrics whose reference answer may be a mapping (or its JSON text)."""
 YES_NO = ("yes", "no")
 
 
@@ -34,7 +32,10 @@ def _letters(options: Any) -> list[str]:
 
 
 def answer_problem(metricfunc: Any, answer: Any, metric_extra: Any = None) -> str | None:
-    """Why a record with this metric and reference answer cannot be scored, or None when it can."""
+    """Why a record with this metric and reference answer cannot be scored, or None when it can. What a usable
+    answer is comes from the metric's record (``Metric.answer``, rewards/metrics/record.py)."""
+    from rewards.metrics import REGISTRY
+
     known = known_metrics()
     if not metricfunc:
         return "no metricfunc"
@@ -44,36 +45,60 @@ def answer_problem(metricfunc: Any, answer: Any, metric_extra: Any = None) -> st
         return f"the answer is null ({metricfunc} needs a reference answer)"
     if isinstance(answer, bool):
         return f"the answer is a boolean ({answer!r}), not what {metricfunc} compares with"
-    if isinstance(answer, (dict, list)) and metricfunc not in DICT_ANSWERS:
+    kind = REGISTRY[metricfunc].answer
+    if isinstance(answer, (dict, list)) and kind not in ("mapping_ok", "gravity_json", "any"):
         return f"the answer is a {type(answer).__name__} ({json.dumps(answer)[:60]}), not what {metricfunc} compares with"
-    extra = metric_extra if isinstance(metric_extra, dict) else {}
-    if metricfunc == "multichoiceeval":
-        letters = _letters(extra.get("option"))
-        if not letters:
-            return "a multiple-choice record without options"
-        if not isinstance(answer, str) or answer not in letters:
-            return f"the answer {answer!r} is not one of the options' letters {', '.join(letters)}"
-    elif metricfunc == "cogmapeval":
-        if not isinstance(answer, str) or len(answer) != 1 or not answer.isupper():
-            return f"the answer {answer!r} is not an option letter (cogmapeval compares letters)"
-    elif metricfunc == "judge":
-        if not isinstance(answer, str) or answer.strip().lower() not in YES_NO:
-            return f"the answer {answer!r} is not yes or no (the judge metric compares the last yes/no)"
-    elif metricfunc == "meanrelativeacc":
-        try:
-            value = float(answer)
-        except (TypeError, ValueError):
-            return f"the answer {answer!r} is not a number (meanrelativeacc compares numbers)"
-        if not math.isfinite(value):
-            return f"the answer {answer!r} is not a finite number"
-    elif metricfunc in ("affmask", "gpteval"):
-        if not isinstance(answer, str) or not answer.strip():
-            return f"the answer {answer!r} is not a non-empty text ({metricfunc} reads text)"
-    elif metricfunc == "gravityeval":
-        try:
-            gt = json.loads(answer) if isinstance(answer, str) else answer
-        except json.JSONDecodeError:
-            gt = None
-        if not isinstance(gt, dict) or not {"roll", "pitch", "vfov"} <= set(gt):
-            return f"the answer {str(answer)[:60]!r} is not a mapping with roll, pitch and vfov"
+    check = ANSWER_CHECKS.get(kind)
+    return check(metricfunc, answer, metric_extra if isinstance(metric_extra, dict) else {}) if check else None
+
+
+def _letter_in_options(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    letters = _letters(extra.get("option"))
+    if not letters:
+        return "a multiple-choice record without options"
+    if not isinstance(answer, str) or answer not in letters:
+        return f"the answer {answer!r} is not one of the options' letters {', '.join(letters)}"
     return None
+
+
+def _letter(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    if not isinstance(answer, str) or len(answer) != 1 or not answer.isupper():
+        return f"the answer {answer!r} is not an option letter ({metricfunc} compares letters)"
+    return None
+
+
+def _yes_no(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    if not isinstance(answer, str) or answer.strip().lower() not in YES_NO:
+        return f"the answer {answer!r} is not yes or no (the {metricfunc} metric compares the last yes/no)"
+    return None
+
+
+def _number(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return f"the answer {answer!r} is not a number ({metricfunc} compares numbers)"
+    if not math.isfinite(value):
+        return f"the answer {answer!r} is not a finite number"
+    return None
+
+
+def _text(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    if not isinstance(answer, str) or not answer.strip():
+        return f"the answer {answer!r} is not a non-empty text ({metricfunc} reads text)"
+    return None
+
+
+def _gravity_json(metricfunc: str, answer: Any, extra: dict) -> str | None:
+    try:
+        gt = json.loads(answer) if isinstance(answer, str) else answer
+    except json.JSONDecodeError:
+        gt = None
+    if not isinstance(gt, dict) or not {"roll", "pitch", "vfov"} <= set(gt):
+        return f"the answer {str(answer)[:60]!r} is not a mapping with roll, pitch and vfov"
+    return None
+
+
+ANSWER_CHECKS = {"letter_in_options": _letter_in_options, "letter": _letter, "yes_no": _yes_no, "number": _number,
+                 "text": _text, "gravity_json": _gravity_json}
+"""``Metric.answer`` kind -> its check (``mapping_ok`` and ``any`` need none beyond the common ones)."""

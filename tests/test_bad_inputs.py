@@ -35,9 +35,9 @@ class Case:
 
 
 SFT = ("data.root={root}", "data.registry={reg}", "mix.groups.all.sources=[rel_train]", "mix.upsample=true",
-       "eval.bench=null", "train.output_dir={out}", "train.max_steps=2", "train.per_device_batch_size=2",
+       "eval.bench=null", "data.decontaminate=off", "train.output_dir={out}", "train.max_steps=2", "train.per_device_batch_size=2",
        "train.num_threads=1", "train.report_to=[jsonl]", "data.max_length=512", "train.save_steps=1")
-GRPO = ("data.root={root}", "data.registry={reg}", "mix.groups.rl.sources=[rl_good]", "eval.bench=null",
+GRPO = ("data.root={root}", "data.registry={reg}", "mix.groups.rl.sources=[rl_good]", "eval.bench=null", "data.decontaminate=off",
         "train.output_dir={out}", "grpo.num_generations=2", "train.per_device_batch_size=2", "train.max_steps=1",
         "grpo.max_prompt_length=4096", "--dry-run")
 EVAL = ("model.name_or_path=tiny-qwen2.5-vl", "data.root={root}", "data.registry={reg}", "train.output_dir={out}")

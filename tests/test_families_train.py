@@ -82,7 +82,7 @@ def test_sft_learns_held_out_colours(name, colours, tmp_path):
     out = tmp_path / "run"
     recipe = load_recipe(None, [f"model.name_or_path={name}", f"train.output_dir={out}", "train.max_steps=30",
                                 "train.per_device_batch_size=8", "optim.lr=2e-3", "optim.warmup_ratio=0.1",
-                                "train.save_steps=0", "eval.bench=null", "train.report_to=[jsonl]",
+                                "train.save_steps=0", "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]",
                                 "train.num_threads=1", "train.logging_steps=5"])
     assert recipe.model.freeze.vision  # the vision tower stays frozen (the recipes' default)
     assert run(recipe, [], source=ListSource(train, epochs=2)) == 0
@@ -130,7 +130,7 @@ def rl_standin(tmp_path_factory) -> Path:
 def test_two_grpo_steps_with_per_level_telemetry(name, rl_standin, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, str(REPO / "launch" / "grpo.py"), "recipe=auto_think", f"model.name_or_path={name}",
-           f"data.root={rl_standin}", "train.max_steps=2", f"train.output_dir={out}", "eval.bench=null",
+           f"data.root={rl_standin}", "train.max_steps=2", f"train.output_dir={out}", "eval.bench=null", "data.decontaminate=off",
            "grpo.max_completion_length=8", "train.per_device_batch_size=8", "grpo.num_generations=4",
            "train.grad_accum=1", "train.logging_steps=1", "train.num_threads=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900,

@@ -97,8 +97,15 @@ def run_section(data: RunData, recipe_diff: list[tuple[str, Any, Any]] | None, r
 
 
 def _family(model: Any) -> str | None:
-    name = str(model or "").lower().replace("_", "").replace("-", "").replace(".", "")
-    return "qwen2.5-vl" if "qwen25vl" in name or "tinyqwen" in name else None
+    """The model family, asked of the family seam from the checkpoint's config.json (None when it cannot say)."""
+    if not model:
+        return None
+    try:
+        from train.models import family_for_checkpoint
+
+        return family_for_checkpoint(str(model)).name
+    except Exception:  # a page is written for any run directory: an unreadable model is shown without a family
+        return None
 
 
 def _mix(data: RunData) -> str:

@@ -104,4 +104,4 @@ POINT_PROMPT = (
     "wide and 800px high, and the point is at pixel (500, 200), the output should be `[0.5, 0.25]`.\nNow, based "
     "on the image provided and the target description above, output the coordinates.")
 
-RECORDS = (Metric("affmask", affmask, prompt=POINT_PROMPT, deps=(("PIL.Image", "pillow"),)),)
+RECORDS = (Metric("affmask", affmask, answer="text", prompt=POINT_PROMPT, deps=(("PIL.Image", "pillow"),)),)

@@ -208,5 +208,5 @@ ACTIONS_PROMPT = ("{question}\nYou must ensure that the action intensity values 
            "more rewards.")
 _SCIPY = (("scipy.spatial.transform", "scipy"),)
 
-RECORDS = (Metric("agenticnaveval", agenticnaveval, prompt=ACTIONS_PROMPT, deps=_SCIPY),
-           Metric("manipulateeval", manipulateeval, prompt=ACTIONS_PROMPT, deps=_SCIPY))
+RECORDS = (Metric("agenticnaveval", agenticnaveval, answer="mapping_ok", prompt=ACTIONS_PROMPT, deps=_SCIPY),
+           Metric("manipulateeval", manipulateeval, answer="mapping_ok", prompt=ACTIONS_PROMPT, deps=_SCIPY))

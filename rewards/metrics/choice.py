@@ -130,11 +130,11 @@ _ANSWER_LETTER = ("Return only the letter of the correct option (e.g., A, B, C, 
                   "Always return in this format: 'answer: X'")
 
 RECORDS = (
-    Metric("multichoiceeval", multichoiceeval, is_mcq=True, prompt_needs_options=True, options_in_extra=True,
+    Metric("multichoiceeval", multichoiceeval, is_mcq=True, answer="letter_in_options", prompt_needs_options=True, options_in_extra=True,
            open_as="meanrelativeacc",
            prompt="{question}\nOptions : {options}\nChoose the correct option. " + _ANSWER_LETTER,
            prompt_by_level={"L4": "{question} \n Options : {options}\nSelect the option that contains the correct "
                                   "action and the indication of whether the task has been completed. "
                                   + _ANSWER_LETTER + " "}),
-    Metric("judge", judge, prompt="{question}"),
+    Metric("judge", judge, prompt="{question}", answer="yes_no"),
 )

@@ -227,4 +227,4 @@ def cogmapeval(response: str, answer, extra_info: dict) -> dict:
     return {"score": score, "details": {"answer_letter": letter, "answer_correct": correct, **sim}}
 
 
-RECORDS = (Metric("cogmapeval", cogmapeval),)
+RECORDS = (Metric("cogmapeval", cogmapeval, answer="letter"),)

@@ -62,4 +62,4 @@ def gravityeval(response: str, answer, extra_info: dict) -> dict:
     return {"score": sum(scores.values()) / 3.0, "details": scores}
 
 
-RECORDS = (Metric("gravityeval", gravityeval),)
+RECORDS = (Metric("gravityeval", gravityeval, answer="gravity_json"),)

@@ -125,4 +125,4 @@ def gpteval(response: str, answer, extra_info: dict, judge: Callable[[list[dict]
     return {"score": max(0.0, min(1.0, score)), "details": {"reason": reason, "raw_score": score}}
 
 
-RECORDS = (Metric("gpteval", gpteval, needs_judge=True),)
+RECORDS = (Metric("gpteval", gpteval, needs_judge=True, answer="text"),)

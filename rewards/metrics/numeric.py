@@ -53,5 +53,5 @@ def meanrelativeacc(response: str, answer, extra_info: dict | None = None) -> di
     return {"score": mean_relative_accuracy(float(pred_text), target), "details": details}
 
 
-RECORDS = (Metric("meanrelativeacc", meanrelativeacc, prompt="{question} Do not response anything other than a "
+RECORDS = (Metric("meanrelativeacc", meanrelativeacc, answer="number", prompt="{question} Do not response anything other than a "
                   "single number! If you cannot determine the answer, please guess a value."),)

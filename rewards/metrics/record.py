@@ -38,6 +38,11 @@ class Metric:
     multiple-choice question as a number)."""
     deps: tuple[tuple[str, str], ...] = ()
     """(module it imports, pip package) it needs besides numpy; checked at ``import rewards``."""
+    answer: str = "any"
+    """What a usable reference answer is (checked before anything is scored, rewards.answers): ``letter_in_options``
+    (a letter among the record's options), ``letter`` (one capital letter), ``yes_no``, ``number``, ``text``
+    (non-empty), ``gravity_json`` (a mapping with roll, pitch and vfov), ``mapping_ok`` (a mapping or its JSON text
+    is fine) or ``any``."""
 
     def prompt_for(self, question: str, options: list[str], level: str | None) -> str:
         if self.prompt_needs_options and not options:
