@@ -183,7 +183,7 @@ def test_docs_keys_md_is_generated_from_the_table():
 
 
 @pytest.mark.parametrize("launcher,key,expect", [
-    ("sft", "optim.lr", ["optim.lr (float)", "default:    1e-05", "allowed:    [0, inf)", "provenance: project choice",
+    ("sft", "optim.lr", ["optim.lr (float)", "default:    1e-05", "allowed:    (0, inf)", "provenance: project choice",
                          "GRPO trl:   TRL argument learning_rate", "GRPO verl:  verl config actor_rollout_ref.actor.optim.lr"]),
     ("grpo", "model.freeze.vision", ["default:    true", "provenance: SpatialScore",
                                      "verl config actor_rollout_ref.actor.freeze_vision_tower"]),
