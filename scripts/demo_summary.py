@@ -145,6 +145,9 @@ def main(argv: list[str]) -> int:
     print("\n".join(summarize_sft(sft) + summarize_grpo(grpo, args.window)))
     path = draw_curves(sft, grpo, args.demo_out / "report" / "learning_curves.png")
     print(f"wrote {path}" if path else "learning curves: neither run logged a curve")
+    pages = [str(d / "report.html") for d in (args.demo_out / "sft", args.demo_out / "grpo") if (d / "report.html").is_file()]
+    if pages:
+        print("run pages: " + ", ".join(pages))
     return 0
 
 
