@@ -30,11 +30,11 @@ $PY launch/sft.py recipe=quickstart_sft model.name_or_path="$MODEL" data.root="$
 $PY launch/curve.py "$OUT/sft"
 
 step "4/6 GRPO with auto-think rewards (L1 length penalty, L3 reasoning bonus) from the SFT model"
-# The prompts keep the benchmark's wording, which the SFT model learned (grpo.templates in the recipe); a
-# tiny model is at chance on any other wording. What this stage shows and does not: README, "What the GRPO
-# stage shows".
+# The prompts keep the benchmark's wording, which the SFT model learned: no auto_think instruction appended
+# (a tiny model is at chance on any other wording; quoted, or the braces parse as a mapping). What this stage
+# shows and does not: README, "What the GRPO stage shows".
 $PY launch/grpo.py recipe=quickstart_grpo model.name_or_path="$OUT/sft" data.root="$STANDIN" \
-    train.output_dir="$OUT/grpo"
+    'grpo.templates.auto_think="{question}"' train.output_dir="$OUT/grpo"
 $PY scripts/demo_summary.py "$OUT"   # think fraction and length per level, start -> end; learning_curves.png
 
 step "5/6 evaluate the SFT and the GRPO models on the same hierarchy"
@@ -55,10 +55,10 @@ Demo finished in $(( $(date +%s) - start )) s. Outputs:
   $OUT/runs/*/eval/final/           hierarchy evaluations: summary.json, predictions.jsonl
   $OUT/report/                      table.md, table.csv, heatmap and correlation figures,
                                     learning_curves.png (SFT loss and held-out accuracy, GRPO reward per level)
-  $OUT/report.html                  the three evaluations side by side (deltas, heatmap), linking each run's page
+  $OUT/report.html                  the three evaluations side by side (deltas, heatmap, learning curves), linking their pages
   $OUT/*/report.html                each run's page: curves, the hierarchy, evaluation samples with their
                                     images, GRPO rollouts (open it from disk in any browser)
 
-The report (the three evaluations, learning curves, links to each run's page):
+The report (the three evaluations, the learning curves, links to the evaluations' pages):
 DONE
 realpath "$OUT/report.html"
