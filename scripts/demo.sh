@@ -30,8 +30,12 @@ $PY launch/sft.py recipe=quickstart_sft model.name_or_path="$MODEL" data.root="$
 $PY launch/curve.py "$OUT/sft"
 
 step "4/6 GRPO with auto-think rewards (L1 length penalty, L3 reasoning bonus) from the SFT model"
+# The prompts keep the benchmark's wording, which the SFT model learned: no auto_think instruction appended
+# (a tiny model is at chance on any other wording; quoted, or the braces parse as a mapping). What this stage
+# shows and does not: README, "What the GRPO stage shows".
 $PY launch/grpo.py recipe=quickstart_grpo model.name_or_path="$OUT/sft" data.root="$STANDIN" \
-    train.output_dir="$OUT/grpo"
+    'grpo.templates.auto_think="{question}"' train.output_dir="$OUT/grpo"
+$PY scripts/demo_summary.py "$OUT"   # think fraction and length per level, start -> end; learning_curves.png
 
 step "5/6 evaluate the SFT and the GRPO models on the same hierarchy"
 $PY launch/evaluate.py model.name_or_path="$OUT/sft" "${BENCH[@]}" train.output_dir="$OUT/runs/1_after_sft"
@@ -49,11 +53,12 @@ Demo finished in $(( $(date +%s) - start )) s. Outputs:
   $OUT/sft/                         SFT run: final model, metrics.jsonl, tensorboard/, eval/step_N/
   $OUT/grpo/                        GRPO run: final model, metrics.jsonl with train/L1/..., train/L3/... telemetry
   $OUT/runs/*/eval/final/           hierarchy evaluations: summary.json, predictions.jsonl
-  $OUT/report/                      table.md, table.csv, heatmap and correlation figures
-  $OUT/report.html                  the three evaluations side by side (deltas, heatmap), linking each run's page
+  $OUT/report/                      table.md, table.csv, heatmap and correlation figures,
+                                    learning_curves.png (SFT loss and held-out accuracy, GRPO reward per level)
+  $OUT/report.html                  the three evaluations side by side (deltas, heatmap, learning curves), linking their pages
   $OUT/*/report.html                each run's page: curves, the hierarchy, evaluation samples with their
                                     images, GRPO rollouts (open it from disk in any browser)
 
-The GRPO run's page:
+The report (the three evaluations, the learning curves, links to the evaluations' pages):
 DONE
-realpath "$OUT/grpo/report.html"
+realpath "$OUT/report.html"
