@@ -116,9 +116,18 @@ class ModelFamily:
         raise ValueError(f"{self.name}: {self.packing_refusal}")
 
     # ------------------------------------------------------------------ vision calls
+    vision_attr: str = "visual"
+    """Attribute of :meth:`vision_owner` that holds the vision tower (``visual`` for Qwen, ``vision_tower`` for
+    InternVL)."""
+
     def vision_owner(self, model):
-        """The module holding the vision tower and the language model (hooked for blank vision calls)."""
-        raise NotImplementedError
+        """The module holding the vision tower and the language model (hooked for blank vision calls): the one
+        with image features, a :attr:`vision_attr` tower and a language model, and no LM head."""
+        for module in model.modules():
+            if (hasattr(module, "get_image_features") and hasattr(module, self.vision_attr)
+                    and hasattr(module, "language_model") and not hasattr(module, "lm_head")):
+                return module
+        raise TypeError(f"{type(model).__name__}: no module with a vision tower and a language model")
 
     def language_model(self, owner):
         """The language-model submodule of :meth:`vision_owner` (its pre-hook runs the blank calls)."""
@@ -126,7 +135,7 @@ class ModelFamily:
 
     def vision_tower(self, owner):
         """The vision tower of :meth:`vision_owner`."""
-        raise NotImplementedError
+        return getattr(owner, self.vision_attr)
 
     def blank_vision_output(self, owner, kind: str):
         """One vision call (``kind`` is a pixel key) on the smallest blank input, every output summed to a

@@ -99,16 +99,6 @@ class QwenVLFamily(ModelFamily):
         return positions
 
     # ------------------------------------------------------------------ vision calls
-    def vision_owner(self, model):
-        for module in model.modules():
-            if (hasattr(module, "get_image_features") and hasattr(module, "visual")
-                    and hasattr(module, "language_model") and not hasattr(module, "lm_head")):
-                return module
-        raise TypeError(f"{type(model).__name__}: no module with a vision tower and a language model")
-
-    def vision_tower(self, owner):
-        return owner.visual
-
     def blank_vision_output(self, owner, kind: str):
         import torch
 

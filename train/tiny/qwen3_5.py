@@ -17,7 +17,7 @@ content carries none), and a generation prompt that opens ``<think>\\n`` (thinki
 
 from __future__ import annotations
 
-from train.tiny.qwen_chat import QWEN_EOS, QWEN_TOKEN_IDS, SPECIAL_TOKENS
+from train.tiny.qwen_chat import SPECIAL_TOKENS
 
 NAME = "tiny-qwen3.5"
 VERSION = 1
@@ -68,8 +68,6 @@ VISION_CONFIG = dict(
     spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=128, num_position_embeddings=64,
 )
 # 64x64 -> 4 image tokens; up to 256x256 -> 64 tokens (as tiny-qwen3-vl).
-MIN_PIXELS = 64 * 64
-MAX_PIXELS = 256 * 256
 
 
 def build_tokenizer():
@@ -84,26 +82,12 @@ def build_tokenizer():
     return tok
 
 
-def build_processor(tokenizer):
-    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
-
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    image_processor = Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2,
-                                            image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    video_processor = Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2,
-                                            image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    return Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                            video_processor=video_processor, chat_template=CHAT_TEMPLATE)
-
-
 def build_with(model_cls, config_cls, seed: int, text_config: dict):
-    from train.tiny.common import build_vl_model
+    """(model, processor): tiny-qwen3-vl's builder with this module's tokenizer, vision config and chat template."""
+    from train.tiny import qwen3_vl
 
-    tokenizer = build_tokenizer()
-    model = build_vl_model(model_cls, config_cls, tokenizer, seed, text_config=text_config,
-                           vision_config=VISION_CONFIG, token_ids=QWEN_TOKEN_IDS, eos=QWEN_EOS, pad="<|endoftext|>",
-                           tie_word_embeddings=False)
-    return model, build_processor(tokenizer)
+    return qwen3_vl.build_with(model_cls, config_cls, seed, text_config, tokenizer=build_tokenizer(),
+                               vision_config=VISION_CONFIG, chat_template=CHAT_TEMPLATE)
 
 
 def build(seed: int = 0):

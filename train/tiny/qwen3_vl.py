@@ -29,7 +29,9 @@ MIN_PIXELS = 64 * 64
 MAX_PIXELS = 256 * 256
 
 
-def build_processor(tokenizer):
+def build_processor(tokenizer, chat_template: str = CHAT_TEMPLATE):
+    """The real ``Qwen3VLProcessor`` (Qwen2-VL image processor at 16 px patches, Qwen3-VL video processor);
+    tiny-qwen3.5 uses it too, with its own chat template."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
@@ -38,17 +40,20 @@ def build_processor(tokenizer):
     video_processor = Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2,
                                             image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
     return Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                            video_processor=video_processor, chat_template=CHAT_TEMPLATE)
+                            video_processor=video_processor, chat_template=chat_template)
 
 
-def build_with(model_cls, config_cls, seed: int, text_config: dict):
+def build_with(model_cls, config_cls, seed: int, text_config: dict, tokenizer=None,
+               vision_config: dict | None = None, chat_template: str = CHAT_TEMPLATE):
+    """(model, processor) of a tiny Qwen3-VL-like model: the Qwen3-VL families, and Qwen3.5 with its own tokenizer,
+    vision config and chat template."""
     from train.tiny.common import build_vl_model
 
-    tokenizer = build_qwen_tokenizer()
+    tokenizer = tokenizer if tokenizer is not None else build_qwen_tokenizer()
     model = build_vl_model(model_cls, config_cls, tokenizer, seed, text_config=text_config,
-                           vision_config=VISION_CONFIG, token_ids=QWEN_TOKEN_IDS, eos=QWEN_EOS, pad="<|endoftext|>",
-                           tie_word_embeddings=False)
-    return model, build_processor(tokenizer)
+                           vision_config=vision_config if vision_config is not None else VISION_CONFIG,
+                           token_ids=QWEN_TOKEN_IDS, eos=QWEN_EOS, pad="<|endoftext|>", tie_word_embeddings=False)
+    return model, build_processor(tokenizer, chat_template)
 
 
 def build(seed: int = 0):
