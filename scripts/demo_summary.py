@@ -94,9 +94,9 @@ def summarize_grpo(rows: list[dict], window: int) -> list[str]:
                         "GRPO stage shows')."))
     if "L1" in lengths and any(lv in lengths for lv in ("L3", "L4")):
         deep = max((lengths[lv][1], lv) for lv in ("L3", "L4") if lv in lengths)
-        shorter = lengths["L1"][1] < deep[0]
-        lines.append(f"  auto-think: L1 completions end at {lengths['L1'][1]:.1f} tokens, {deep[1]} at {deep[0]:.1f}: "
-                     + ("L1 is shorter." if shorter else "L1 is NOT shorter at this scale."))
+        shorter = lengths["L1"][1] <= deep[0] - 1.0   # project choice: at least one token shorter on average
+        lines.append(f"  auto-think: L1 completions end at {lengths['L1'][1]:.2f} tokens, {deep[1]} at {deep[0]:.2f}: "
+                     + ("L1 is shorter." if shorter else "L1 is NOT shorter (by a token or more) at this scale."))
     return lines
 
 

@@ -39,7 +39,7 @@ def test_rising_reward_and_short_l1_are_reported_and_curves_drawn(tmp_path):
     assert "SFT held-out accuracy by step: 0: 50.0, 20: 90.0" in text
     assert "L1    " in text and "12.00 -> 4.00" in text and "0.20 -> 0.80" in text
     assert "it rose beyond its noise" in text and "NO LEARNING" not in text
-    assert "L1 completions end at 4.0 tokens, L3 at 20.0: L1 is shorter." in text
+    assert "L1 completions end at 4.00 tokens, L3 at 20.00: L1 is shorter." in text
     png = tmp_path / "report" / "learning_curves.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -48,7 +48,7 @@ def test_flat_reward_says_no_learning(tmp_path):
     _write(tmp_path / "grpo", _grpo_rows([0.3, 0.1, 0.4, 0.2, 0.3] * 6, [30.0] * 30))
     text = _run(tmp_path)
     assert "NO LEARNING shown" in text
-    assert "L1 is NOT shorter at this scale." in text
+    assert "L1 is NOT shorter (by a token or more) at this scale." in text
     assert "SFT: no metrics.jsonl" in text
 
 
