@@ -51,7 +51,9 @@ def record_media_calls(events: list[dict]) -> list[int]:
     import torch
     from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as qwen
 
-    from train.uniform_vision import VISION_INPUTS
+    from train.models import family_for_type
+
+    pixel_keys = family_for_type("qwen2_5_vl").pixel_keys  # the vision inputs of the model this child trains
 
     calls = [0]
     plain = qwen.Qwen2_5_VLModel.forward
@@ -66,7 +68,7 @@ def record_media_calls(events: list[dict]) -> list[int]:
             "rows": 0 if ids is None else int(ids.shape[0]),
             "image_rows": 0 if ids is None else int((ids == self.config.image_token_id).any(dim=1).sum()),
             "generating": cache is not None,
-            "pixel_rows": {k: None if kwargs.get(k) is None else int(kwargs[k].shape[0]) for k in VISION_INPUTS}}
+            "pixel_rows": {k: None if kwargs.get(k) is None else int(kwargs[k].shape[0]) for k in pixel_keys}}
         events.append(event)
         out = plain(self, *args, **kwargs)
         event["vision_calls"] = calls[0] - before  # blank calls included (they run inside this forward)

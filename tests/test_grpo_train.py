@@ -75,7 +75,9 @@ def test_launcher_trains_saves_a_loadable_model_and_per_level_metrics(standin, t
                 assert 1 <= r[f"train/{lv}/completion_length"] <= 16
     assert len(seen) >= 2  # 2 prompts per step from 4 levels: at least two levels over three steps
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["steps"] == 3 and summary["levels"] == {"L1": 100, "L2": 100, "L3": 100, "L4": 100}
+    # auto_think trains on multiple-choice answers only (reward.accuracy=mcq_only, the paper's Limitations): the
+    # stand-in's L1 has 75 MCQ prompts of 100, its L4 none (docs/GRPO.md)
+    assert summary["steps"] == 3 and summary["levels"] == {"L1": 75, "L2": 100, "L3": 100}
 
     # The saved model loads as the next stage's model.name_or_path and generates.
     check = ("import sys, torch; from train.config import ModelConfig; from train.model_loading import load_model, "
