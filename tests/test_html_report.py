@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -150,7 +151,8 @@ def test_sweep_page_links_rows_and_keeps_the_tables_and_pngs(sweep_dir):
         assert (sweep_dir / "report" / name).is_file(), name
     assert 'id="sweep-table"' in html and 'id="delta-heatmap"' in html
     assert 'href="runs/base/report.html"' in html and (sweep_dir / "runs" / "base" / "report.html").is_file()
-    assert "No interval: no summary of these runs carries" in html  # no ci95 in these summaries: none drawn
+    # every summary.json node carries its 95% interval (eval_hooks/intervals.py): each score cell shows it
+    assert "No interval" not in html and re.search(r'<div class="muted">\[\d+\.\d, \d+\.\d\]</div>', html)
 
 
 def _pixel_std(png: bytes) -> float:
