@@ -207,17 +207,17 @@ def truncate_metrics(path: Path, step: int) -> int:
 def open_run_dir(recipe: Recipe, run_plan: RerunPlan, rank: int, launcher: str,
                  decontamination: dict | None = None) -> None:
     """Carry out ``run_plan`` (rank 0 only: move aside, cut metrics.jsonl back) and write recipe.yaml and
-    run_info.json (with ``decontamination``, the pre-run check's record). Every rank says the plan's line once
-    (rank 0 prints it)."""
+    run_info.json (with ``decontamination``, the pre-run check's record). The plan's line is printed once per node
+    (local rank 0), so every node's log says it."""
     from eval_hooks.layout import METRICS_JSONL
     from train.run_info import write_run_info
 
     if run_plan.refused is not None:
         raise run_plan.refused
+    if run_plan.message and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        print(run_plan.message, flush=True)  # once per node: each node's log says where its ranks resumed from
     if rank != 0:
         return
-    if run_plan.message:
-        print(run_plan.message, flush=True)
     if run_plan.move_aside and run_plan.aside is not None and has_run(run_plan.run_dir):
         run_plan.run_dir.rename(run_plan.aside)
     if run_plan.resume_from is not None:
