@@ -166,13 +166,15 @@ def score_both_ways(verl_python: Path, recipe, out: Path, rows: list[dict], item
     funcs = make_reward_funcs(recipe.reward, tokenizer=tokenizer)
     weights = reward_weights(recipe.reward)
     by_index = {r["extra_info"]["index"]: r for r in rows}
-    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": []}
+    columns = {"metricfunc": [], "answer": [], "metric_extra": [], "level": [], "leaf": [], "task": []}
     for item in items:
         row = by_index[item["index"]]
         columns["metricfunc"].append(row["extra_info"]["metricfunc"])
         columns["answer"].append(row["reward_model"]["ground_truth"])
         columns["metric_extra"].append(json.loads(row["extra_info"]["metric_extra"]))
         columns["level"].append(row["extra_info"]["level"])
+        columns["leaf"].append(row["extra_info"].get("leaf"))  # the TRL dataset carries leaf and task too: they
+        columns["task"].append(row["extra_info"].get("task"))  # select the reward.tasks overrides (auto-think's)
     completions = [[{"role": "assistant", "content": it["completion"]}] for it in items]
     per_func = [f(prompts=[None] * len(items), completions=completions, **columns) for f in funcs]
     totals = [sum(w * (v[i] or 0.0) for w, v in zip(weights, per_func)) for i in range(len(items))]

@@ -155,6 +155,14 @@ def test_sweep_page_links_rows_and_keeps_the_tables_and_pngs(sweep_dir):
     assert "No interval" not in html and re.search(r'<div class="muted">\[\d+\.\d, \d+\.\d\]</div>', html)
 
 
+def _pathname(browser) -> str:
+    """The page's path, or "" while a navigation has no document to ask yet."""
+    try:
+        return str(browser.evaluate("location.pathname"))
+    except Exception:  # noqa: BLE001 -- the old document is gone and the new one not there yet
+        return ""
+
+
 def _pixel_std(png: bytes) -> float:
     import numpy as np
     from PIL import Image
@@ -189,6 +197,8 @@ def test_run_and_sweep_pages_in_a_real_browser(grpo_run, sweep_dir, tmp_path):
         assert b.evaluate("document.querySelectorAll('#figures img').length") >= 2
         assert _pixel_std(b.screenshot()) > 10
         b.click("#sweep-table tr[data-run='grpo'] a")
-        b.wait_event("Page.loadEventFired")
-        assert b.evaluate("location.pathname").endswith("/run/report.html")
+        deadline = time.monotonic() + 15  # a load event still queued from the sweep page may come first: poll
+        while not _pathname(b).endswith("/run/report.html") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pathname(b).endswith("/run/report.html")
         assert not b.errors, b.errors
