@@ -106,9 +106,29 @@ class ModelFamily:
     """The embedded tiny model of the family (train/tiny/), e.g. ``tiny-qwen2.5-vl``."""
 
     # ------------------------------------------------------------------ chat template
+    assistant_header: ClassVar[str | None] = None
+    """Text that opens an assistant turn in the chat template (e.g. ChatML's ``<|im_start|>assistant\n``)."""
+    turn_end: ClassVar[str | None] = None
+    """The token that ends a turn (e.g. ``<|im_end|>``)."""
+
+    def markers(self, tokenizer) -> tuple[list[int], int]:
+        """(assistant header ids, end-of-turn id) in ``tokenizer``'s vocabulary, cached on the tokenizer."""
+        if self.assistant_header is None or self.turn_end is None:
+            raise NotImplementedError(f"{self.name}: no assistant_header / turn_end")
+        cache = getattr(tokenizer, "_family_markers", None)
+        if cache is None:
+            cache = (tokenizer(self.assistant_header, add_special_tokens=False)["input_ids"],
+                     tokenizer.convert_tokens_to_ids(self.turn_end))
+            try:
+                tokenizer._family_markers = cache
+            except AttributeError:
+                pass
+        return cache
+
     def assistant_labels(self, input_ids, tokenizer):
         """Labels equal to ``input_ids`` inside assistant turns (the end-of-turn token included), else -100."""
-        raise NotImplementedError
+        header, end_id = self.markers(tokenizer)
+        return span_labels(input_ids, header, end_id)
 
     # ------------------------------------------------------------------ packing
     def position_fn(self, model) -> PositionFn:

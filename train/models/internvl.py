@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from train.models.base import ModelFamily, ModuleGroups, register, span_labels
+from train.models.base import ModelFamily, ModuleGroups, register
 from train.models.qwen_common import END, HEADER
 
 INTERNVL_GROUPS = ModuleGroups(
@@ -50,16 +50,8 @@ class InternVL(ModelFamily):
     tiny_name = "tiny-internvl"
 
     # ------------------------------------------------------------------ chat
-    def assistant_labels(self, input_ids, tokenizer):
-        cache = getattr(tokenizer, "_family_markers", None)
-        if cache is None:
-            cache = (tokenizer(HEADER, add_special_tokens=False)["input_ids"], tokenizer.convert_tokens_to_ids(END))
-            try:
-                tokenizer._family_markers = cache
-            except AttributeError:
-                pass
-        header, end_id = cache
-        return span_labels(input_ids, header, end_id)
+    assistant_header = HEADER  # ChatML turns, as Qwen's
+    turn_end = END
 
     def chat_template_kwargs(self, thinking: bool) -> dict:
         """No thinking switch in InternVL's template (see train/models/qwen3_5.py for why a family may need one)."""

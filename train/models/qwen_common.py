@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import io
 
-from train.models.base import ModelFamily, span_labels
+from train.models.base import ModelFamily
 
 HEADER = "<|im_start|>assistant\n"
 END = "<|im_end|>"
@@ -58,20 +58,8 @@ class QwenVLFamily(ModelFamily):
     """The wrapper re-encodes every image as JPEG quality 85 before resizing (qwen2_vl, qwen2_5_vl)."""
 
     # ------------------------------------------------------------------ chat
-    def markers(self, tokenizer) -> tuple[list[int], int]:
-        """(assistant header ids, end-of-turn id) in ``tokenizer``'s vocabulary."""
-        cache = getattr(tokenizer, "_family_markers", None)
-        if cache is None:
-            cache = (tokenizer(HEADER, add_special_tokens=False)["input_ids"], tokenizer.convert_tokens_to_ids(END))
-            try:
-                tokenizer._family_markers = cache
-            except AttributeError:
-                pass
-        return cache
-
-    def assistant_labels(self, input_ids, tokenizer):
-        header, end_id = self.markers(tokenizer)
-        return span_labels(input_ids, header, end_id)
+    assistant_header = HEADER
+    turn_end = END
 
     # ------------------------------------------------------------------ packing
     def position_fn(self, model):
