@@ -218,24 +218,11 @@ def colours(tmp_path_factory):
 
 
 def colour_accuracy(model_path: str, held_out: list) -> float:
-    """As test_families_train.accuracy (greedy, 3 new tokens, answer starts with the colour), with the prompt
-    rendered with the family's generation arguments for a non-thinking answer: Qwen3.5's template otherwise
-    opens a think block the model was trained to close first."""
-    from PIL import Image
+    """test_families_train.accuracy: greedy, 3 new tokens, the answer starts with the colour, the prompt rendered
+    with the family's generation arguments for a non-thinking answer."""
+    from test_families_train import accuracy
 
-    from train.model_loading import load_model_and_processor
-
-    model, proc = load_model_and_processor(ModelConfig(name_or_path=model_path), device="cpu")
-    kwargs = _family(model).chat_template_kwargs(thinking=False)
-    right = 0
-    for s in held_out:
-        text = proc.apply_chat_template(s.messages[:1], tokenize=False, add_generation_prompt=True, **kwargs)
-        with Image.open(s.images[0]) as im:
-            ids = proc(text=[text], images=[im.convert("RGB")], return_tensors="pt")
-        gen = model.generate(**ids, max_new_tokens=3, do_sample=False)
-        answer = proc.tokenizer.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-        right += answer.strip().startswith(s.messages[1]["content"][0]["text"])
-    return right / len(held_out)
+    return accuracy(model_path, held_out)
 
 
 # Steps per row: the training layer's 30, except dense Qwen3.5 (measured: 0.0 -> 0.15 after 30 steps, its labels

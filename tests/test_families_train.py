@@ -52,11 +52,13 @@ def accuracy(model_path: str, held_out: list[Sample]) -> float:
     """Greedy answers (3 new tokens) that start with the right colour."""
     from train.config import ModelConfig
     from train.model_loading import load_model_and_processor
+    from train.models import family_for_model
 
     model, proc = load_model_and_processor(ModelConfig(name_or_path=model_path), device="cpu")
+    kwargs = family_for_model(model).chat_template_kwargs(thinking=False)  # Qwen3.5: close its think block
     right = 0
     for s in held_out:
-        text = proc.apply_chat_template(s.messages[:1], tokenize=False, add_generation_prompt=True)
+        text = proc.apply_chat_template(s.messages[:1], tokenize=False, add_generation_prompt=True, **kwargs)
         with Image.open(s.images[0]) as im:
             ids = proc(text=[text], images=[im.convert("RGB")], return_tensors="pt")
         gen = model.generate(**ids, max_new_tokens=3, do_sample=False)

@@ -125,6 +125,11 @@ class ModelFamily:
                 pass
         return cache
 
+    def chat_template_kwargs(self, thinking: bool) -> dict:
+        """Extra ``apply_chat_template`` arguments that make a generation prompt match how a sample was trained
+        (a thinking switch, train/models/qwen3_5.py); none for a template without one."""
+        return {}
+
     def assistant_labels(self, input_ids, tokenizer):
         """Labels equal to ``input_ids`` inside assistant turns (the end-of-turn token included), else -100."""
         header, end_id = self.markers(tokenizer)

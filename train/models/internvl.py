@@ -53,10 +53,6 @@ class InternVL(ModelFamily):
     assistant_header = HEADER  # ChatML turns, as Qwen's
     turn_end = END
 
-    def chat_template_kwargs(self, thinking: bool) -> dict:
-        """No thinking switch in InternVL's template (see train/models/qwen3_5.py for why a family may need one)."""
-        return {}
-
     # ------------------------------------------------------------------ packing
     def position_fn(self, model):
         import torch

@@ -53,8 +53,8 @@ class Qwen3_5(QwenVLFamily):
     tiny_name = "tiny-qwen3.5"
 
     def chat_template_kwargs(self, thinking: bool) -> dict:
-        """Arguments that make the generation prompt match how a sample was trained (not in the seam interface:
-        every caller that renders a generation prompt should pass them). Qwen3.5's template opens a think block
+        """Arguments that make the generation prompt match how a sample was trained (every caller that renders a
+        generation prompt should pass them). Qwen3.5's template opens a think block
         by default; a recipe whose answers carry no ``<think>`` trains ``<think>\\n\\n</think>\\n\\n`` + answer, so
         its prompts need ``enable_thinking=False`` (the template then closes the block empty)."""
         return {"enable_thinking": bool(thinking)}
