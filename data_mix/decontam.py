@@ -6,9 +6,10 @@ image of the record (pHash within ``near_dup.HAMMING`` bits: survives JPEG re-en
 and every video of the record (same file contents, SHA-256). A record without media matches a row without media
 on the question alone. Thresholds, recall and false positives on a planted set: data_mix/near_dup.py, docs/DATA.md.
 
-Cost: the bench is indexed once (its images hashed, its questions indexed by their rarest words). The training
-sources are streamed row by row: the text test runs first, and a row's images are decoded only when its text
-contains a bench question. Nothing is held per training row; image hashes are cached per path (bounded).
+Cost: the bench is indexed once (its images hashed, its questions indexed: data_mix/question_index.py). The
+training sources are streamed in batches of SCAN_BATCH rows: the text test runs first, over the batch in numpy, and
+a row's images are decoded only when its text contains a bench question. Nothing is held per training row beyond
+the batch; image hashes are cached per path (bounded).
 
 ``check(data, mix)`` is what the trainers call before the model loads (``data.decontaminate``): ``error`` stops
 on a contaminated row (exit 1) and on an evaluation set that is missing, unreadable or not named (exit 2, before
@@ -24,12 +25,16 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from data_mix import near_dup
 from data_mix.badsample import BadSample
-from data_mix.near_dup import ImageHasher, QuestionIndex, content_words, hamming, normalize
+from data_mix.near_dup import ImageHasher, content_words, hamming, normalize
+from data_mix.question_index import QuestionIndex
 from data_mix.readers import SourceRows, resolve_spec
 from data_mix.registry import RegistryError, SourceSpec, load_registry
 
@@ -37,6 +42,8 @@ log = logging.getLogger("data_mix.decontam")
 
 SHOWN_HITS = 20
 """Contaminated rows listed in a message (all are counted)."""
+SCAN_BATCH = 4096
+"""Training rows read before their text test runs (in numpy, data_mix.question_index)."""
 
 
 class ContaminationError(ValueError):
@@ -161,7 +168,7 @@ class BenchIndex:
                     index.skip(str(item))
                 else:
                     index.add(item, images)
-        index.text = QuestionIndex([r.words for r in index.records])
+        index.text = QuestionIndex([r.words for r in index.records], near_dup.CONTAINMENT)
         return index
 
 
@@ -234,8 +241,11 @@ def _matches(sample, index: BenchIndex, images: ImageHasher, videos: MediaHasher
     """(whether the row's text contains a bench question, the bench records (indices) that the training
     ``sample`` contains); OSError: a media file of the row cannot be read."""
     found = index.text.candidates(content_words(user_text(sample)))
-    if not found:
-        return False, []
+    return bool(found), _media_matches(sample, found, index, images, videos)
+
+
+def _media_matches(sample, found: list[int], index: BenchIndex, images: ImageHasher, videos: MediaHasher) -> list[int]:
+    """Of the bench records ``found`` whose question the row's text contains, those whose media the row shows too."""
     row_hashes: list[int] | None = None
     out = []
     for i in found:
@@ -255,7 +265,7 @@ def _matches(sample, index: BenchIndex, images: ImageHasher, videos: MediaHasher
             if not all(videos.digest(v) in mine for v in rec.videos):
                 continue
         out.append(i)
-    return True, out
+    return out
 
 
 def resolve_bench(bench, data):
@@ -274,6 +284,17 @@ def resolve_bench(bench, data):
                       files=[str(path)], media_root=str(path.parent))
 
 
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def scan(sources: list, benches: list, data, progress: bool = True) -> DecontamReport:
     """Check every row of the training ``sources`` against the ``benches`` (registry names or SourceSpecs)."""
     from tqdm import tqdm
@@ -287,19 +308,21 @@ def scan(sources: list, benches: list, data, progress: bool = True) -> DecontamR
     rows = [SourceRows(spec, data) for spec in specs]
     bar = tqdm(total=sum(len(r) for r in rows), desc="decontamination", unit="row", file=sys.stderr,
                disable=not progress, mininterval=1.0)
-    for source in rows:
-        for item in source:
-            bar.update(1)
-            if isinstance(item, BadSample):
-                report.rows_unreadable += 1
-                continue
+    for batch in _batches((item for source in rows for item in source), SCAN_BATCH):
+        bar.update(len(batch))
+        good = [item for item in batch if not isinstance(item, BadSample)]
+        report.rows_unreadable += len(batch) - len(good)
+        report.rows_checked += len(good)
+        texts = index.text.match([content_words(user_text(item)) for item in good])  # the text test, in numpy
+        for k in np.flatnonzero(texts.counts()).tolist():  # the media test, for the rows holding a question
+            item = good[k]
             try:
-                text_match, found = _matches(item, index, images, videos)
+                found = _media_matches(item, texts[k], index, images, videos)
             except OSError:
                 report.media_missing += 1
+                report.rows_checked -= 1
                 continue
-            report.rows_checked += 1
-            report.rows_text_match += text_match
+            report.rows_text_match += 1
             for i in found:
                 report.n_hits += 1
                 if len(report.hits) < SHOWN_HITS:

@@ -12,13 +12,13 @@ on a planted set: docs/DATA.md, ``tests/test_decontam_near.py``):
 - Question: the content words of the bench question (normalised, a short stop-word list removed, a trailing
   plural ``s`` dropped) and the share of them that occur in the training row's user text (containment). A row
   contains the question when that share is at least :data:`CONTAINMENT`. Word order does not matter; synonyms
-  lower the share (one synonym of four content words still passes; two do not).
+  lower the share (one synonym of four content words still passes; two do not). The bench's questions are
+  indexed for this test in :mod:`data_mix.question_index`.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import re
 import unicodedata
 from collections import OrderedDict
@@ -122,33 +122,3 @@ class ImageHasher:
         if len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
         return value
-
-
-class QuestionIndex:
-    """Bench questions by their rarest content words; :meth:`candidates` gives those a text contains.
-
-    Prefix filtering (exact, no recall lost): a text holding at least ``ceil(T * n)`` of a question's ``n`` words
-    holds at least one of its ``n - ceil(T * n) + 1`` rarest words (across the bench), so a question is compared
-    only with texts holding one of those. Rare words have short lists: most rows meet no question at all."""
-
-    def __init__(self, questions: list[frozenset[str]], threshold: float = CONTAINMENT):
-        self.questions = questions
-        self.threshold = threshold
-        df: dict[str, int] = {}
-        for words in questions:
-            for w in words:
-                df[w] = df.get(w, 0) + 1
-        self.postings: dict[str, list[int]] = {}
-        for i, words in enumerate(questions):
-            prefix = len(words) - math.ceil(threshold * len(words) - 1e-9) + 1
-            for w in sorted(words, key=lambda w: (df[w], w))[:prefix]:
-                self.postings.setdefault(w, []).append(i)
-
-    def candidates(self, text: frozenset[str]) -> list[int]:
-        """Bench questions (indices) whose content words ``text`` contains at the index's threshold or more."""
-        seen: set[int] = set()
-        for w in text:
-            found = self.postings.get(w)
-            if found:
-                seen.update(found)
-        return sorted(i for i in seen if containment(self.questions[i], text) >= self.threshold)
