@@ -34,6 +34,7 @@ from rewards.shaping import (
 _JUDGED_MAX = 4096
 
 REQUIRED_COLUMNS = ("metricfunc", "answer")
+_ROUTING = ("metricfunc", "answer", "metric_extra", "level", "leaf", "task")
 
 
 def reward_weights(cfg: RewardConfig) -> list[float]:
@@ -83,6 +84,18 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         judge = JudgeClient.from_config(cfg.judge)
 
     judged: OrderedDict = OrderedDict()  # gpteval grades, so accuracy and reasoning ask the judge once
+    last: dict = {}  # the batch TRL's reward call is scoring: parsed and scored once for all four functions
+
+    def _batch(completions, kwargs: dict, fn_name: str) -> _Batch:
+        """TRL calls the four functions one after another on the same batch: the completions are parsed (and
+        the accuracies computed, :func:`_accuracies`) once per batch. The batch is recognised by its contents
+        (completion texts and routing columns), so a cached answer is always the answer."""
+        key = (tuple(completion_text(c) for c in completions),
+               *(None if kwargs.get(c) is None else tuple(kwargs[c]) for c in _ROUTING))
+        if last.get("key") != key:
+            last.clear()
+            last["key"], last["batch"] = key, _Batch(shaper, completions, kwargs, fn_name)
+        return last["batch"]
 
     def _one(metricfunc, c, answer, extra, leaf):
         if not shaper.owns_accuracy(metricfunc):
@@ -99,10 +112,15 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         return judged[key]
 
     def _accuracies(b: _Batch) -> list:
-        return [_one(m, c, a, e, lf) for m, c, a, e, lf in zip(b.metricfunc, b.parsed, b.answer, b.extra, b.leaf)]
+        if last.get("batch") is b and "accuracies" in last:
+            return last["accuracies"]
+        values = [_one(m, c, a, e, lf) for m, c, a, e, lf in zip(b.metricfunc, b.parsed, b.answer, b.extra, b.leaf)]
+        if last.get("batch") is b:
+            last["accuracies"] = values
+        return values
 
     def accuracy_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(shaper, completions, kwargs, "accuracy")
+        b = _batch(completions, kwargs, "accuracy")
         values = _accuracies(b)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):  # per-level accuracy next to TRL's own metrics
@@ -120,15 +138,15 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         return values
 
     def format_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(shaper, completions, kwargs, "format")
+        b = _batch(completions, kwargs, "format")
         return [format_component(cfg, c) for c in b.parsed]
 
     def length_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(shaper, completions, kwargs, "length")
+        b = _batch(completions, kwargs, "length")
         return [shaper.length(s, t) for s, t in zip(b.shaping, b.texts)]
 
     def reasoning_reward(prompts=None, completions=(), **kwargs) -> list:
-        b = _Batch(shaper, completions, kwargs, "reasoning")
+        b = _batch(completions, kwargs, "reasoning")
         return [None if acc is None else shaper.reasoning(s, c, acc)
                 for c, s, acc in zip(b.parsed, b.shaping, _accuracies(b))]
 

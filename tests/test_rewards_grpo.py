@@ -183,3 +183,22 @@ def test_trl_weighted_sum_equals_total_reward():
     assert set(logged["metrics"]) == {"accuracy/L1", "accuracy/L2", "accuracy/L3", "accuracy/unscored_fraction"}
     assert logged["metrics"]["accuracy/unscored_fraction"] == pytest.approx(1 / 7)  # the row without a metric
     assert logged["extra"]["level"][2] == "L3"
+
+
+def test_a_batch_is_parsed_once_for_the_four_functions_and_recognised_by_its_contents(monkeypatch):
+    """TRL calls the four functions on one batch; it is parsed once (issue 25: GRPO step cost), and a batch with
+    other contents (completions or columns) is scored afresh, whatever list objects carry it."""
+    import rewards.grpo as grpo
+
+    parsed = []
+    real = grpo.parse_completion
+    monkeypatch.setattr(grpo, "parse_completion", lambda text: parsed.append(text) or real(text))
+    funcs = make_reward_funcs(RewardConfig(**WORDS))
+    completions = ["<answer>B</answer>", "<answer>A</answer>"]
+    first = [f(prompts=["q"] * 2, completions=completions, **_columns(2)) for f in funcs]
+    assert len(parsed) == 2 and first[0] == [1.0, 0.0]
+    again = [f(prompts=["q"] * 2, completions=list(completions), **_columns(2)) for f in funcs]
+    assert again == first and len(parsed) == 2
+    assert funcs[0](prompts=["q"] * 2, completions=completions[::-1], **_columns(2)) == [0.0, 1.0]
+    assert funcs[0](prompts=["q"] * 2, completions=completions, **_columns(2, answer="A")) == [0.0, 1.0]
+    assert len(parsed) == 6

@@ -32,9 +32,11 @@ from train.uniform_vision import install_uniform_vision, vision_owner
 def drop_empty_vision_inputs(module, args, kwargs):
     """Forward pre-hook of the multimodal body: 0-row pixel inputs (and their layout keys, the family's
     ``grid_of``) become absent inputs."""
-    from train.models import family_for_config
+    family = module.__dict__.get("_st_family")  # looked up once per module: the hook runs at every decoding step
+    if family is None:
+        from train.models import family_for_config
 
-    family = family_for_config(module.config)
+        family = module.__dict__["_st_family"] = family_for_config(module.config)
     empty = [k for k in family.pixel_keys if isinstance(kwargs.get(k), torch.Tensor) and kwargs[k].shape[0] == 0]
     if not empty:
         return None
