@@ -26,6 +26,7 @@ same timers (:class:`PhaseClock`, wrapped around TRL's and our methods at class 
 from __future__ import annotations
 
 import functools
+import gc
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,7 +214,14 @@ def run(ctx: Context) -> list[Figure]:
         return {"step_s": clock.median_step_s(warm), "mean_step_s": clock.mean_step_s(warm),
                 **{f"phase_{k}": v for k, v in clock.phase_means(warm).items()}}
 
+    def fresh() -> None:
+        """Each run starts from a collected heap: the previous run's trainer, model and hooks sit in reference
+        cycles until the collector runs. (The 2026-12-07T15:08 run's step times grew 11-14% from the first pair
+        to the last on both sides; that the heap was the cause is not established.)"""
+        gc.collect()
+
     def ours() -> dict:
+        fresh()
         clock = StepEnds(phases)
         code = trl_backend.run_trl(recipe_for(registry, root, out("ours"), warm + steps), [], callbacks=(clock,))
         if code:
@@ -221,6 +229,7 @@ def run(ctx: Context) -> list[Figure]:
         return result(clock, "ours")
 
     def baseline() -> dict:
+        fresh()
         recipe = recipe_for(registry, root, out("trl"), warm + steps)
         trainer = bare_trl(recipe, out("trl"))
         clock = StepEnds(phases)
