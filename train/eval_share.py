@@ -81,7 +81,7 @@ def passes_text(cfg: Any, max_steps: int) -> str:
     """Which passes the eval hook makes over ``max_steps`` steps, with the keys that set them."""
     every = cfg.every_steps if cfg.every_steps > 0 else 0
     parts = ["at start (eval.at_start)"] if cfg.at_start else []
-    if every:
+    if every and max_steps // every:  # a period longer than the run makes no pass: not mentioned
         parts.append(f"every {every} steps (eval.every_steps: {max_steps // every} in {max_steps} steps)")
     if cfg.at_end and not (every and max_steps % every == 0):
         parts.append("at the end (eval.at_end)")
