@@ -118,3 +118,33 @@ def test_the_evaluation_plan_is_said_up_front_with_passes_records_and_the_keys_t
     off = load_recipe("quickstart_sft", [f"eval.bench={bench}", "eval.at_start=false", "eval.at_end=false"])
     assert evaluation_plan(off, 3) is None
     assert evaluation_plan(load_recipe("quickstart_sft", ["eval.bench=null"]), 3) is None
+
+
+def test_an_evaluation_shows_a_bar_with_the_records_done(tmp_path):
+    """launch/evaluate.py on the tiny model, 3 records one at a time: stderr carries the evaluation's bar counting the
+    records (tqdm redraws on every record here: TQDM_MININTERVAL=0, since the real interval hides short runs)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fixtures_grpo import bench_row
+    from fixtures_reliability import child_env, write_jsonl
+
+    repo = Path(__file__).resolve().parents[1]
+    for i in range(3):
+        Image.new("RGB", (56, 56), (40 * i, 90, 200)).save(tmp_path / f"img{i}.png")
+    bench = write_jsonl(tmp_path / "bench.jsonl", [bench_row(i, f"img{i}.png", answer="AB"[i % 2]) for i in range(3)])
+    env = {**child_env(), "TQDM_MININTERVAL": "0"}
+    proc = subprocess.run([sys.executable, str(repo / "launch" / "evaluate.py"), "model.name_or_path=tiny-qwen2.5-vl",
+                           f"eval.bench={bench}", f"train.output_dir={tmp_path / 'out'}", "eval.batch_size=1",
+                           "eval.max_new_tokens=2", "train.num_threads=1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = [int(n) for n in re.findall(r"bench eval \(step \w+\):.*?\b([0-3])/3\b", proc.stderr)]
+    assert done and max(done) == 3 and sorted(set(done)) == [0, 1, 2, 3], proc.stderr[-2000:]
+    assert os.path.isfile(tmp_path / "out" / "eval" / "final" / "summary.json")
