@@ -298,9 +298,10 @@ def test_bad_input_is_one_line_with_its_exit_code_and_loses_nothing(c: Case, wor
 
 def test_grpo_dry_run_under_skip_counts_the_bad_rows_by_file_and_row_and_says_the_summary_once(world, tmp_path):
     """The same bad GRPO row under data.on_bad_sample=skip: exit 0, named in the pre-load line and counted in the
-    prompt summary (printed once), never trained on."""
+    prompt summary (printed once), never trained on; the evaluation plan is said up front."""
     c = Case("skip", "GRPO row", "grpo", (*GRPO, "mix.groups.rl.sources=[rl_good,rl_null_answer]",
-                                          "data.on_bad_sample=skip", "data.max_skip_fraction=1"), 0, "")
+                                          "data.on_bad_sample=skip", "data.max_skip_fraction=1",
+                                          "eval.bench={bench}/good.jsonl"), 0, "")
     proc = _launch(c, world, tmp_path / "out")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
@@ -311,6 +312,11 @@ def test_grpo_dry_run_under_skip_counts_the_bad_rows_by_file_and_row_and_says_th
     assert len(summaries) == 1, summaries
     assert summaries[0].startswith("5 GRPO prompts") and "bad_record: 1" in summaries[0]
     assert "rl_null_answer.jsonl, row 2" in summaries[0]
+    # what the evaluations will cost, said before any model loads (GRPO too)
+    assert re.search(r"evaluation plan: 2 pass\(es\) at start \(eval\.at_start\), at the end \(eval\.at_end\) over 3 "
+                     r"records .* = 6 answers generated, against 1 steps x 2 = 2 samples trained: evaluation will likely "
+                     r"take most", text), text[-3000:]
+    assert "trainable parameters per group" not in text
 
 
 def test_sft_dry_run_under_skip_counts_the_long_row_plans_the_mix_and_says_the_evaluation_plan(world, tmp_path):
