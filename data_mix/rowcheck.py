@@ -16,15 +16,11 @@ only when the media are decoded, which training does (decoding every image twice
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from data_mix.badsample import BadSample, BadSampleTracker
-
-if TYPE_CHECKING:
-    from data_mix.mixer import SourceDraws
-    from data_mix.tokens import TokenCounter
 
 UNCHECKED = -1
 
@@ -52,7 +48,7 @@ class RowTable:
         return None if n == UNCHECKED else n
 
 
-def available_mask(draws: SourceDraws) -> np.ndarray:
+def available_mask(draws: Any) -> np.ndarray:
     """Rows of the source the mix can draw (all, or the seeded pool of ``fraction`` < 1)."""
     n = len(draws.rows)
     if draws.available >= n:
@@ -63,8 +59,9 @@ def available_mask(draws: SourceDraws) -> np.ndarray:
     return mask
 
 
-def check_rows(draws: dict[str, SourceDraws], counter: TokenCounter, data, progress: bool = False) -> BadSampleTracker:
-    """Check every available row of every source in ``draws``; each source's :class:`RowTable` is kept on its
+def check_rows(draws: dict[str, Any], counter: Any, data, progress: bool = False) -> BadSampleTracker:
+    """Check every available row of every source in ``draws`` (data_mix.mixer.SourceDraws by source name, counted
+    by ``counter``, the mix's TokenCounter); each source's :class:`RowTable` is kept on its
     draws (``draws[s].table``). Returns the tracker that counted the rows (``error``: the first bad row raised)."""
     from tqdm import tqdm
 
