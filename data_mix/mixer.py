@@ -38,6 +38,10 @@ class SourceDraws:
         self.table = None
         """The row check's :class:`~data_mix.rowcheck.RowTable` (tokens and bad rows), when it ran."""
 
+    def available_row_ids(self) -> list[int] | None:
+        """The source rows this source can draw when ``fraction`` < 1 (its seeded pool); None when all can."""
+        return None if self._pool is None else [self._pool(i) for i in range(self.available)]
+
     def draw(self, r: int, counter: TokenCounter, data) -> tuple[Sample, int]:
         """(sample, tokens) of source row ``r``; tokens counted once (the row check's count when it ran); raises
         BadSample for a bad row, ``too_long`` included."""

@@ -50,12 +50,11 @@ class RowTable:
 
 def available_mask(draws: Any) -> np.ndarray:
     """Rows of the source the mix can draw (all, or the seeded pool of ``fraction`` < 1)."""
-    n = len(draws.rows)
-    if draws.available >= n:
+    n, pool = len(draws.rows), draws.available_row_ids()
+    if pool is None:
         return np.ones(n, dtype=bool)
     mask = np.zeros(n, dtype=bool)
-    pool = draws._pool
-    mask[[pool(i) for i in range(draws.available)]] = True
+    mask[pool] = True
     return mask
 
 

@@ -156,6 +156,11 @@ def test_fraction_takes_a_seeded_subset(standin):
         rows[s.source].add(s.row)
     assert all(len(rows[s]) == 15 for s in DSC)
     assert rows["spatial_size"] != set(range(15))
+    checked = build_mix(data, mix, check_rows=True)  # the row check reads exactly the rows the mix can draw
+    assert [(s.source, s.row) for s in checked] == [(s.source, s.row) for s in build_mix(data, mix)]
+    assert checked.row_check.seen == sum(sp.rows for sp in checked.plan.sources)
+    for d in checked._draws:
+        assert {int(i) for i in (d.table.tokens >= 0).nonzero()[0]} == set(d.available_row_ids() or range(len(d.rows)))
 
 
 def test_baseline_matches_token_consumption(standin):

@@ -2,6 +2,10 @@
 
     torchrun --nproc_per_node N launch/sft.py recipe=dist_size_corr [key=value ...]
     python launch/sft.py recipe=quickstart_sft          # one process
+    python launch/sft.py recipe=quickstart_sft --dry-run   # every row checked, mix and steps planned; no model
+
+Before the model loads, every training row the mix can draw is read and checked (data_mix/rowcheck.py: a bad one
+stops the run in one line under data.on_bad_sample=error), and the evaluation plan is said (train/eval_share.py).
 
 What a run leaves in ``train.output_dir``: recipe.yaml + run_info.json, metrics.jsonl, tensorboard/,
 checkpoint-N/ (complete ones carry a COMPLETE marker), and at the end the final model as a plain
