@@ -18,6 +18,7 @@ from data_mix.permutation import Interleave, Permutation, stable_key
 from data_mix.plan import MixPlan, available_rows, extend_plan, make_plan
 from data_mix.readers import SourceRows
 from data_mix.registry import check_mix, load_registry
+from data_mix.rowcheck import check_rows, too_long
 from data_mix.sample import Sample
 from data_mix.tokens import TokenCounter
 
@@ -34,6 +35,23 @@ class SourceDraws:
         n = len(rows)
         self._pool = Permutation(n, stable_key(seed, self.name, "pool")) if available < n else None
         self._epochs: dict[int, Permutation] = {}
+        self.table = None
+        """The row check's :class:`~data_mix.rowcheck.RowTable` (tokens and bad rows), when it ran."""
+
+    def available_row_ids(self) -> list[int] | None:
+        """The source rows this source can draw when ``fraction`` < 1 (its seeded pool); None when all can."""
+        return None if self._pool is None else [self._pool(i) for i in range(self.available)]
+
+    def draw(self, r: int, counter: TokenCounter, data) -> tuple[Sample, int]:
+        """(sample, tokens) of source row ``r``; tokens counted once (the row check's count when it ran); raises
+        BadSample for a bad row, ``too_long`` included."""
+        known = self.table.known(r) if self.table is not None else None
+        sample = self.rows.get(r)
+        tokens = counter(sample) if known is None else known
+        bad = too_long(sample, tokens, data)
+        if bad is not None:
+            raise bad
+        return sample, tokens
 
     def row(self, j: int) -> int:
         epoch, r = divmod(j, self.available)
@@ -48,13 +66,14 @@ class SourceDraws:
 
 def count_first_draws(draws: SourceDraws, counter: TokenCounter, data) -> list[int]:
     """Tokens of the source's first draws (its first epoch's order): every available row when there are
-    at most ``data.token_estimate_rows``, else that many. Bad rows are left out (the mix skips or stops
-    on them when it draws them)."""
+    at most ``data.token_estimate_rows``, else that many. Bad rows (a row longer than ``data.max_length``
+    included: it would inflate the mean) stop the count under ``data.on_bad_sample=error`` and are left out
+    under ``skip``."""
     n = min(draws.available, max(1, data.token_estimate_rows))
     counts = []
     for j in range(n):
         try:
-            counts.append(counter(draws.rows.get(draws.row(j))))
+            counts.append(draws.draw(draws.row(j), counter, data)[1])
         except BadSample:
             if data.on_bad_sample != "skip":
                 raise
@@ -69,7 +88,10 @@ def _mean_of_drawn(counts: list[int], k: int) -> float:
     return sum(head) / len(head)
 
 
-def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=None, label="") -> tuple[MixPlan, dict]:
+def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=None, label="",
+              check=None) -> tuple[MixPlan, dict]:
+    """The plan and the draws of ``mix``; ``check`` (a dict) runs the row check on every available row first and
+    gets its tracker under ``"tracker"`` (the plan's token counts then come from the check)."""
     seed = 0 if mix.seed is None else int(mix.seed)
     names = [s for g in mix.groups.values() for s in g.sources]
     registry = load_registry(data.registry)
@@ -79,6 +101,8 @@ def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=
     fraction = {s: g.fraction for g in mix.groups.values() for s in g.sources}
     draws = {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
     rows = {s: len(sources[s]) for s in names}
+    if check is not None:
+        check["tracker"] = check_rows(draws, counter, data, progress=check.get("progress", False))
     need_tokens = mix.unit == "tokens" or mix.budget.unit == "tokens" or budget_tokens is not None
     if not need_tokens:
         return make_plan(mix, rows, None, budget_tokens, label), draws
@@ -112,6 +136,8 @@ class Mix:
                                       [stable_key(self.seed, sp.name, "phase") for sp in self._active])
         self.position = 0
         self.skips = BadSampleTracker.from_config(data)
+        self.row_check: BadSampleTracker | None = None
+        """The rows checked before training (``build_mix(check_rows=True)``), counted under data.on_bad_sample."""
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -153,11 +179,7 @@ class Mix:
         return self._active[s].name, self._draws[s].row(j)
 
     def _sample(self, s: int, j: int, local: int) -> Sample:
-        sample = self._draws[s].rows.get(self._draws[s].row(j))
-        tokens = self.counter(sample)
-        if tokens > self.data.max_length:
-            raise BadSample(sample.file, sample.row, "too_long",
-                            f"{tokens} tokens > data.max_length={self.data.max_length}")
+        sample, tokens = self._draws[s].draw(self._draws[s].row(j), self.counter, self.data)
         sample.meta.update(mix_pos=local, group=self._active[s].group, tokens=tokens)
         return sample
 
@@ -188,7 +210,7 @@ class Mix:
 
 
 def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, match_mix=None,
-              min_samples: int | None = None) -> Mix:
+              min_samples: int | None = None, check_rows: bool = False, progress: bool = False) -> Mix:
     """The Mix of a recipe's ``data`` and ``mix`` sections for one rank.
 
     ``tokenizer`` (or a processor) counts text tokens; without one a documented estimate is used.
@@ -196,6 +218,8 @@ def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, 
     passes its (resolved) ``mix`` section; its planned tokens on the same data become this budget.
     ``min_samples``: samples (over all ranks) the trainer's ``train.max_steps`` takes; with ``mix.upsample``
     a smaller plan is scaled up to exactly that many (same proportions), without it the plan is kept.
+    ``check_rows``: read and check every row the mix can draw first (data_mix/rowcheck.py; ``progress`` shows a
+    bar); the Mix's ``row_check`` then holds the tracker that counted them (None without the check).
     """
     registry = load_registry(data.registry)
     check_mix(mix, registry)
@@ -213,7 +237,10 @@ def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, 
         other, _ = _plan_for(data, match_mix, counter, sources)
         budget_tokens = other.total_tokens
         label = f"{budget_tokens:.0f} tokens (the planned tokens of {mix.budget.match_recipe})"
-    plan, draws = _plan_for(data, mix, counter, sources, budget_tokens, label)
+    check = {"progress": progress} if check_rows else None
+    plan, draws = _plan_for(data, mix, counter, sources, budget_tokens, label, check)
     if min_samples is not None and mix.upsample and min_samples > plan.total_samples:
         plan = extend_plan(plan, min_samples, "train.max_steps with mix.upsample")
-    return Mix(data, mix, plan, draws, counter, rank=rank, world_size=world_size)
+    out = Mix(data, mix, plan, draws, counter, rank=rank, world_size=world_size)
+    out.row_check = check["tracker"] if check else None
+    return out

@@ -3,7 +3,8 @@
 
 Prints what a recipe's mix draws: per source rows available, samples drawn and tokens; per group
 samples, tokens and realized share (in the mix's unit); per level counts. ``--plan`` reports the
-plan without drawing (fast on huge data; tokens are estimates). Exit codes: 0 ok, 1 bad data
+plan without drawing (fast on huge data; tokens are estimates); without it every row the mix can draw is
+checked first and its bad rows are named by file, row and reason (data_mix/rowcheck.py). Exit codes: 0 ok, 1 bad data
 (with ``data.on_bad_sample=error``, or too many skipped), 2 a recipe / registry / plan error.
 
 The command lives in launch/ because it reads a recipe (``train.recipe``) and loads the model's processor
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from data_mix.mixer import build_mix
     from data_mix.report import format_report, planned_report, realized_report
+    from data_mix.rowcheck import summary_line
     from train.preflight import BadRecords, check_records
 
     try:  # bench-format records (GRPO prompts, eval.bench): an unknown metric or an unusable answer is a bad row
@@ -101,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer, note = _tokenizer(tok_choice, recipe.model.name_or_path)
     print(f"{PROG}: token counter: {note}", file=sys.stderr)
     try:
-        mix = build_mix(recipe.data, recipe.mix, tokenizer=tokenizer, match_mix=match)
+        # every row the mix can draw checked first (file, row, reason of each bad one; tokens counted once)
+        mix = build_mix(recipe.data, recipe.mix, tokenizer=tokenizer, match_mix=match, check_rows="--plan" not in flags,
+                        progress="--no-progress" not in flags)
+        if mix.row_check is not None:
+            print(f"{PROG}: {summary_line(mix.row_check, len(mix.plan.sources))}", file=sys.stderr)
         if "--plan" in flags:
             report = planned_report(mix)
         else:
@@ -112,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, PlanError, FileNotFoundError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except (BadSample, TooManyBadSamples) as exc:
-        print(f"{PROG}: error: bad sample: {exc}", file=sys.stderr)
-        print(f"{PROG}: set data.on_bad_sample=skip to skip and count bad samples", file=sys.stderr)
-        return 1
+    except (BadSample, TooManyBadSamples) as exc:  # one line naming file, row and reason (and the skip policy)
+        from train.user_errors import report_user_error
+
+        return report_user_error(PROG, exc)
     for warning in report.get("warnings", []):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if mix.skips.skipped:

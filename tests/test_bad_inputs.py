@@ -40,6 +40,11 @@ SFT = ("data.root={root}", "data.registry={reg}", "mix.groups.all.sources=[rel_t
 GRPO = ("data.root={root}", "data.registry={reg}", "mix.groups.rl.sources=[rl_good]", "eval.bench=null", "data.decontaminate=off",
         "train.output_dir={out}", "grpo.num_generations=2", "train.per_device_batch_size=2", "train.max_steps=1",
         "grpo.max_prompt_length=4096", "--dry-run")
+# A source with one ~100k-token row (file row 2) beside a good one, planned in tokens without mix.upsample: the row's
+# tokens once inflated its source's mean and the plan blamed "not enough data" on the other group.
+LONG = ("mix.upsample=false", "mix.unit=tokens", "mix.groups.all.sources=[rel_long]", "mix.groups.gen.sources=[rel_train]",
+        "mix.budget.group=all")
+TOO_LONG = r"long\.jsonl, row 2: too_long: row is \d{2,3},\d{3} tokens, data\.max_length is 512"
 EVAL = ("model.name_or_path=tiny-qwen2.5-vl", "data.root={root}", "data.registry={reg}", "train.output_dir={out}")
 
 
@@ -131,9 +136,16 @@ CASES: list[Case] = [
     case("standin_into_a_file", "path", "engine", ["--standin", "{file}"], 1, r"a_file"),
     case("merge_lora_missing_base", "path", "merge_lora",
          ["--base", "{tmp}/no_base", "--adapter", "{tmp}/no_adapter", "--out", "{tmp}/merged"], 1, r"no_base"),
-    # an SFT data row (after the model loaded: rows are read as training goes)
+    # SFT data rows: every row is read and checked before the model loads (data_mix/rowcheck.py)
     case("sft_row_malformed_json", "data row", "sft", [*SFT, "mix.groups.all.sources=[rel_broken]"], 1,
          r"broken\.jsonl, row 2: malformed_json"),
+    case("sft_row_100k_tokens", "data row", "sft", [*SFT, *LONG], 1, TOO_LONG),
+    case("sft_row_100k_tokens_dry_run", "data row", "sft", [*SFT, *LONG, "--dry-run"], 1, TOO_LONG),
+    case("data_report_100k_tokens", "data report", "data_report",
+         ["recipe=quickstart_sft", "data.root={root}", "data.registry={reg}", "mix.groups.quickstart.sources=[rel_long]",
+          "mix.budget.unit=epochs", "mix.budget.value=1", "data.max_length=512", "eval.bench=null", "--no-progress"], 1,
+         TOO_LONG),
+
     # a signal: Ctrl-C mid-training is one line, exit 130, and the complete checkpoints stay
     case("sigint_mid_training", "signal", "sft", [*SFT, "train.max_steps=200", "train.save_steps=1"], 130,
          r"interrupted \(Ctrl-C\); complete checkpoints are kept"),
@@ -177,6 +189,16 @@ def _bad_record(kind: str):
     raise KeyError(kind)
 
 
+LONG_TEXT = "describe the scene in detail " * 7150
+"""About 100k tokens with the tiny model's tokenizer (14 tokens per repetition)."""
+
+
+def long_row() -> dict:
+    """An SFT (LLaVA) row whose question is ~100k tokens."""
+    return {"id": "huge", "image": "img0.png", "conversations": [
+        {"from": "human", "value": "<image>\n" + LONG_TEXT}, {"from": "gpt", "value": "red"}]}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
     """Data every case reads: an LLaVA corpus, bench files and GRPO sources (one bad row each), sweeps, a previous
@@ -195,6 +217,8 @@ def world(tmp_path_factory) -> dict:
 
     write_jsonl(root / "broken.jsonl", [good_rows(1)[0], '{"id": "broken", "image": ', *good_rows(3)])
     reg["sources"]["rel_broken"] = {**reg["sources"]["rel_train"], "files": ["broken.jsonl"]}
+    write_jsonl(root / "long.jsonl", [good_rows(1)[0], long_row(), *good_rows(5)[1:]])
+    reg["sources"]["rel_long"] = {**reg["sources"]["rel_train"], "files": ["long.jsonl"]}
     bench = tmp / "bench"
     write_jsonl(bench / "good.jsonl", _bench_rows(None))
     kinds = ["unknown_metric", "unknown_leaf", "letter_not_an_option", "null_answer", "dict_answer", "malformed_json",
@@ -266,15 +290,18 @@ def test_bad_input_is_one_line_with_its_exit_code_and_loses_nothing(c: Case, wor
     after = _snapshot(out)
     assert {k: v for k, v in after.items() if k in before} == before, "an earlier output in output_dir changed"
     assert _snapshot(world["prev"]) == prev_before, "the previous run was changed"
+    if c.kind != "signal":  # every bad input is found before a model loads
+        assert "trainable parameters per group" not in stdout and "Loading weights" not in stderr, stderr[-2000:]
     if c.kind == "signal":
         assert (out / "checkpoint-1" / "COMPLETE").is_file()
 
 
 def test_grpo_dry_run_under_skip_counts_the_bad_rows_by_file_and_row_and_says_the_summary_once(world, tmp_path):
     """The same bad GRPO row under data.on_bad_sample=skip: exit 0, named in the pre-load line and counted in the
-    prompt summary (printed once), never trained on."""
+    prompt summary (printed once), never trained on; the evaluation plan is said up front."""
     c = Case("skip", "GRPO row", "grpo", (*GRPO, "mix.groups.rl.sources=[rl_good,rl_null_answer]",
-                                          "data.on_bad_sample=skip", "data.max_skip_fraction=1"), 0, "")
+                                          "data.on_bad_sample=skip", "data.max_skip_fraction=1",
+                                          "eval.bench={bench}/good.jsonl"), 0, "")
     proc = _launch(c, world, tmp_path / "out")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
@@ -285,6 +312,33 @@ def test_grpo_dry_run_under_skip_counts_the_bad_rows_by_file_and_row_and_says_th
     assert len(summaries) == 1, summaries
     assert summaries[0].startswith("5 GRPO prompts") and "bad_record: 1" in summaries[0]
     assert "rl_null_answer.jsonl, row 2" in summaries[0]
+    # what the evaluations will cost, said before any model loads (GRPO too)
+    assert re.search(r"evaluation plan: 2 pass\(es\) at start \(eval\.at_start\), at the end \(eval\.at_end\) over 3 "
+                     r"records .* = 6 answers generated, against 1 steps x 2 = 2 samples trained: evaluation will likely "
+                     r"take most", text), text[-3000:]
+    assert "trainable parameters per group" not in text
+
+
+def test_sft_dry_run_under_skip_counts_the_long_row_plans_the_mix_and_says_the_evaluation_plan(world, tmp_path):
+    """The ~100k-token row under data.on_bad_sample=skip, planned in tokens without mix.upsample: ``--dry-run`` exits 0
+    before any model loads; the row check counts it by file, row and reason; the plan is made without blaming "not
+    enough data"; a 3-step run is told up front that evaluation will take most of its time; nothing is written."""
+    c = Case("skip", "data row", "sft", (*SFT, *LONG, "data.on_bad_sample=skip", "data.max_skip_fraction=0.5",
+                                         "train.max_steps=3", "eval.bench={bench}/good.jsonl", "--dry-run"), 0, "")
+    out = tmp_path / "out"
+    proc = _launch(c, world, out)
+    stdout, stderr = proc.communicate(timeout=300)
+    text = stdout + stderr
+    assert proc.returncode == 0, stderr[-3000:]
+    assert re.search(r"checked every training row before the model loads: 18 rows of 2 source\(s\), 1 bad "
+                     r"\(too_long: 1\), skipped whenever drawn \(data\.on_bad_sample=skip\); first: .*" + TOO_LONG, text), \
+        text[-3000:]
+    assert "not enough data" not in text
+    assert re.search(r"evaluation plan: 2 pass\(es\) at start \(eval\.at_start\), at the end \(eval\.at_end\) over 3 "
+                     r"records .* = 6 answers generated, against 3 steps x 2 = 6 samples trained: evaluation will "
+                     r"likely take most of this run's time\. Switch off: eval\.at_start=false", text), text[-3000:]
+    assert "dry run: 3 steps planned" in text
+    assert "trainable parameters per group" not in text and "Loading weights" not in text and not out.exists()
 
 
 # ---------------------------------------------------------------------------- the documentation

@@ -156,6 +156,11 @@ def test_fraction_takes_a_seeded_subset(standin):
         rows[s.source].add(s.row)
     assert all(len(rows[s]) == 15 for s in DSC)
     assert rows["spatial_size"] != set(range(15))
+    checked = build_mix(data, mix, check_rows=True)  # the row check reads exactly the rows the mix can draw
+    assert [(s.source, s.row) for s in checked] == [(s.source, s.row) for s in build_mix(data, mix)]
+    assert checked.row_check.seen == sum(sp.rows for sp in checked.plan.sources)
+    for d in checked._draws:
+        assert {int(i) for i in (d.table.tokens >= 0).nonzero()[0]} == set(d.available_row_ids() or range(len(d.rows)))
 
 
 def test_baseline_matches_token_consumption(standin):
@@ -197,7 +202,7 @@ def test_too_many_skips_stop_the_run_and_long_samples_are_bad(tmp_path):
         list(build_mix(data, mix))
     data2, mix2 = _bad_source(tmp_path / "b", missing_at=())
     data2.max_length = 10
-    with pytest.raises(BadSample, match="too_long.*> data.max_length=10"):
+    with pytest.raises(BadSample, match=r"too_long: row is \d+ tokens, data.max_length is 10"):
         next(iter(build_mix(data2, mix2)))
 
 
@@ -219,3 +224,43 @@ def test_first_batch_of_a_big_manifest_is_quick(tmp_path):
     batch = [next(it) for _ in range(32)]
     assert time.perf_counter() - t0 < 5.0
     assert len({s.row for s in batch}) == 32 and max(s.row for s in batch) > 1000  # shuffled, not the head
+
+
+def _long_row_sources(tmp_path):
+    """Two groups in tokens, one epoch of group "long": its source has a ~25k-token row (row 3) and a missing
+    image (row 6) among 10; the other group's source has 12 short rows."""
+    write_image(tmp_path / "img.png")
+    rows = [llava_row(i) for i in range(10)]
+    rows[2] = llava_row(2, question="describe the scene in detail " * 4000)
+    rows[5] = llava_row(5, image="gone.png")
+    write_jsonl(tmp_path / "long.jsonl", rows)
+    write_jsonl(tmp_path / "short.jsonl", [llava_row(i) for i in range(12)])
+    reg = write_registry(tmp_path / "reg.yaml", {"long": {"format": "llava", "files": ["long.jsonl"]},
+                                                 "short": {"format": "llava", "files": ["short.jsonl"]}})
+    mix = MixConfig(unit="tokens", groups={"long": GroupConfig(sources=["long"]), "gen": GroupConfig(sources=["short"])},
+                    budget=BudgetConfig(unit="epochs", value=1, group="long"))
+    data = data_config(tmp_path, registry=str(reg))
+    data.max_length = 512
+    return data, mix
+
+
+def test_every_row_is_checked_first_and_an_over_long_row_is_named_not_blamed_on_the_plan(tmp_path):
+    """build_mix(check_rows=True) (what SFT and the data report do before the model loads): under error the
+    over-long row stops it by file, row and both numbers; under skip both bad rows are counted, the plan is made
+    without "not enough data", and the draws reuse the check's token counts (the counter is not called again)."""
+    data, mix = _long_row_sources(tmp_path)
+    with pytest.raises(BadSample, match=r"long\.jsonl, row 3: too_long: row is \d{2},\d{3} tokens, "
+                                        r"data\.max_length is 512"):
+        build_mix(data, mix, check_rows=True)
+    with pytest.raises(BadSample, match=r"row 3: too_long"):  # without the check, the plan's token count names it too
+        build_mix(data, mix)
+    data.on_bad_sample, data.max_skip_fraction = "skip", 0.5
+    m = build_mix(data, mix, check_rows=True)
+    assert m.row_check.seen == 22 and dict(m.row_check.counts) == {"too_long": 1, "missing_media": 1}
+    assert m.plan.total_samples <= 22  # the means leave the long row out: no source asked for more than it has
+    calls = []
+    counter = m.counter
+    m.counter = lambda s: calls.append(s) or counter(s)
+    drawn = list(m)
+    assert calls == [] and len(drawn) == m.plan.total_samples - sum(m.skips.counts.values())
+    assert {(s.source, s.row) for s in drawn}.isdisjoint({("long", 2), ("long", 5)})

@@ -86,3 +86,65 @@ def test_console_log_lines_show_benchmark_scores_in_percent(capsys, tmp_path):
     out = capsys.readouterr()
     assert "'bench/overall': '0.2 %'" in out.out + out.err and "0.001628" not in out.out + out.err
     assert logs["bench/overall"] == 0.001628  # the caller's dict (what is logged) is not changed
+
+
+def test_the_evaluation_plan_is_said_up_front_with_passes_records_and_the_keys_that_switch_it_off(tmp_path):
+    """train/eval_share.evaluation_plan (printed at launch, before any model loads): which passes, over how many
+    records (the evaluator's own subset), the answers generated against the samples trained, the eval.* keys."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fixtures_grpo import bench_row
+    from fixtures_reliability import write_jsonl
+
+    from train.eval_share import evaluation_plan
+    from train.recipe import load_recipe
+
+    bench = write_jsonl(tmp_path / "bench.jsonl", [bench_row(i, f"img{i}.png", answer="AB"[i % 2]) for i in range(5)])
+    three_steps = load_recipe("quickstart_sft", [f"eval.bench={bench}", "train.per_device_batch_size=2"])
+    line = evaluation_plan(three_steps, max_steps=3)
+    assert line.startswith("evaluation plan: 2 pass(es) at start (eval.at_start), at the end (eval.at_end) over 5 "
+                           f"records of eval.bench={bench}"), line
+    assert "= 10 answers generated, against 3 steps x 2 = 6 samples trained: evaluation will likely take most" in line
+    assert "eval.at_start=false, eval.every_steps=0, eval.at_end=false" in line and "eval.bench=null" in line
+    periodic = load_recipe("quickstart_sft", [f"eval.bench={bench}", "eval.every_steps=100", "eval.at_start=false",
+                                              "eval.max_samples_per_leaf=2", "train.per_device_batch_size=32"])
+    line = evaluation_plan(periodic, max_steps=450)
+    assert "5 pass(es) every 100 steps (eval.every_steps: 4 in 450 steps), at the end (eval.at_end) over 2 records" \
+        in line, line
+    assert "= 10 answers generated, against 450 steps x 32 = 14400 samples trained: the evaluations generate fewer" \
+        in line
+    off = load_recipe("quickstart_sft", [f"eval.bench={bench}", "eval.at_start=false", "eval.at_end=false"])
+    assert evaluation_plan(off, 3) is None
+    assert evaluation_plan(load_recipe("quickstart_sft", ["eval.bench=null"]), 3) is None
+
+
+def test_an_evaluation_shows_a_bar_with_the_records_done(tmp_path):
+    """launch/evaluate.py on the tiny model, 3 records one at a time: stderr carries the evaluation's bar counting the
+    records (tqdm redraws on every record here: TQDM_MININTERVAL=0, since the real interval hides short runs)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fixtures_grpo import bench_row
+    from fixtures_reliability import child_env, write_jsonl
+
+    repo = Path(__file__).resolve().parents[1]
+    for i in range(3):
+        Image.new("RGB", (56, 56), (40 * i, 90, 200)).save(tmp_path / f"img{i}.png")
+    bench = write_jsonl(tmp_path / "bench.jsonl", [bench_row(i, f"img{i}.png", answer="AB"[i % 2]) for i in range(3)])
+    env = {**child_env(), "TQDM_MININTERVAL": "0"}
+    proc = subprocess.run([sys.executable, str(repo / "launch" / "evaluate.py"), "model.name_or_path=tiny-qwen2.5-vl",
+                           f"eval.bench={bench}", f"train.output_dir={tmp_path / 'out'}", "eval.batch_size=1",
+                           "eval.max_new_tokens=2", "train.num_threads=1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = [int(n) for n in re.findall(r"bench eval \(step \w+\):.*?\b([0-3])/3\b", proc.stderr)]
+    assert done and max(done) == 3 and sorted(set(done)) == [0, 1, 2, 3], proc.stderr[-2000:]
+    assert os.path.isfile(tmp_path / "out" / "eval" / "final" / "summary.json")

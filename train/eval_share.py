@@ -5,6 +5,10 @@ A 3-step SFT with the default start and end evaluations spends ~90% of its time 
 evaluations the recipe asks for, and after the first step prints one line (rank 0) when their estimated share of
 the run passes :data:`THRESHOLD`. Without a start evaluation there is nothing measured to estimate from; it stays
 quiet. Estimates only: the final evaluation under another protocol (``eval.final_protocol``) is not counted.
+
+Before that, at launch (before any model loads), :func:`say_evaluation_plan` prints what the evaluations will cost
+in counts: which passes run (start, every N steps, end, a final protocol), over how many records, the answers they
+generate against the samples trained, and the ``eval.*`` keys that switch them off.
 """
 
 from __future__ import annotations
@@ -69,3 +73,67 @@ class EvalShare(TrainerCallback):
                                step_s, self.cfg)
         if self.said:
             print(self.said, file=self.out, flush=True)
+
+
+# ---------------------------------------------------------------------------- said at launch, before any model loads
+
+def passes_text(cfg: Any, max_steps: int) -> str:
+    """Which passes the eval hook makes over ``max_steps`` steps, with the keys that set them."""
+    every = cfg.every_steps if cfg.every_steps > 0 else 0
+    parts = ["at start (eval.at_start)"] if cfg.at_start else []
+    if every and max_steps // every:  # a period longer than the run makes no pass: not mentioned
+        parts.append(f"every {every} steps (eval.every_steps: {max_steps // every} in {max_steps} steps)")
+    if cfg.at_end and not (every and max_steps % every == 0):
+        parts.append("at the end (eval.at_end)")
+    return ", ".join(parts)
+
+
+def evaluation_plan(recipe: Any, max_steps: int, world: int = 1) -> str | None:
+    """One line, said at launch: the evaluations the recipe asks for (which passes, over how many records, the final
+    protocol's too), the records they generate against the samples the run trains on, and the keys that switch them
+    off. When the evaluations generate at least as many answers as the run trains samples, it says that they will
+    likely take most of the run's time (project choice: generating one answer costs about as much as one training
+    sample; the measured share follows after the first step). None without an evaluation."""
+    from eval_hooks import protocol
+    from eval_hooks.evaluator import BenchEvaluator
+
+    cfg = protocol.resolve(recipe.eval)
+    if cfg.bench is None:
+        return None
+    runs = []  # (eval section, passes, what)
+    if cfg.at_start or cfg.at_end or cfg.every_steps > 0:
+        n = planned_evaluations(cfg, max_steps)
+        runs.append((cfg, n, f"{n} pass(es) {passes_text(cfg, max_steps)}"))
+    final = protocol.final_config(cfg)
+    if final is not None:
+        runs.append((final, 1, f"1 final pass under eval.final_protocol={cfg.final_protocol}"))
+    if not runs or not sum(n for _, n, _ in runs):
+        return None
+    parts, generated = [], 0
+    for section, n, what in runs:
+        try:
+            records = len(BenchEvaluator(section, recipe.data, judge=recipe.reward.judge).subset)
+        except Exception as exc:  # an unreadable bench is reported by the evaluation itself when it runs
+            parts.append(f"{what} over an unknown number of records ({type(exc).__name__})")
+            continue
+        repeats = max(1, int(getattr(section, "repeats", 1) or 1))
+        per = f"{records} records" + (f" x {repeats} repeats" if repeats > 1 else "")
+        parts.append(f"{what} over {per} of eval.bench={cfg.bench} (eval.max_samples_per_leaf="
+                     f"{section.max_samples_per_leaf})")
+        generated += n * records * repeats
+    t = recipe.train
+    trained = max_steps * t.per_device_batch_size * t.grad_accum * world
+    verdict = ("evaluation will likely take most of this run's time" if generated >= trained else
+               "the evaluations generate fewer answers than the run trains samples")
+    return (f"evaluation plan: {'; '.join(parts)} = {generated} answers generated, against {max_steps} steps x "
+            f"{trained // max(max_steps, 1)} = {trained} samples trained: {verdict}. Switch off: eval.at_start=false, "
+            "eval.every_steps=0, eval.at_end=false" + (", eval.final_protocol=null" if recipe.eval.final_protocol
+                                                       else "") + " (or eval.bench=null for none)")
+
+
+def say_evaluation_plan(recipe: Any, max_steps: int, world: int = 1, out=None) -> str | None:
+    """Print :func:`evaluation_plan` (call on rank 0 only); returns it."""
+    line = evaluation_plan(recipe, max_steps, world)
+    if line:
+        print(line, file=out, flush=True)
+    return line

@@ -148,9 +148,10 @@ def training_kwargs(recipe: Recipe, ctx: RunContext, max_steps: int) -> dict[str
     )
 
 
-def prepare_model(recipe: Recipe, device: str):
-    """Model (LoRA-wrapped when asked), processor, and the per-group parameter counts after freezing. Trainable
-    parameters loaded in bf16/fp16 get fp32 master weights unless DeepSpeed runs (train/precision.py)."""
+def prepare_model(recipe: Recipe, device: str, processor=None):
+    """Model (LoRA-wrapped when asked), processor (``processor`` when the caller loaded it already), and the
+    per-group parameter counts after freezing. Trainable parameters loaded in bf16/fp16 get fp32 master weights
+    unless DeepSpeed runs (train/precision.py)."""
     from train.model_loading import disable_cache, load_model, load_processor
     from train.module_groups import apply_freeze
     from train.precision import apply_trainable_fp32
@@ -161,7 +162,7 @@ def prepare_model(recipe: Recipe, device: str):
     log.info("model: attention %s, weights %s (decided for %s)", model.loaded_attention.implementation,
              str(model.dtype).replace("torch.", ""), device)
     weights_dtype = model.dtype
-    processor = load_processor(recipe.model)
+    processor = processor if processor is not None else load_processor(recipe.model)
     disable_cache(model)  # every config (outer, text, vision): a training forward must not build a KV cache
     if recipe.model.lora.enabled:
         from train.lora import wrap_lora

@@ -2,6 +2,10 @@
 
     torchrun --nproc_per_node N launch/sft.py recipe=dist_size_corr [key=value ...]
     python launch/sft.py recipe=quickstart_sft          # one process
+    python launch/sft.py recipe=quickstart_sft --dry-run   # every row checked, mix and steps planned; no model
+
+Before the model loads, every training row the mix can draw is read and checked (data_mix/rowcheck.py: a bad one
+stops the run in one line under data.on_bad_sample=error), and the evaluation plan is said (train/eval_share.py).
 
 What a run leaves in ``train.output_dir``: recipe.yaml + run_info.json, metrics.jsonl, tensorboard/,
 checkpoint-N/ (complete ones carry a COMPLETE marker), and at the end the final model as a plain
@@ -25,15 +29,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("train.sft")
 
 
-def build_source(recipe: Recipe, rank: int, world_size: int, tokenizer):
-    """This rank's share of the recipe's data mix (data_mix.mixer.build_mix)."""
+def build_source(recipe: Recipe, rank: int, world_size: int, tokenizer, check_rows: bool = False):
+    """This rank's share of the recipe's data mix (data_mix.mixer.build_mix); ``check_rows``: every row the mix can
+    draw read, counted and checked first (data_mix/rowcheck.py), a bad one stopping here under
+    ``data.on_bad_sample=error`` (file, row, reason) and counted in one line (rank 0) under ``skip``."""
     from data_mix.mixer import build_mix
+    from data_mix.rowcheck import summary_line
     from train.recipe import matched_mix
 
     t = recipe.train  # with train.max_steps, mix.upsample may scale the mix up to the samples those steps take
     asked = t.max_steps * t.per_device_batch_size * t.grad_accum * world_size if t.max_steps > 0 else None
-    return build_mix(recipe.data, recipe.mix, rank=rank, world_size=world_size, tokenizer=tokenizer,
-                     match_mix=matched_mix(recipe), min_samples=asked)
+    mix = build_mix(recipe.data, recipe.mix, rank=rank, world_size=world_size, tokenizer=tokenizer,
+                    match_mix=matched_mix(recipe), min_samples=asked, check_rows=check_rows, progress=rank == 0)
+    if mix.row_check is not None and rank == 0:
+        print(summary_line(mix.row_check, len(mix.plan.sources)), flush=True)
+    return mix
 
 
 def steps_for(source, recipe: Recipe, world_size: int) -> int:
@@ -77,10 +87,11 @@ def training_arguments(recipe: Recipe, ctx: RunContext, max_steps: int, **overri
     return TrainingArguments(**{**training_kwargs(recipe, ctx, max_steps), **sft_only, **overrides})
 
 
-def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list | None = None,
-                  **args_overrides: Any) -> tuple[SFTTrainer, BatchStream, Any]:
+def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list | None = None, processor=None,
+                  max_steps: int | None = None, **args_overrides: Any) -> tuple[SFTTrainer, BatchStream, Any]:
     """(trainer, its batch stream, the sample source) for ``recipe``: the assembly ``run`` trains and the SFT
-    benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix."""
+    benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix;
+    ``processor`` and ``max_steps`` (:func:`steps_for`) are used when the caller has them already."""
     from data_mix.report import plan_record
     from eval_hooks import layout
     from eval_hooks.io import atomic_write_json
@@ -93,14 +104,14 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
 
     # TrainingArguments first: with ZeRO-3 it makes from_pretrained partition the weights as they load.
     args = training_arguments(recipe, ctx, max(recipe.train.max_steps, 1), **args_overrides)
-    model, processor, counts = prepare_model(recipe, ctx.device)
+    model, processor, counts = prepare_model(recipe, ctx.device, processor)
     print_counts(ctx, counts)
 
     if source is None:
         source = build_source(recipe, ctx.rank, ctx.world, processor)
         if ctx.rank == 0:
             atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
-    args.max_steps = steps_for(source, recipe, ctx.world)
+    args.max_steps = steps_for(source, recipe, ctx.world) if max_steps is None else max_steps
     attn = attention_of(model)  # the collator prepares for the attention the model was loaded with
     encoder = SampleEncoder(processor, recipe.data)
     stream = BatchStream(source, encoder, recipe.train.per_device_batch_size, recipe.data,
@@ -124,18 +135,37 @@ def run(recipe: Recipe, flags: list[str], source=None) -> int:
     from data_mix.decontam import check as decontamination_check
     from data_mix.decontam import run_record
     from train.callbacks import attach_eval_hook
+    from train.eval_share import say_evaluation_plan
+    from train.model_loading import load_processor
     from train.rerun import open_run_dir
     from train.run import init_process_group, run_callbacks, start_run, train_to_end
 
     ctx = start_run(recipe)
-    checked = None
+    checked = processor = None
     if source is None:  # before anything heavy: a training row that is an evaluation record stops the run here
         checked = run_record(recipe.data, decontamination_check(recipe.data, recipe.mix, progress=ctx.rank == 0))
+        # Every training row read and checked (and its tokens counted, once) before the model loads: a bad row
+        # stops the run here in one line, or is counted under data.on_bad_sample=skip.
+        processor = load_processor(recipe.model)
+        source = build_source(recipe, ctx.rank, ctx.world, processor, check_rows=True)
+    max_steps = steps_for(source, recipe, ctx.world)
+    if ctx.rank == 0:
+        say_evaluation_plan(recipe, max_steps, ctx.world)
+    if "--dry-run" in flags:
+        print(f"dry run: {max_steps} steps planned over {getattr(source, 'total_samples', '?')} samples; no model "
+              "loaded, nothing written", flush=True)
+        return 0
     open_run_dir(recipe, ctx.rerun, ctx.rank, "sft", checked)  # rank 0: the previous run resumed or moved aside
+    if processor is not None and ctx.rank == 0:
+        from data_mix.report import plan_record
+        from eval_hooks import layout
+        from eval_hooks.io import atomic_write_json
+
+        atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
     if ctx.world > 1:
         init_process_group(ctx.device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     preemption, callbacks = run_callbacks(recipe, ctx)
-    trainer, stream, source = build_trainer(recipe, ctx, source, callbacks)
+    trainer, stream, source = build_trainer(recipe, ctx, source, callbacks, processor, max_steps)
     attach_eval_hook(trainer, recipe, trainer.processing_class)
     if ctx.resume_from is not None:
         trainer.load_data_state(ctx.resume_from)

@@ -67,15 +67,21 @@ class SourceRows:
 
     def __iter__(self) -> Iterator[Sample | BadSample]:
         """Every row in file order, bad rows as BadSample objects (not raised)."""
-        for path, rf in zip(self.paths, self.files):
+        for _, item in self.indexed():
+            yield item
+
+    def indexed(self) -> Iterator[tuple[int, Sample | BadSample]]:
+        """(source row number, Sample or BadSample) of every row in file order: one sequential read per file."""
+        for f, (path, rf) in enumerate(zip(self.paths, self.files)):
+            base = int(self._starts[f])
             for row, rec in rf.iter_rows():
                 if isinstance(rec, BadSample):
-                    yield rec
+                    yield base + row, rec
                     continue
                 try:
-                    yield to_sample(rec, self.spec, self.data, path, row)
+                    yield base + row, to_sample(rec, self.spec, self.data, path, row)
                 except BadSample as exc:
-                    yield exc
+                    yield base + row, exc
 
 
 def read_source(name_or_spec: str | SourceSpec, data, tracker: BadSampleTracker | None = None) -> Iterator[Sample]:

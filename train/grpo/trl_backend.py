@@ -211,7 +211,10 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
     processor.tokenizer.padding_side = "left"
     prompts = load_prompts(recipe, processor)
     if ctx.rank == 0:
+        from train.eval_share import say_evaluation_plan
+
         print(prompts.summary(), flush=True)
+        say_evaluation_plan(recipe, recipe.train.max_steps, ctx.world)  # what the evaluations cost, said up front
     if "--dry-run" in flags:
         return 0
     dataset = to_hf_dataset(prompts, recipe.data)
