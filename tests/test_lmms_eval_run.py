@@ -7,19 +7,17 @@ from the hub (eval_hooks/lmms_data.py, ``eval.lmms_eval_data``). ``eval_hooks.of
 ``launch/evaluate.py`` runs) evaluates the checkpoint in-process, then starts lmms-eval on it with
 ``LmmsEvalLauncher`` and waits; both decode greedily, one record at a time, on one thread.
 
-Two things the comparison has to hold equal, found by this test:
-
-- precision: lmms-eval's ``qwen2_5_vl`` loads the weights in bfloat16 whatever the device (``model_kwargs``,
-  ``torch_dtype: "bfloat16"``), the project's loader gives fp32 on a CPU; an untrained tiny model's logits are
-  near ties, and 7 of 18 greedy replies differed in fp32. The in-process side here loads the same weights in
-  bfloat16 (on a GPU both are bf16);
-- a reply is stripped before the metric in lmms-eval (``ConfigurableTask.process_results``); the evaluator now
-  does the same (eval_hooks/scoring.py).
+What the comparison has to hold equal (found by running it; docs/EVAL.md, "lmms-eval itself in make test"):
 
 - the model wrapper: lmms-eval 0.7.3 resolves ``--model qwen2_5_vl`` to its *chat* wrapper
   (``models/chat/qwen2_5_vl.py``: no JPEG re-encode, qwen-vl-utils' default pixel limits, then the processor's)
   unless ``--force_simple``; ``eval.inputs=lmms_eval`` reproduces the *simple* wrapper the docs cite
-  (``models/simple/qwen2_5_vl.py``), so the run passes ``--force_simple`` (docs/EVAL.md says what differs).
+  (``models/simple/qwen2_5_vl.py``), so the run passes ``--force_simple``;
+- precision: lmms-eval's ``qwen2_5_vl`` loads the weights in bfloat16 whatever the device (``model_kwargs``,
+  ``torch_dtype: "bfloat16"``), the project's loader gives fp32 on a CPU, and the tiny model's logits are near ties
+  (the same inputs gave another greedy reply in fp32 than in bf16 on this machine). The in-process side here loads the same weights in bfloat16 (on a GPU both are bf16);
+- a reply is stripped before the metric in lmms-eval (``ConfigurableTask.process_results``); the evaluator now
+  does the same (eval_hooks/scoring.py).
 
 The checkpoint: an MCQ reply without a parsable letter is scored with a *random* letter by the public scorer
 (``rule_metrics.multichoiceeval``: ``random.choice(all_choices)``) and 0 by the project (docs/REWARDS.md: a reward
@@ -92,16 +90,15 @@ def checkpoint(tiny_model_dir, tmp_path_factory) -> Path:
 
 def _bf16_loader(model_cfg, device="auto"):
     """The weights as lmms-eval's qwen2_5_vl loads them: ``from_pretrained(..., torch_dtype="bfloat16")`` with the
-    default (sdpa) attention; the processor from the project's loader. (Loading fp32 and casting the model with
-    ``.to(bfloat16)`` is not the same model: it also casts the rotary ``inv_freq`` buffers, which
-    ``from_pretrained`` keeps in fp32, and 6 of 27 greedy replies differed.)"""
+    default (sdpa) attention; the processor from the project's loader. (Not an fp32 model cast with
+    ``.to(bfloat16)``: that also casts the rotary ``inv_freq`` buffers, which ``from_pretrained`` keeps in fp32.)"""
     import torch
     from transformers import AutoModelForImageTextToText
 
     from train.model_loading import load_processor, resolve_model_path
 
     path = resolve_model_path(model_cfg.name_or_path)
-    model = AutoModelForImageTextToText.from_pretrained(path, torch_dtype=torch.bfloat16).eval()
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).eval()
     return model.to("cpu"), load_processor(model_cfg)
 
 
