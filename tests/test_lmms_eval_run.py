@@ -15,7 +15,7 @@ What the comparison has to hold equal (found by running it; docs/EVAL.md, "lmms-
   (``models/simple/qwen2_5_vl.py``), so the run passes ``--force_simple``;
 - precision: lmms-eval's ``qwen2_5_vl`` loads the weights in bfloat16 whatever the device (``model_kwargs``,
   ``torch_dtype: "bfloat16"``), the project's loader gives fp32 on a CPU, and the tiny model's logits are near ties
-  (the same inputs gave another greedy reply in fp32 than in bf16 on this machine). The in-process side here loads the same weights in bfloat16 (on a GPU both are bf16);
+  (untrained: 10 of these 27 greedy replies differ between fp32 and bf16 on this machine). The in-process side here loads the same weights in bfloat16 (on a GPU both are bf16);
 - a reply is stripped before the metric in lmms-eval (``ConfigurableTask.process_results``); the evaluator now
   does the same (eval_hooks/scoring.py).
 
