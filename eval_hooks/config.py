@@ -85,7 +85,8 @@ class EvalConfig:
     lmms-eval's default ``--seed`` (its random, numpy and torch seeds)."""
     lmms_eval_tasks: list[str] = field(default_factory=list)
     """Optional lmms-eval tasks (e.g. ``[spatialtreebench, vsibench]``) run on every saved checkpoint and by
-    ``launch/evaluate.py`` in a separate process (training does not wait for it). Not run in CI."""
+    ``launch/evaluate.py`` in a separate process (training does not wait for it). ``make test`` runs lmms-eval 0.7.3's
+    ``spatialtreebench`` for real on the tiny checkpoint and a local stand-in copy (tests/test_lmms_eval_run.py)."""
     lmms_eval_model: str = "auto"
     """lmms-eval model name (``--model``); ``auto``: the wrapper of the checkpoint's model family
     (docs/MODELS.md)."""
@@ -96,6 +97,11 @@ class EvalConfig:
     lmms_eval_python: str | None = None
     """Python interpreter that has lmms-eval installed (it pins its own dependencies; a separate venv is
     usual); None = this interpreter."""
+    lmms_eval_data: str | None = None
+    """A local copy of the task data (``python -m eval_hooks.lmms_data BENCH DIR`` writes it in the layout the
+    ``spatialtreebench`` task reads): the lmms-eval process gets ``HF_HOME=DIR`` and offline hub and datasets, so
+    the released task reads those records and media instead of downloading the benchmark. None = lmms-eval
+    downloads its datasets from the hub."""
     lmms_eval_devices: str | None = None
     """``CUDA_VISIBLE_DEVICES`` of the lmms-eval process (e.g. a spare GPU); None = inherit."""
     lmms_eval_max_running: int = 1

@@ -16,6 +16,11 @@ from the sources (lmms-eval 0.7.3; qwen-vl-utils 0.0.14, which lmms-eval require
 - the conversation: a system turn "You are a helpful assistant.", then one user turn with the visuals first and
   the prompt text after them.
 
+These are lmms-eval's *simple* wrapper (``models/simple/qwen2_5_vl.py``). ``--model qwen2_5_vl`` in lmms-eval 0.7.3
+resolves to its *chat* wrapper unless ``--force_simple`` (``models/registry_v2.py``); that one skips the JPEG
+re-encode and lets qwen-vl-utils and then the processor resize (same sizes on the stand-in, other pixel values).
+It is not reproduced here; docs/EVAL.md ("lmms-eval's two qwen2_5_vl wrappers") says how to compare.
+
 Differences that remain: lmms-eval decodes video with OpenCV, we with PyAV (the same frame numbers of a
 constant-frame-rate file); a frame lmms-eval cannot read is dropped silently, here it is an error naming the
 record; a batch is left padded here (lmms-eval's default batch of 1 has no padding).

@@ -3,7 +3,9 @@
 Training never waits for it: the process is started in its own session with its output in
 ``<run>/eval/lmms_eval/<label>/`` (``command.json``, ``lmms_eval.log`` and lmms-eval's own results).
 lmms-eval pins its own dependencies and downloads its datasets from the Hugging Face hub, so it
-usually lives in a separate environment (``eval.lmms_eval_python``) on a machine with network access.
+usually lives in a separate environment (``eval.lmms_eval_python``; scripts/lmms/setup_env.sh makes one layered on
+.venv) on a machine with network access, or reads a local copy of the task data (``eval.lmms_eval_data``,
+:mod:`eval_hooks.lmms_data`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,32 @@ def command_env(eval_cfg: Any) -> dict[str, str]:
         env.pop(var, None)
     if eval_cfg.lmms_eval_devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = eval_cfg.lmms_eval_devices
+    if eval_cfg.lmms_eval_data is not None:  # the local copy of the task data, offline (eval_hooks/lmms_data.py)
+        from eval_hooks.lmms_data import environment
+
+        env.update(environment(eval_cfg.lmms_eval_data))
     return env
+
+
+def results_of(output_dir: str | Path) -> list[Path]:
+    """lmms-eval's ``*_results.json`` files under ``output_dir``, oldest first (lmms-eval exits 0 even when the
+    evaluation failed: a run without one did not finish)."""
+    return sorted(Path(output_dir).glob("*/*_results.json"), key=lambda p: p.stat().st_mtime)
+
+
+def samples_of(output_dir: str | Path, task: str) -> list[dict[str, Any]]:
+    """The per-record log (``--log_samples``) of ``task`` in lmms-eval's latest result under ``output_dir``:
+    one dict per document (``doc_id``, ``filtered_resps``, the task's metric with its per-record score, ...)."""
+    import json
+
+    results = results_of(output_dir)
+    if not results:
+        raise FileNotFoundError(f"{output_dir}: no lmms-eval results (see lmms_eval.log there)")
+    stem = results[-1].name[: -len("_results.json")]
+    path = results[-1].parent / f"{stem}_samples_{task}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-record log of {task} (run lmms-eval with --log_samples)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 class LmmsEvalLauncher:
@@ -89,11 +116,12 @@ class LmmsEvalLauncher:
             self.skipped.append(str(checkpoint))
             return None
         out = self.root / label
+        env = command_env(self.cfg)  # a missing eval.lmms_eval_data copy fails here, before anything starts
         out.mkdir(parents=True, exist_ok=True)
         cmd = build_command(self.cfg, checkpoint, out)
         atomic_write_json(out / "command.json", {"argv": cmd, "checkpoint": str(checkpoint)})
         with open(out / "lmms_eval.log", "ab") as logf:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=command_env(self.cfg),
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         log.info("lmms-eval started for %s (pid %d), log: %s", checkpoint, proc.pid, out / "lmms_eval.log")
         self.running.append((label, proc))

@@ -82,6 +82,10 @@ def run(recipe: Any, flags: Sequence[str], loader: Loader | None = None) -> int:
         print("launch/evaluate.py: error: eval.bench is null; give eval.bench=REGISTRY_NAME_OR_PATH", file=sys.stderr)
         return 2
     try:
+        if recipe.eval.lmms_eval_tasks and recipe.eval.lmms_eval_data is not None:
+            from eval_hooks.lmms_data import environment
+
+            environment(recipe.eval.lmms_eval_data)  # a missing local copy fails now, not after our evaluation
         result = evaluate_checkpoint(recipe, loader)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"launch/evaluate.py: error: {exc}", file=sys.stderr)
@@ -98,12 +102,21 @@ def run(recipe: Any, flags: Sequence[str], loader: Loader | None = None) -> int:
 
 def _run_lmms(recipe: Any) -> int:
     """Offline: run lmms-eval on the checkpoint and wait for it (nothing to stall here)."""
-    from eval_hooks.lmms import LmmsEvalLauncher
+    from eval_hooks.lmms import LmmsEvalLauncher, results_of
 
     launcher = LmmsEvalLauncher(recipe.eval, recipe.train.output_dir)
-    proc = launcher.launch(recipe.model.name_or_path, "final")
+    out = launcher.root / "final"
+    before = set(results_of(out))
+    try:
+        proc = launcher.launch(recipe.model.name_or_path, "final")
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"launch/evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
     code = proc.wait() if proc is not None else 1
-    print(f"lmms-eval exited with {code}; log: {launcher.root / 'final' / 'lmms_eval.log'}")
+    if code == 0 and not set(results_of(out)) - before:  # lmms-eval reports its own failures with exit code 0
+        print(f"lmms-eval wrote no results (it failed; see {out / 'lmms_eval.log'})", file=sys.stderr)
+        return 1
+    print(f"lmms-eval exited with {code}; log: {out / 'lmms_eval.log'}")
     return code
 
 

@@ -33,18 +33,19 @@ def text_to_score(response: str, extraction: str = "auto") -> tuple[str, str]:
 
     ``auto`` takes ``rewards.parse_completion``'s answer (stripped, as GRPO's accuracy reward scores it)
     when the response has an answer block or a closed think block; otherwise, and always with ``none``,
-    the raw response unchanged (not even stripped: the MCQ letter parser is whitespace-sensitive, and
-    plain responses must score exactly as the reference scorer scores them).
+    the whole response, stripped: lmms-eval 0.7.3 strips every ``generate_until`` reply before the task's
+    ``process_results`` sees it (``api/task.py``, ``ConfigurableTask.process_results``), and the MCQ letter
+    parser is whitespace-sensitive (it finds no letter in ``"B\n"``, lmms-eval scores that reply as ``"B"``).
     """
     if extraction == "none":
-        return response, "raw"
+        return response.strip(), "raw"
     if extraction != "auto":  # the recipe loader checks the value against the key table (train/keys.py)
         raise ValueError(f"eval.answer_extraction={extraction!r} is not a value of the key table")
     from rewards.completion import parse_completion
 
     parsed = parse_completion(response)
     source = _FROM_PARSER.get(parsed.answer_source)
-    return (response, "raw") if source is None else (parsed.answer, source)
+    return (response.strip(), "raw") if source is None else (parsed.answer, source)
 
 
 def score_response(sample: Any, response: str, judge: Judge | None = None,

@@ -81,15 +81,18 @@ def test_a_response_without_tags_is_scored_identically_under_both(sample, respon
     auto = score_response(sample, response, extraction="auto")
     none = score_response(sample, response, extraction="none")
     assert auto == none
-    assert auto["scored_text"] == response and auto["answer_source"] == "raw"  # raw, not even stripped
-    ref = score(sample.metricfunc, response, sample.answer, dict(sample.metric_extra))
+    assert auto["scored_text"] == response.strip() and auto["answer_source"] == "raw"  # whole reply, stripped
+    ref = score(sample.metricfunc, response.strip(), sample.answer, dict(sample.metric_extra))
     assert (auto["score"], auto["details"]) == (ref["score"], ref["details"])
 
 
-def test_plain_text_keeps_its_whitespace_for_parity_with_the_reference_scorer():
-    # the letter parser does not find "B" in "B\n" (the reference scorer's behaviour); stripping would change it
-    assert score_response(_mcq(), "B\n", extraction="auto")["score"] == 0.0
-    assert score_response(_mcq(), "B", extraction="auto")["score"] == 1.0
+def test_plain_text_is_stripped_as_lmms_eval_strips_it_before_the_metric():
+    # lmms-eval's ConfigurableTask.process_results strips a generate_until reply before the task's metric sees
+    # it; the letter parser alone finds no letter in "B\n" (tests/test_lmms_eval_run.py runs lmms-eval itself)
+    assert score("multichoiceeval", "B\n", "B", dict(_mcq().metric_extra))["score"] == 0.0
+    for response in ("B\n", " B", "B"):
+        assert score_response(_mcq(), response, extraction="auto")["score"] == 1.0
+        assert score_response(_mcq(), response, extraction="none")["score"] == 1.0
 
 
 def test_unknown_extraction_values_are_rejected(tmp_path):

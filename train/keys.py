@@ -221,6 +221,7 @@ DECLARED: dict[str, Key] = {
     "eval.lmms_eval_args": Key(verl=LMMS, probe="[--limit,1]"),
     "eval.lmms_eval_model_args": Key(verl=LMMS),
     "eval.lmms_eval_python": Key(verl=LMMS, probe="/usr/bin/python3"),
+    "eval.lmms_eval_data": Key(verl=LMMS),
     "eval.lmms_eval_devices": Key(verl=LMMS, probe="'1'"),
     "eval.lmms_eval_max_running": Key(range=POS, verl=LMMS),
 }
