@@ -1,7 +1,8 @@
 """Tokens per sample, counted as training encodes them.
 
 With the model's processor (what training uses; ``kind`` ``processor``) the count is exact: the chat template
-rendered and tokenized by the processor (placeholders unexpanded; ``text``), plus for every image / video what the
+rendered with the template arguments of the model family (thinking off, as training, GRPO and evaluation render)
+and tokenized by the processor (placeholders unexpanded; ``text``), plus for every image / video what the
 processor's own expansion of its placeholder adds (``vision``). That expansion
 is measured by running the processor on the bare placeholder with a blank image of the size the sample's image
 has after loading (``data_mix.media.loaded_image_size``: ``data.image_max_pixels`` applied as ``load_media``
@@ -28,18 +29,29 @@ model); exact counts come from the processor."""
 ESTIMATE_TEMPORAL_PATCH = 2
 
 
+def template_kwargs(processor) -> dict:
+    """The chat-template arguments training renders with: those of the model family recorded on the processor by
+    the model loader (``model_family``, train/models: e.g. Qwen3.5's ``enable_thinking=False``; thinking off as
+    in training, GRPO and evaluation); none for a processor or tokenizer without a recorded family."""
+    family = getattr(processor, "model_family", None)
+    return dict(family.chat_template_kwargs(thinking=False)) if family is not None else {}
+
+
 class ProcessorVisionCounter:
     """Vision tokens of one image / video of a given size, through the processor (cached per size)."""
 
-    def __init__(self, processor, data):
+    def __init__(self, processor, data, chat_template_kwargs: dict | None = None):
         self.processor = processor
         self.data = data
         self.tokenizer = processor.tokenizer
+        self.template_kwargs = template_kwargs(processor) if chat_template_kwargs is None else chat_template_kwargs
         self.cache: dict[tuple, int] = {}
 
     def text(self, messages: list, add_generation_prompt: bool) -> int:
-        """Tokens of the rendered chat template as the processor tokenizes it (placeholders not expanded)."""
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        """Tokens of the rendered chat template as the processor tokenizes it (placeholders not expanded), with
+        the template arguments training renders with."""
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                                  **self.template_kwargs)
         return len(self.tokenizer(text)["input_ids"])  # as the processor's own tokenizer call
 
     def _expansion(self, placeholder: str, images: list, videos: list) -> int:
@@ -73,12 +85,15 @@ def estimate_image_tokens(w: int, h: int) -> int:
 class TokenCounter:
     """Counts a sample's tokens; ``vision`` opens image headers (raises BadSample for bad media).
 
-    ``tokenizer``: the model's processor (exact counts), a bare tokenizer, or None (estimates)."""
+    ``tokenizer``: the model's processor (exact counts), a bare tokenizer, or None (estimates).
+    ``chat_template_kwargs``: the template arguments training renders with (default: the processor's recorded
+    family's, :func:`template_kwargs`)."""
 
-    def __init__(self, data, tokenizer=None):
+    def __init__(self, data, tokenizer=None, chat_template_kwargs: dict | None = None):
         self.data = data
         has_vision = tokenizer is not None and hasattr(tokenizer, "image_processor")
-        self.vision_counter = ProcessorVisionCounter(tokenizer, data) if has_vision else None
+        self.template_kwargs = template_kwargs(tokenizer) if chat_template_kwargs is None else chat_template_kwargs
+        self.vision_counter = ProcessorVisionCounter(tokenizer, data, self.template_kwargs) if has_vision else None
         tok = getattr(tokenizer, "tokenizer", tokenizer)  # a processor carries its tokenizer
         self.tokenizer = tok
         self.uses_template = bool(tok is not None and getattr(tok, "chat_template", None))
@@ -126,7 +141,7 @@ class TokenCounter:
             return n
         if self.uses_template:
             out = self.tokenizer.apply_chat_template(sample.messages, tokenize=True,
-                                                     add_generation_prompt=prompt_only)
+                                                     add_generation_prompt=prompt_only, **self.template_kwargs)
             ids = out["input_ids"] if hasattr(out, "keys") else out
             return len(ids) - n_media  # one placeholder per image/video is replaced by vision tokens
         text = "\n".join(p.get("text", "") for m in sample.messages for p in m["content"])

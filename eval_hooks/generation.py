@@ -1,7 +1,9 @@
 """Batched generation for evaluation through ``model.generate`` (no decoding loop of our own).
 
 Prompts are left padded (decoder-only generation appends on the right) and the processor's chat
-template adds the generation prompt. Media: with ``eval.inputs: training`` they are loaded by the
+template adds the generation prompt, rendered by the model family (``render_chat``, thinking off: Qwen3.5's prompt
+closes its think block empty, as its training samples were rendered; with ``eval.inputs: lmms_eval`` the
+wrapper's own template arguments, ``render_lmms_chat``). Media: with ``eval.inputs: training`` they are loaded by the
 data_mix readers' ``load_media``, so that evaluation sees images exactly as training does; with
 ``lmms_eval`` as lmms-eval's model wrapper for the checkpoint's family loads them (:mod:`eval_hooks.inputs`).
 """
@@ -65,16 +67,17 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template
     from eval_hooks.inputs import lmms_inputs, processor_kwargs
     from train.models import family_for_processor
 
-    family = family_for_processor(processor) if inputs == "lmms_eval" else None
+    family = family_for_processor(processor)
     texts, images, videos = [], [], []
     for sample in samples:
         messages = prompt_messages(sample, template)
         if inputs == "lmms_eval":
             messages, imgs = lmms_inputs(sample, messages, data_cfg, family)
             vids = []
+            texts.append(family.render_lmms_chat(processor, messages))
         else:
             imgs, vids = load_media(sample, data_cfg)
-        texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+            texts.append(family.render_chat(processor, messages, add_generation_prompt=True, thinking=False))
         images.extend(imgs)
         videos.extend(vids)
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": "left", "return_tensors": "pt"}

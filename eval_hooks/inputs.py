@@ -13,8 +13,10 @@ from the sources (lmms-eval 0.7.3; qwen-vl-utils 0.0.14, which lmms-eval require
 - every visual, frames included, is an image, sized as the family's lmms-eval wrapper sizes it (the family's
   ``lmms_resize`` and ``lmms_processor_kwargs``, train/models/; e.g. the paper's model: re-encoded as JPEG
   quality 85, then qwen-vl-utils' ``fetch_image`` resize within that wrapper's pixel limits);
-- the conversation: a system turn "You are a helpful assistant.", then one user turn with the visuals first and
-  the prompt text after them.
+- the conversation: the wrapper's system turn (the family's ``lmms_system_prompt``: "You are a helpful
+  assistant." for the Qwen wrappers; none for internvl_hf, whose template then adds its default), then one user
+  turn with the visuals first and the prompt text after them, rendered with the wrapper's template arguments
+  (``lmms_chat_template_kwargs``, e.g. Qwen3.5's ``enable_thinking=True``).
 
 These are lmms-eval's *simple* wrapper (``models/simple/qwen2_5_vl.py``). ``--model qwen2_5_vl`` in lmms-eval 0.7.3
 resolves to its *chat* wrapper unless ``--force_simple`` (``models/registry_v2.py``); that one skips the JPEG
@@ -36,7 +38,6 @@ from PIL import Image
 INPUTS = ("training", "lmms_eval")
 LMMS_MAX_FRAMES = 32
 LMMS_SHORT_VIDEO_FRAMES, LMMS_LONG_VIDEO_AFTER = 16, 240
-LMMS_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 def reader_data(data_cfg: Any, inputs: str) -> Any:
@@ -113,7 +114,7 @@ def _decode_frames(path: str, frame_index: list[int] | None, sample: Any) -> lis
 def lmms_inputs(sample: Any, messages: list[dict[str, Any]], data_cfg: Any,
                 family: Any) -> tuple[list[dict[str, Any]], list]:
     """``(messages, images)`` of a bench sample as lmms-eval's wrapper for ``family`` (train/models/) gives them
-    (see the module doc): a system turn, then the user turn with one image part per visual, then its text parts."""
+    (see the module doc): the wrapper's system turn if it adds one, then the user turn with one image part per visual, then its text parts."""
     from data_mix.media import load_image
 
     if sample.videos:
@@ -126,5 +127,5 @@ def lmms_inputs(sample: Any, messages: list[dict[str, Any]], data_cfg: Any,
     parts = user["content"] if isinstance(user["content"], list) else [{"type": "text", "text": user["content"]}]
     text = [p for p in parts if p.get("type") == "text"]
     earlier = [m for m in messages[:-1] if m.get("role") != "system"]
-    system = {"role": "system", "content": LMMS_SYSTEM_PROMPT}
-    return [system, *earlier, {"role": "user", "content": [{"type": "image"} for _ in images] + text}], images
+    system = [] if family.lmms_system_prompt is None else [{"role": "system", "content": family.lmms_system_prompt}]
+    return [*system, *earlier, {"role": "user", "content": [{"type": "image"} for _ in images] + text}], images

@@ -55,11 +55,13 @@ def loaded(request) -> Loaded:
 
 
 def encoded_length(processor, sample, data) -> int:
-    """input_ids length of ``sample`` as training (an SFT sample) or a rollout (a prompt) encodes it."""
+    """input_ids length of ``sample`` as training (an SFT sample) or a rollout (a prompt) encodes it (rendered by the
+    family, thinking off, as collation, GRPO and evaluation render)."""
     from data_mix.media import load_media, processor_media_kwargs
+    from train.models import render_chat
 
     prompt_only = sample.messages[-1]["role"] != "assistant"
-    text = processor.apply_chat_template(sample.messages, tokenize=False, add_generation_prompt=prompt_only)
+    text = render_chat(processor, sample.messages, add_generation_prompt=prompt_only)
     images, videos = load_media(sample, data)
     out = processor(text=[text], **processor_media_kwargs(images, videos, data.video_fps))
     return len(out["input_ids"][0])

@@ -296,7 +296,10 @@ def _lmms_reference(processor, model_type: str, images: list, text: str):
     with the wrapper's pixel limits, ``enable_thinking=True``, qwen-vl-utils ``process_vision_info`` with
     ``image_patch_size=16``, then the processor with ``do_resize=False``. internvl_hf
     (models/chat/internvl_hf.py): the task's auto messages (no system turn), the processor with
-    ``min_patches=1, max_patches=12``."""
+    ``min_patches=1, max_patches=12``. internvl_hf (0.7.3, ``generate_until``) renders
+    ``chat_messages[0].model_dump()["messages"]``, i.e. the task's ``doc_to_messages`` output unchanged: for a task
+    with ``doc_to_visual`` / ``doc_to_text`` (spatialtreebench), ``ConfigurableMessagesTask._auto_doc_to_messages``
+    gives one user turn, visuals first, no system turn (unlike qwen3_vl.py's ``messages.insert(0, system)``)."""
     if model_type.startswith("qwen3_5"):
         from qwen_vl_utils import process_vision_info
 
@@ -318,10 +321,18 @@ def _lmms_reference(processor, model_type: str, images: list, text: str):
     return processor(images=images, videos=None, text=prompt, return_tensors="pt", min_patches=1, max_patches=12)
 
 
+QWEN_SYSTEM = "You are a helpful assistant."  # lmms-eval 0.7.3's Qwen wrappers: system_prompt default
+TEMPLATE_SYSTEM = "You are the tiny InternVL."  # a template default of its own, for the test
+
+
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_eval_inputs_lmms_eval_equal_the_wrappers_own_preprocessing(loaded, tmp_path, name):
     """eval.inputs=lmms_eval gives the same input_ids and pixel tensors as lmms-eval's wrapper for the family,
-    record by record (one image, two images, a large and a thin one)."""
+    record by record (one image, two images, a large and a thin one). The system turn is the wrapper's: Qwen3.5's
+    inserts "You are a helpful assistant." (and passes enable_thinking=True: the prompt opens the think block);
+    internvl_hf inserts none, so the chat template's own default system turn is the only one (checked with a
+    template whose default differs from the Qwen wrappers' text)."""
+    import copy
     import json
 
     from PIL import Image
@@ -333,6 +344,12 @@ def test_eval_inputs_lmms_eval_equal_the_wrappers_own_preprocessing(loaded, tmp_
     model, processor = loaded(name)
     family = _family(model)
     assert family.lmms_model == ("internvl_hf" if name == "tiny-internvl" else "qwen3_5")
+    if name == "tiny-internvl":  # a default system turn unlike the Qwen wrappers' own, so an added one would show
+        processor = copy.deepcopy(processor)
+        processor.chat_template = processor.chat_template.replace(QWEN_SYSTEM, TEMPLATE_SYSTEM)
+        system, ending = TEMPLATE_SYSTEM, "<|im_start|>assistant\n"
+    else:  # the wrapper's system turn and enable_thinking=True
+        system, ending = QWEN_SYSTEM, "<|im_start|>assistant\n<think>\n"
     sizes = [[(640, 480)], [(300, 200), (120, 90)], [(1000, 700)], [(40, 400)]]
     rows = []
     for i, group in enumerate(sizes):
@@ -356,6 +373,9 @@ def test_eval_inputs_lmms_eval_equal_the_wrappers_own_preprocessing(loaded, tmp_
                 images.append(im.convert("RGB"))
         theirs = _lmms_reference(processor, FAMILIES[name], images, text)
         assert torch.equal(ours["input_ids"], theirs["input_ids"]), sample.id
+        text = processor.tokenizer.decode(ours["input_ids"][0])
+        assert text.startswith(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"), text[:80]
+        assert text.count("<|im_start|>system") == 1 and text.endswith(ending), sample.id
         assert torch.equal(ours["pixel_values"], theirs["pixel_values"]), sample.id
         if "image_grid_thw" in theirs:
             assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"]), sample.id

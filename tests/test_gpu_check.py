@@ -47,6 +47,34 @@ def test_without_a_gpu_one_line_exit_zero_nothing_written(tmp_path):
     assert not out.exists()
 
 
+def test_without_a_gpu_the_line_names_the_family_and_an_unsupported_model_exits_2(tmp_path, capsys, monkeypatch):
+    """``--model`` of each family's tiny model: the one no-GPU line names its family (from config.json) and what
+    would run for it (Qwen3.5: packing skipped, the family refuses packing); a checkpoint no family serves: one
+    line, exit 2, before anything else."""
+    import torch
+
+    from bench.gpu_check.__main__ import main
+    from train.model_loading import resolve_model_path
+    from train.models import family_for_checkpoint
+    from train.tiny import BUILDERS
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the no-GPU line is not printed")
+    out = tmp_path / "r.json"
+    for name in BUILDERS:
+        family = family_for_checkpoint(name)
+        assert main(["--model", str(resolve_model_path(name)), "--out", str(out)]) == 0
+        line = capsys.readouterr().out.strip()
+        assert "\n" not in line and f"family {family.name}: would run " in line, line
+        assert ("packing would be skipped" in line) == bool(family.packing_refusal), line
+    (tmp_path / "llava").mkdir()
+    (tmp_path / "llava" / "config.json").write_text('{"model_type": "llava"}')
+    assert main(["--model", str(tmp_path / "llava"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model_type 'llava' is not supported" in err[0] and "docs/MODELS.md" in err[0]
+    assert not out.exists()
+
+
 def test_cpu_mode_needs_allow_cpu_and_a_non_default_out():
     for args in (["--device", "cpu"], ["--device", "cpu", "--allow-cpu"]):
         res = subprocess.run([sys.executable, "-m", "bench.gpu_check", *args], cwd=REPO, env=no_gpu_env(),

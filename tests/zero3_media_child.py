@@ -8,7 +8,8 @@ micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
 ``packed``: packing on the flash-attention code path (train/flash_standin.py), with train.packing_max_length=95
 so that every micro-batch's two samples take two bins, flattened into one row: the path a GPU run with
 flash-attn takes; it must train like the padded reference.
-MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs tiny-qwen3-vl).
+MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs other families).
+``eps=<v>``: AdamW's epsilon (``optim.eps``; default the recipe's 1e-8).
 
 Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
 text vs image+video, image vs text, video vs image, image+video vs video. The reference runs the same
@@ -46,7 +47,7 @@ def samples(zoo_dir: Path) -> dict[str, Sample]:
 PACKED = ["train.packing=true", "train.packing_max_length=95", "model.attn_implementation=flash_varlen_standin"]
 
 
-def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, model: str) -> int:
+def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, model: str, extra=()) -> int:
     from train.recipe import load_recipe
     from train.sft import run
 
@@ -62,15 +63,17 @@ def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, mod
                                 "train.save_steps=0",
                                 "optim.lr=1e-3", "optim.warmup_ratio=0", "train.logging_steps=1",
                                 "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "train.num_threads=1",
-                                "model.freeze.projector=false", *(PACKED if packed else [])])
+                                "model.freeze.projector=false", *(PACKED if packed else []), *extra])
     return run(recipe, [], source=ListSource(ordered, epochs=1))
 
 
 def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
     """``stage`` may list several stages (``zero2,zero3``): they run one after the other in the same processes
-    (OUT/<stage>), which saves a second torchrun start-up. ``extra``: ``packed`` and/or a tiny model name."""
+    (OUT/<stage>), which saves a second torchrun start-up. ``extra``: ``packed``, a tiny model name and/or
+    ``eps=<v>``."""
     packed = "packed" in extra
-    model = next((e for e in extra if e not in ("packed", "padded")), "tiny-qwen2.5-vl")
+    overrides = [f"optim.{e}" for e in extra if e.startswith("eps=")]
+    model = next((e for e in extra if e not in ("packed", "padded") and not e.startswith("eps=")), "tiny-qwen2.5-vl")
     from train.cli import close_process_group
 
     rank = int(os.environ.get("RANK", 0))
@@ -78,7 +81,8 @@ def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
     stages = stage.split(",")
     code = 0
     for name in stages:
-        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, packed, model)
+        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, packed, model,
+                                   overrides)
     close_process_group(code)  # as launch/sft.py does (train/cli.py)
     return code
 

@@ -68,7 +68,7 @@ class SampleEncoder:
 
     def encode(self, sample) -> Encoded:
         try:
-            text = self.processor.apply_chat_template(sample.messages, tokenize=False)
+            text = self.family.render_chat(self.processor, sample.messages)
             images, videos = _load_media(sample, self.data_cfg)
             out = self.processor(text=[text], **self.processor_kwargs(images, videos))
         except SampleEncodingError:

@@ -5,7 +5,9 @@
     python -m bench.gpu_check --model Qwen/Qwen2.5-VL-7B-Instruct --only throughput   # figures next to the anchors
     python -m bench.gpu_check --device cpu --allow-cpu --out /tmp/smoke.json         # tests: CPU smoke mode
 
-Without a GPU: one line saying so, exit 0, nothing run or written. Exit 1 when a check failed or errored.
+Without a GPU: one line saying so (with the model's family, read from its config.json, and the checks that would
+run for it), exit 0, nothing run or written. A ``--model`` whose ``model_type`` no family serves: one line, exit 2.
+Exit 1 when a check failed or errored.
 """
 
 from __future__ import annotations
@@ -60,6 +62,24 @@ def no_gpu() -> str | None:
     return None
 
 
+def family_plan(model: str, groups: list[str]) -> tuple[str, str]:
+    """(family name, what would run for it) for ``--model``: read from its config.json only (no weights). Raises
+    train.models.UnsupportedFamily for a checkpoint no family serves."""
+    from train.models import family_for_checkpoint
+    from train.tiny import TINY_NAME
+
+    family = family_for_checkpoint(model)
+    said, skipped = [], ""
+    for group in groups:
+        if group == "packing" and family.packing_refusal:
+            skipped = "; packing would be skipped (the family refuses packing)"
+        elif group == "zero3":
+            said.append(f"zero3 (on {TINY_NAME})")
+        else:
+            said.append(group)
+    return family.name, (", ".join(said) or "nothing") + skipped
+
+
 def runner(group: str, settings: Settings, peak):
     """The check group's ``run`` as a function returning its results."""
     import importlib
@@ -95,11 +115,19 @@ def run_checks(settings: Settings, groups: list[str], peak) -> dict[str, CheckRe
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    from train.models import UnsupportedFamily
+
+    try:  # the model's family first: an unsupported checkpoint is a one-line error with or without a GPU
+        family, plan = family_plan(args.model, list(args.only or CHECKS))
+    except UnsupportedFamily as exc:
+        print(f"gpu-check: error: --model {exc}", file=sys.stderr)
+        return 2
     if args.device == "cuda":
         reason = no_gpu()
         if reason:
             shown = args.out.resolve().relative_to(REPO) if args.out.resolve().is_relative_to(REPO) else args.out
-            print(f"gpu-check: {reason}; nothing was run and {shown} was not written.")
+            print(f"gpu-check: {reason}; nothing was run and {shown} was not written (model {args.model}, family "
+                  f"{family}: would run {plan}).")
             return 0
     import datetime as dt
     import signal

@@ -55,13 +55,14 @@ def hf_generate(model, processor, reqs: list[dict], max_new: int, suppressed: li
     import torch
 
     from train.grpo.trl_backend import suppression_kwargs
+    from train.models import render_chat
 
     processor.tokenizer.padding_side = "left"
     groups = [reqs] if batched else [[r] for r in reqs]
     eos = {processor.tokenizer.convert_tokens_to_ids("<|im_end|>"), processor.tokenizer.eos_token_id}
     completions = []
     for group in groups:
-        texts = [processor.apply_chat_template(r["messages"], tokenize=False, add_generation_prompt=True) for r in group]
+        texts = [render_chat(processor, r["messages"], add_generation_prompt=True) for r in group]
         images = [im for r in group for im in _open(r["images"])]
         batch = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
         batch = inputs.to_device(dict(batch), model.device, next(model.parameters()).dtype)
@@ -78,7 +79,9 @@ def teacher_forced(model, processor, req: dict, completion: list[int]) -> list[l
     """HF log-probs (fp32 log-softmax of the raw logits) over the vocabulary at every completion position."""
     import torch
 
-    text = processor.apply_chat_template(req["messages"], tokenize=False, add_generation_prompt=True)
+    from train.models import render_chat
+
+    text = render_chat(processor, req["messages"], add_generation_prompt=True)
     batch = dict(processor(text=[text], images=_open(req["images"]) or None, return_tensors="pt"))
     n = batch["input_ids"].shape[1]
     batch["input_ids"] = torch.cat([batch["input_ids"], torch.tensor([completion])], dim=1)

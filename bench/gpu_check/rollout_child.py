@@ -20,6 +20,7 @@ def main(job_path: str, result_path: str) -> int:
     from vllm import LLM, SamplingParams
 
     from train.grpo.trl_backend import suppression_kwargs
+    from train.models import render_chat
 
     job = json.loads(Path(job_path).read_text())
     processor = AutoProcessor.from_pretrained(job["model"])
@@ -29,7 +30,7 @@ def main(job_path: str, result_path: str) -> int:
                             **suppression_kwargs(job["suppressed"], use_vllm=True))
     prompts = []
     for req in job["requests"]:
-        prompt = {"prompt": processor.apply_chat_template(req["messages"], tokenize=False, add_generation_prompt=True)}
+        prompt = {"prompt": render_chat(processor, req["messages"], add_generation_prompt=True)}
         if req["images"]:
             prompt["multi_modal_data"] = {"image": Image.open(req["images"][0]).convert("RGB")}
         prompts.append(prompt)

@@ -164,7 +164,11 @@ class PromptLengthCounter:
         return family_for_processor(self.processor).resized_image_sizes(self.processor, images)
 
     def text(self, prompt: list[dict[str, Any]]) -> str:
-        return self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        """The generation prompt as TRL renders it (the family's template arguments, thinking off:
+        train/grpo/trl_backend.py hands TRL the same ``chat_template_kwargs``)."""
+        from train.models import render_chat
+
+        return render_chat(self.processor, prompt, add_generation_prompt=True, thinking=False)
 
     def count(self, prompt: list[dict[str, Any]], images: list) -> tuple[int, int]:
         """(total prompt tokens, image tokens) of ``prompt`` with ``images`` (PIL, in placeholder order)."""

@@ -148,6 +148,15 @@ def grpo_arguments(recipe: Recipe, ctx: RunContext, use_vllm: bool, reward_weigh
     )
 
 
+def trl_chat_template_kwargs(processor) -> dict:
+    """GRPOConfig.chat_template_kwargs: TRL renders the prompts itself, so it gets the family's template arguments
+    with thinking off, as the prompt lengths were counted (train/grpo/dataset.py) and as SFT samples were rendered
+    (Qwen3.5: the generation prompt closes its think block empty; the recipe's prompt template asks for reasoning)."""
+    from train.models import family_for_processor
+
+    return family_for_processor(processor).chat_template_kwargs(thinking=False)
+
+
 def suppressed_tokens(processor, model) -> list[int]:
     """Vision special tokens a rollout must never sample (the model family's list): a sampled image/video
     placeholder in a completion would not match the image features of the training forward pass."""
@@ -229,6 +238,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
         init_process_group(ctx.device, recipe.train.collective_timeout_s,
                            use_deepspeed=recipe.grpo.beta > 0 and bool(recipe.train.deepspeed) and ctx.device == "cpu")
     args = grpo_arguments(recipe, ctx, use_vllm, weights)
+    args.chat_template_kwargs = trl_chat_template_kwargs(processor)
     model, _, counts = prepare_model(recipe, ctx.device)
     args.generation_kwargs = {**(args.generation_kwargs or {}),
                               **suppression_kwargs(suppressed_tokens(processor, model), use_vllm)}

@@ -63,6 +63,19 @@ def reward_kwargs(recipe: Recipe) -> dict[str, Any]:
     return kwargs
 
 
+def chat_template_kwargs(name_or_path: str) -> dict[str, Any]:
+    """The model family's template arguments with thinking off (train/models: Qwen3.5 ``enable_thinking=False``),
+    for verl's ``data.apply_chat_template_kwargs``; {} (with a warning) when the checkpoint's config.json cannot be
+    read here."""
+    from train.models import UnsupportedFamily, family_for_checkpoint
+
+    try:
+        return family_for_checkpoint(name_or_path).chat_template_kwargs(thinking=False)
+    except UnsupportedFamily as exc:  # e.g. a hub id not in the local cache
+        log.warning("data.apply_chat_template_kwargs left at verl's default: %s", exc)
+        return {}
+
+
 def _resolved_model_path(name_or_path: str) -> str:
     from train.model_loading import resolve_model_path
 
@@ -204,6 +217,9 @@ def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: b
         },
         "ray_kwargs": {"ray_init": {"runtime_env": {"env_vars": env_vars}}},
     }
+    template_kwargs = chat_template_kwargs(m.name_or_path)
+    if template_kwargs:  # verl's RLHFDataset renders the prompts with these, as the TRL path and the counts do
+        cfg["data"]["apply_chat_template_kwargs"] = template_kwargs
     if t.resume not in ("auto", "never"):
         cfg["trainer"]["resume_from_path"] = t.resume
     if g.ray_address:

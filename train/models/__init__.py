@@ -14,5 +14,6 @@ from train.models.registry import (  # noqa: F401
     family_for_model,
     family_for_processor,
     family_for_type,
+    render_chat,
     supported,
 )

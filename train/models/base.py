@@ -19,8 +19,12 @@ What a family answers (attribute or method, and who asks):
 - ``suppressed_token_ids(processor, model)`` -- tokens a rollout must never sample (train/grpo/trl_backend.py);
 - ``resized_image_sizes(processor, images)`` -- the (height, width) the image processor gives each image, for
   the verl export (train/grpo/dataset.py);
-- ``lmms_model``, ``lmms_resize(image)``, ``lmms_processor_kwargs()`` -- lmms-eval's wrapper for the family and
-  its input sizing (eval_hooks/inputs.py, eval_hooks/lmms.py);
+- ``render_chat(processor, messages, add_generation_prompt, thinking)`` -- the chat template with the family's
+  arguments (``chat_template_kwargs``); every caller renders through it (collation, token counts, GRPO prompts,
+  evaluation); TRL and verl are handed the same arguments;
+- ``lmms_model``, ``lmms_resize(image)``, ``lmms_processor_kwargs()``, ``lmms_system_prompt``,
+  ``lmms_chat_template_kwargs`` / ``render_lmms_chat`` -- lmms-eval's wrapper for the family, its input sizing,
+  system turn and template arguments (eval_hooks/inputs.py, eval_hooks/lmms.py);
 - ``verl_refusal`` -- why the verl backend cannot train the family (None: it can);
 - ``check_recipe(recipe)`` -- a key the family cannot honour is a one-line error at start.
 """
@@ -130,6 +134,21 @@ class ModelFamily:
         (a thinking switch, train/models/qwen3_5.py); none for a template without one."""
         return {}
 
+    def render_chat(self, processor, messages: list, *, add_generation_prompt: bool = False,
+                    thinking: bool = False) -> str:
+        """The chat template rendered (text, placeholders unexpanded) with the family's arguments: the one way the
+        project renders a conversation, so that training, token counting, GRPO prompts and evaluation agree.
+        ``thinking=False`` (every recipe's answers carry their own reasoning, if any): Qwen3.5's generation prompt
+        closes its think block empty, as its training samples were rendered."""
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                             **self.chat_template_kwargs(thinking))
+
+    def render_lmms_chat(self, processor, messages: list) -> str:
+        """A generation prompt as lmms-eval's wrapper for the family renders it (its own template arguments,
+        :attr:`lmms_chat_template_kwargs`), for ``eval.inputs=lmms_eval``."""
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **self.lmms_chat_template_kwargs)
+
     def assistant_labels(self, input_ids, tokenizer):
         """Labels equal to ``input_ids`` inside assistant turns (the end-of-turn token included), else -100."""
         header, end_id = self.markers(tokenizer)
@@ -172,7 +191,7 @@ class ModelFamily:
         """A :class:`data_mix.tokens.TokenCounter` counting exactly what the processor encodes."""
         from data_mix.tokens import TokenCounter
 
-        return TokenCounter(data_cfg, processor)
+        return TokenCounter(data_cfg, processor, chat_template_kwargs=self.chat_template_kwargs(thinking=False))
 
     def suppressed_token_ids(self, processor, model) -> list[int]:
         """Token ids a rollout must never sample (vision placeholders and markers)."""
@@ -190,6 +209,12 @@ class ModelFamily:
     def lmms_processor_kwargs(self) -> dict[str, Any]:
         """Extra processor-call arguments lmms-eval's wrapper uses (its pixel limits)."""
         return {}
+
+    lmms_system_prompt: ClassVar[str | None] = "You are a helpful assistant."
+    """The system turn lmms-eval's wrapper puts before the task's messages (the Qwen wrappers' ``system_prompt``
+    default in 0.7.3); None: the wrapper adds none and the chat template's own default system turn applies."""
+    lmms_chat_template_kwargs: ClassVar[dict[str, Any]] = {}
+    """Extra chat-template arguments lmms-eval's wrapper passes (Qwen3.5's: ``enable_thinking=True``)."""
 
     # ------------------------------------------------------------------ recipe
     def check_recipe(self, recipe) -> None:

@@ -46,7 +46,8 @@ class InternVL(ModelFamily):
                     "model_type internvl); use grpo.backend=trl")
     lmms_model = "internvl_hf"
     lmms_system_prompt = None
-    """lmms-eval's internvl_hf adds no system turn (not in the seam interface; read when present)."""
+    """lmms-eval 0.7.3's internvl_hf renders the task's messages as they are (``doc_to_messages``: one user turn,
+    visuals then text) and inserts no system turn, so the chat template's default system turn applies."""
     tiny_name = "tiny-internvl"
 
     # ------------------------------------------------------------------ chat

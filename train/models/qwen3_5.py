@@ -47,9 +47,7 @@ class Qwen3_5(QwenVLFamily):
     lmms_min_pixels = LMMS_MIN_PIXELS
     lmms_max_pixels = LMMS_MAX_PIXELS
     lmms_factor = 2 * LMMS_IMAGE_PATCH_SIZE
-    lmms_chat_template_kwargs = {"enable_thinking": True}
-    """Extra chat-template arguments of the lmms-eval wrapper (not in the seam interface; read by the lmms
-    inputs path when present)."""
+    lmms_chat_template_kwargs = {"enable_thinking": True}  # the wrapper's enable_thinking default
     tiny_name = "tiny-qwen3.5"
 
     def chat_template_kwargs(self, thinking: bool) -> dict:

@@ -100,3 +100,9 @@ def family_for_checkpoint(path: str, download: bool = False) -> ModelFamily:
     except (OSError, ValueError) as exc:
         raise UnsupportedFamily(f"{config_file}: unreadable config.json ({exc})") from None
     return family_for_type(model_type, str(path))
+
+
+def render_chat(processor, messages: list, *, add_generation_prompt: bool = False, thinking: bool = False) -> str:
+    """:meth:`ModelFamily.render_chat` of the processor's family (the chat template with the family's arguments)."""
+    return family_for_processor(processor).render_chat(processor, messages, add_generation_prompt=add_generation_prompt,
+                                                       thinking=thinking)

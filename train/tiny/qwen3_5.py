@@ -20,7 +20,7 @@ from __future__ import annotations
 from train.tiny.qwen_chat import SPECIAL_TOKENS
 
 NAME = "tiny-qwen3.5"
-VERSION = 1
+VERSION = 2
 
 THINK_TOKENS = ("<think>", "</think>")
 
@@ -72,12 +72,24 @@ VISION_CONFIG = dict(
 
 def build_tokenizer():
     """The tiny BPE tokenizer with Qwen's special tokens, ``<think>`` / ``</think>`` (plain added tokens, kept by
-    ``skip_special_tokens`` as in Qwen3.5) and the template above."""
-    from tokenizers import AddedToken
+    ``skip_special_tokens`` as in Qwen3.5) and the template above.
+
+    Its normalizer and pre-tokenizer are Qwen3.5's (NFC; transformers' ``Qwen3_5Tokenizer`` regex, one token per
+    digit), written into tokenizer.json: transformers 5.23 loads a ``qwen3_5`` checkpoint's tokenizer as
+    ``Qwen3_5Tokenizer``, which imposes them whatever the file says, while verl's transformers 5.10 has no such class
+    and reads tokenizer.json as it is. With the plain byte-level pre-tokenizer of the other tiny models the two
+    environments split " 7" differently and verl's prompt counts came out 1-15 tokens short of the project's."""
+    from tokenizers import AddedToken, Regex, normalizers, pre_tokenizers
+    from transformers.models.qwen3_5.tokenization_qwen3_5 import PRETOKENIZE_REGEX
 
     from train.tiny.common import build_tokenizer as build_bpe
 
     tok = build_bpe(SPECIAL_TOKENS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=CHAT_TEMPLATE)
+    backend = tok.backend_tokenizer
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
     return tok
 
