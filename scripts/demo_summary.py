@@ -145,8 +145,8 @@ def summarize_grpo(rows: list[dict], window: int) -> list[str]:
             lines.append(f"  {lv:<6}" + "".join(f"{a:.2f} -> {b:.2f}".rjust(wd) for (a, b), wd in zip(cells, widths)))
     zero = [r["train/frac_reward_zero_std"] for r in steps if "train/frac_reward_zero_std" in r]
     if zero:
-        lines.append(f"  groups with no reward spread (no GRPO signal): {statistics.mean(zero):.2f} of all groups "
-                     "on average")
+        lines.append(f"  groups with no reward spread (no GRPO signal): {statistics.mean(zero):.2f} of all groups on "
+                     f"average ({statistics.mean(zero[:w]):.2f} at the start, {statistics.mean(zero[-w:]):.2f} at the end)")
     acc = [r["train/rewards/accuracy/mean"] for r in steps if "train/rewards/accuracy/mean" in r]
     if len(acc) >= 2 * w and w > 1:
         (m0, s0), (m1, s1) = window_stats(acc[:w]), window_stats(acc[-w:])
