@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""What the demo's SFT and GRPO runs did, read back from their metrics.jsonl (scripts/demo.sh calls it).
+"""What the demo's runs did, read back from their metrics.jsonl and evaluation summaries (scripts/demo.sh).
 
     python scripts/demo_summary.py DEMO_OUT [--window 5]
 
-Prints the SFT loss and held-out accuracy, and GRPO's reward, accuracy, think fraction and completion
-length per level over the first and the last WINDOW logged steps, then says in one line whether GRPO's
-accuracy reward rose beyond its step-to-step noise (it makes no claim it cannot back). Draws
-DEMO_OUT/report/learning_curves.png (SFT loss, SFT held-out accuracy, GRPO reward per level), which the
-sweep report (launch/report.py DEMO_OUT) then shows on DEMO_OUT/report.html.
+Prints, from DEMO_OUT:
+- sft/: the quickstart SFT's loss and held-out accuracy by step; think_sft/: the think-format SFT's loss;
+- grpo/: reward, accuracy, think fraction and completion length per level over the first and the last
+  WINDOW logged steps, the share of groups with no reward spread, and whether the accuracy reward rose
+  beyond its step-to-step noise; whether L1 completions end shorter than L3/L4 ones (auto-think);
+- grpo/eval/step_*/: held-out accuracy on the RL task (the learn_heldout prompts, never trained on) at the
+  start and the end of GRPO, per level, with 95% bootstrap intervals, and whether it moved beyond them;
+- runs/2_think_sft and runs/3_after_grpo: the SpatialTree-Bench hierarchy before and after GRPO, per level
+  with intervals, and whether any level fell below its interval.
+It makes no claim it cannot back. Draws DEMO_OUT/report/learning_curves.png (SFT losses, SFT held-out
+accuracy, GRPO reward per level, GRPO held-out accuracy), which launch/report.py DEMO_OUT then shows.
 """
 
 from __future__ import annotations
@@ -47,15 +53,73 @@ def window_stats(values: list[float]) -> tuple[float, float]:
     return mean, se
 
 
-def summarize_sft(rows: list[dict]) -> list[str]:
+def summarize_sft(rows: list[dict], name: str = "SFT") -> list[str]:
     lines = []
     loss = series(rows, "train/loss")
     if loss:
-        lines.append(f"SFT loss: {loss[0][1]:.3f} at step {loss[0][0]} -> {loss[-1][1]:.3f} at step {loss[-1][0]}")
+        lines.append(f"{name} loss: {loss[0][1]:.3f} at step {loss[0][0]} -> {loss[-1][1]:.3f} at step {loss[-1][0]}")
     acc = series(rows, "bench/overall")
     if acc:
-        lines.append("SFT held-out accuracy by step: " + ", ".join(f"{s}: {100 * v:.1f}" for s, v in acc))
-    return lines or ["SFT: no metrics.jsonl"]
+        lines.append(f"{name} held-out accuracy by step: " + ", ".join(f"{s}: {100 * v:.1f}" for s, v in acc))
+    return lines or [f"{name}: no metrics.jsonl"]
+
+
+def read_tree(summary: Path) -> dict[str, tuple[float, float, float, int]]:
+    """{"overall"|"L1".."L4": (score, ci95 low, ci95 high, records)} of an evaluation summary.json."""
+    try:
+        tree = json.loads(summary.read_text())["tree"]
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{summary}: not an evaluation summary ({exc})") from None
+    out = {}
+    for node, key in [(tree, "overall")] + [(c, c["key"]) for c in tree.get("children", [])]:
+        if node.get("score") is not None and node.get("ci95"):
+            out[key] = (node["score"], node["ci95"][0], node["ci95"][1], node.get("count", 0))
+    return out
+
+
+def compare(before: dict, after: dict, title: str, rise_word: str) -> list[str]:
+    """Score [interval] before -> after per node; a node moved when the end lies outside the start's interval."""
+    lines = [title]
+    moved = {"up": [], "down": []}
+    for key in ["overall"] + [k for k in ("L1", "L2", "L3", "L4") if k in before and k in after]:
+        if key not in before or key not in after:
+            continue
+        (a, alo, ahi, n), (b, blo, bhi, _) = before[key], after[key]
+        lines.append(f"  {key:<8}{100 * a:6.1f} [{100 * alo:5.1f}, {100 * ahi:5.1f}] -> {100 * b:6.1f} "
+                     f"[{100 * blo:5.1f}, {100 * bhi:5.1f}]   ({n} records)")
+        if b > ahi:
+            moved["up"].append(key)
+        elif b < alo:
+            moved["down"].append(key)
+    if moved["up"]:
+        lines.append(f"  {rise_word}: {', '.join(moved['up'])} ended above the start's 95% interval.")
+    if moved["down"]:
+        lines.append(f"  FELL: {', '.join(moved['down'])} ended below the start's 95% interval.")
+    if not moved["up"] and not moved["down"]:
+        lines.append("  every node ended within the start's 95% interval (no change shown at this sample size).")
+    return lines
+
+
+def eval_steps(run_dir: Path) -> list[Path]:
+    steps = [d for d in (run_dir / "eval").glob("step_*") if (d / "summary.json").is_file()]
+    return sorted(steps, key=lambda d: int(d.name.split("_")[1]) if d.name.split("_")[1].isdigit() else 1 << 30)
+
+
+def summarize_heldout(grpo_dir: Path) -> list[str]:
+    steps = eval_steps(grpo_dir)
+    if len(steps) < 2:
+        return ["GRPO held-out accuracy: no evaluation at the start and the end in grpo/eval/"]
+    return compare(read_tree(steps[0] / "summary.json"), read_tree(steps[-1] / "summary.json"),
+                   f"GRPO held-out accuracy on the RL task (learn_heldout: same sources, rows never trained on), "
+                   f"{steps[0].name} -> {steps[-1].name}, 95% bootstrap intervals:", "ROSE")
+
+
+def summarize_hierarchy(before: Path, after: Path) -> list[str]:
+    paths = [d / "eval" / "final" / "summary.json" for d in (before, after)]
+    if not all(p.is_file() for p in paths):
+        return [f"hierarchy: no {paths[0]} or {paths[1]}"]
+    return compare(read_tree(paths[0]), read_tree(paths[1]),
+                   f"SpatialTree-Bench hierarchy (stand-in), {before.name} -> {after.name}, 95% intervals:", "rose")
 
 
 def summarize_grpo(rows: list[dict], window: int) -> list[str]:
@@ -81,8 +145,8 @@ def summarize_grpo(rows: list[dict], window: int) -> list[str]:
             lines.append(f"  {lv:<6}" + "".join(f"{a:.2f} -> {b:.2f}".rjust(wd) for (a, b), wd in zip(cells, widths)))
     zero = [r["train/frac_reward_zero_std"] for r in steps if "train/frac_reward_zero_std" in r]
     if zero:
-        lines.append(f"  groups with no reward spread (no GRPO signal): {statistics.mean(zero):.2f} of all groups "
-                     "on average")
+        lines.append(f"  groups with no reward spread (no GRPO signal): {statistics.mean(zero):.2f} of all groups on "
+                     f"average ({statistics.mean(zero[:w]):.2f} at the start, {statistics.mean(zero[-w:]):.2f} at the end)")
     acc = [r["train/rewards/accuracy/mean"] for r in steps if "train/rewards/accuracy/mean" in r]
     if len(acc) >= 2 * w and w > 1:
         (m0, s0), (m1, s1) = window_stats(acc[:w]), window_stats(acc[-w:])
@@ -100,11 +164,14 @@ def summarize_grpo(rows: list[dict], window: int) -> list[str]:
     return lines
 
 
-def draw_curves(sft: list[dict], grpo: list[dict], path: Path) -> Path | None:
-    panels = [("SFT loss", [("train/loss", series(sft, "train/loss"))], "loss"),
+def draw_curves(sft: list[dict], grpo: list[dict], path: Path, think_sft: list[dict] | None = None,
+                heldout: list[tuple[int, float]] | None = None) -> Path | None:
+    panels = [("SFT loss", [("quickstart SFT", series(sft, "train/loss")),
+                            ("think-format SFT", series(think_sft or [], "train/loss"))], "loss"),
               ("SFT held-out accuracy", [("held-out", [(s, 100 * v) for s, v in series(sft, "bench/overall")])],
                "accuracy x100"),
-              ("GRPO reward per level", [(lv, series(grpo, f"train/{lv}/reward")) for lv in LEVELS], "reward")]
+              ("GRPO reward per level", [(lv, series(grpo, f"train/{lv}/reward")) for lv in LEVELS], "reward"),
+              ("GRPO held-out accuracy (RL task)", [("learn_heldout", heldout or [])], "accuracy x100")]
     panels = [(t, [(n, s) for n, s in lines if s], y) for t, lines, y in panels]
     panels = [p for p in panels if p[1]]
     if not panels:
@@ -137,15 +204,21 @@ def main(argv: list[str]) -> int:
     p.add_argument("demo_out", type=Path)
     p.add_argument("--window", type=int, default=5, help="logged steps averaged at the start and at the end")
     args = p.parse_args(argv)
+    out = args.demo_out
     try:
-        sft, grpo = read_metrics(args.demo_out / "sft"), read_metrics(args.demo_out / "grpo")
+        sft, think, grpo = (read_metrics(out / d) for d in ("sft", "think_sft", "grpo"))
+        lines = summarize_sft(sft, "quickstart SFT") + summarize_sft(think, "think-format SFT")
+        lines += summarize_grpo(grpo, args.window) + summarize_heldout(out / "grpo")
+        lines += summarize_hierarchy(out / "runs" / "2_think_sft", out / "runs" / "3_after_grpo")
+        heldout = [(int(d.name.split("_")[1]), 100 * read_tree(d / "summary.json")["overall"][0])
+                   for d in eval_steps(out / "grpo") if d.name.split("_")[1].isdigit()]
     except (OSError, ValueError) as exc:
         print(f"scripts/demo_summary.py: error: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(summarize_sft(sft) + summarize_grpo(grpo, args.window)))
-    path = draw_curves(sft, grpo, args.demo_out / "report" / "learning_curves.png")
-    print(f"wrote {path}" if path else "learning curves: neither run logged a curve")
-    pages = [str(d / "report.html") for d in (args.demo_out / "sft", args.demo_out / "grpo") if (d / "report.html").is_file()]
+    print("\n".join(lines))
+    path = draw_curves(sft, grpo, out / "report" / "learning_curves.png", think, heldout)
+    print(f"wrote {path}" if path else "learning curves: no run logged a curve")
+    pages = [str(d / "report.html") for d in (out / "sft", out / "think_sft", out / "grpo") if (d / "report.html").is_file()]
     if pages:
         print("run pages: " + ", ".join(pages))
     return 0

@@ -36,6 +36,20 @@ def make_rl_standin(root: Path, names: tuple[str, ...] = RL_SOURCES, seed: int =
     return root
 
 
+def shared_think_sft(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(stand-in, registry, think-format SFT model) of train/quickstart_rl.py on the shared stand-in, made once
+    per test session: the starting point of the GRPO learning tests and of the demo's GRPO stage."""
+    from train.quickstart_rl import REGISTRY_NAME, prepare, run_think_sft
+
+    standin = shared_rl_standin(tmp_path_factory)
+    work = tmp_path_factory.getbasetemp() / "grpo_think_sft"
+    sft_dir = work / "sft"
+    if not (sft_dir / "model.safetensors").is_file():
+        prepare(standin, subset_registry(work / "registry.yaml", RL_SOURCES))
+        assert run_think_sft(standin, standin / REGISTRY_NAME, sft_dir) == 0
+    return standin, standin / REGISTRY_NAME, sft_dir
+
+
 def bench_row(i: int, image: str | list[str], question: str = "Which object is closer?", answer: str = "A",
               level: str = "L1", metric: str = "multichoiceeval", **extra) -> dict:
     """One SpatialTree-Bench-format record (as the bench reader reads it)."""

@@ -60,3 +60,29 @@ def test_a_broken_metrics_line_is_one_line_error(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith("line 2 is not JSON (Expecting value)")
     assert "Traceback" not in proc.stderr
+
+
+def _summary(path: Path, overall: tuple, levels: dict) -> None:
+    """An evaluation summary.json with the tree's score and ci95 per node (what eval_hooks writes)."""
+    node = lambda key, s, lo, hi: {"key": key, "score": s, "ci95": [lo, hi], "count": 40}  # noqa: E731
+    tree = {**node("", *overall), "children": [node(k, *v) for k, v in levels.items()]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"tree": tree}))
+
+
+def test_held_out_and_hierarchy_intervals_are_compared(tmp_path):
+    _summary(tmp_path / "grpo" / "eval" / "step_0" / "summary.json", (0.40, 0.30, 0.50),
+             {"L1": (0.5, 0.3, 0.7), "L3": (0.3, 0.2, 0.4)})
+    _summary(tmp_path / "grpo" / "eval" / "step_30" / "summary.json", (0.45, 0.35, 0.55),
+             {"L1": (0.5, 0.3, 0.7), "L3": (0.45, 0.35, 0.55)})
+    _summary(tmp_path / "runs" / "2_think_sft" / "eval" / "final" / "summary.json", (0.30, 0.25, 0.35),
+             {"L1": (0.6, 0.5, 0.7), "L2": (0.2, 0.1, 0.3)})
+    _summary(tmp_path / "runs" / "3_after_grpo" / "eval" / "final" / "summary.json", (0.28, 0.23, 0.33),
+             {"L1": (0.4, 0.3, 0.5), "L2": (0.2, 0.1, 0.3)})
+    text = _run(tmp_path)
+    assert "step_0 -> step_30" in text
+    assert "  L3        30.0 [ 20.0,  40.0] ->   45.0 [ 35.0,  55.0]   (40 records)" in text
+    assert "ROSE: L3 ended above the start's 95% interval." in text
+    assert "2_think_sft -> 3_after_grpo" in text and "FELL: L1 ended below the start's 95% interval." in text
+    # the curves figure gets the held-out points even without SFT runs
+    assert (tmp_path / "report" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,34 +1,28 @@
 """GRPO training on CPU with the tiny model: the launcher end to end (checkpoint + per-level metrics),
 and the learning proof (accuracy reward rises; auto-think shortens L1 and keeps L3's think blocks).
 
-The learning proof starts from a short SFT with the SFT trainer (the quickstart SFT recipe on
-think-format targets: L3 always reasons in <think>, L1 half the time), then runs recipe quickstart_grpo
-twice from that model on the same engine prompts: reward.mode=auto_think and reward.mode=think. Only the
-reward differs. SFT and GRPO prompts are different engine rows, so the SFT teaches the format and GRPO has
-answers left to learn.
+The learning proof starts from a short SFT with the SFT trainer (train/quickstart_rl.py: the quickstart SFT
+recipe on think-format targets, L3 always reasons in <think>, L1 half the time; a session fixture shared with
+tests/test_demo_grpo.py), then runs recipe quickstart_grpo twice from that model on the same engine prompts:
+reward.mode=auto_think and reward.mode=think. Only the reward differs. SFT and GRPO prompts are different
+engine rows, so the SFT teaches the format and GRPO has answers left to learn.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fixtures_grpo import RL_SOURCES, shared_rl_standin, subset_registry
+from fixtures_grpo import shared_rl_standin, shared_think_sft
 
 pytestmark = pytest.mark.slow  # trains GRPO on the tiny model (session fixtures of minutes); make test runs it, make test-quick does not
 
 REPO = Path(__file__).resolve().parents[1]
-N_GRPO = 8          # GRPO prompts per level (L1, L3): every step sees all 16, 4 completions each
-N_SFT = 32          # SFT prompts per level, other rows than the GRPO ones
-SFT_STEPS = 100
 
 
 def _metrics(path: Path) -> list[dict]:
@@ -91,71 +85,11 @@ def test_launcher_trains_saves_a_loadable_model_and_per_level_metrics(standin, t
 
 # ---------------------------------------------------------------------------- the learning proof
 
-def _mcq(standin: Path, source: str, registry: Path):
-    from data_mix.readers import read_source
-    from train.recipe import load_recipe
-
-    data = load_recipe(None, [f"data.root={standin}", f"data.registry={registry}"]).data
-    return [s for s in read_source(source, data) if s.metricfunc == "multichoiceeval"]
-
-
-def _write_prompt_source(standin: Path, samples, name: str) -> None:
-    """The chosen engine rows, as they are in the stand-in file, in a source of their own."""
-    rows = {}
-    for s in samples:
-        rows.setdefault(s.file, set()).add(s.row)
-    lines = []
-    for file, wanted in rows.items():
-        lines += [line for i, line in enumerate(Path(file).read_text().splitlines()) if i in wanted]
-    (standin / "rl" / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
-def learning_setup(standin, tmp_path_factory):
-    """(registry with the GRPO prompt sources, SFT model directory)."""
-    import yaml
-
-    from train.grpo.prompts import build_prompt, template_for
-    from train.recipe import load_recipe
-    from train.sft import run as sft_run
-
-    work = tmp_path_factory.mktemp("learn")
-    registry = subset_registry(work / "registry.yaml", RL_SOURCES)
-    l1, l3 = _mcq(standin, "rl_l1", registry), _mcq(standin, "rl_l3", registry)
-    assert len(l1) >= N_GRPO + N_SFT and len(l3) >= N_GRPO + N_SFT
-    _write_prompt_source(standin, l1[:N_GRPO], "learn_l1")
-    _write_prompt_source(standin, l3[:N_GRPO], "learn_l3")
-    reg = yaml.safe_load(registry.read_text())
-    for lv in ("l1", "l3"):
-        reg["sources"][f"learn_{lv}"] = {"format": "bench", "files": [f"rl/learn_{lv}.jsonl"], "media_root": "rl",
-                                         "modality": "image"}
-    registry.write_text(yaml.safe_dump(reg, sort_keys=False))
-
-    base = load_recipe("quickstart_grpo")
-    template = template_for(base.grpo.templates, base.grpo.prompt_mode)
-    sft_samples = []
-    for i, s in enumerate(l1[N_GRPO:N_GRPO + N_SFT] + l3[N_GRPO:N_GRPO + N_SFT]):
-        think = s.level == "L3" or i % 2 == 0   # L3 always reasons; L1 half the time
-        target = (f"<think>I compare the objects in the image, so the answer is {s.answer}.</think>" if think
-                  else "") + f"<answer>{s.answer}</answer>"
-        sample = copy.deepcopy(s)
-        sample.messages = build_prompt(s, template) + [{"role": "assistant",
-                                                        "content": [{"type": "text", "text": target}]}]
-        sft_samples.append(sample)
-    rng = random.Random(0)
-
-    def epochs():
-        while True:
-            order = sft_samples[:]
-            rng.shuffle(order)
-            yield from order
-
-    sft_dir = work / "sft"
-    recipe = load_recipe("quickstart_sft", [
-        "model.name_or_path=tiny-qwen2.5-vl", f"data.root={standin}", f"data.registry={registry}",
-        f"train.output_dir={sft_dir}", f"train.max_steps={SFT_STEPS}", "train.per_device_batch_size=16",
-        "data.max_length=1024", "eval.bench=null", "data.decontaminate=off", "train.report_to=[jsonl]", "optim.warmup_ratio=0.05"])
-    assert sft_run(recipe, [], source=itertools.islice(epochs(), SFT_STEPS * 16)) == 0
+def learning_setup(tmp_path_factory):
+    """(registry with the GRPO prompt sources learn_l1 / learn_l3, think-format SFT model directory): 8 GRPO
+    prompts per level (every step sees all 16, 4 completions each), 32 other SFT prompts per level."""
+    _, registry, sft_dir = shared_think_sft(tmp_path_factory)
     return registry, sft_dir
 
 

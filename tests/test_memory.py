@@ -8,7 +8,7 @@ import pytest
 from train.memory import QWEN25_VL_7B, ModelDims, budget, dims_from_config, layer_activation_bytes_per_token
 from train.recipe import load_recipe, recipes_dir
 
-QUICKSTARTS = {"quickstart_sft", "quickstart_grpo"}
+QUICKSTARTS = {"quickstart_sft", "quickstart_grpo", "quickstart_rl"}
 """Tiny-model recipes for 2 CPU cores (their lengths and batches are sized for the tiny model, not a 7B)."""
 
 
