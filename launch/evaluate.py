@@ -53,6 +53,10 @@ the tree is printed with scores x100 (%).
   train.output_dir=OUT      where eval/final/ is written
   eval.protocol=paper       the benchmark's released lmms-eval task settings (whole benchmark); default: quick
   reward.judge.base_url=URL the LLM judge of gpteval records (or eval.judge=skip to report them missing)
+  eval.lmms_eval_tasks=[spatialtreebench]
+                            also run lmms-eval's own task on the checkpoint, after the project's evaluation
+  eval.lmms_eval_python=PY  the interpreter that has lmms-eval (bash scripts/lmms/setup_env.sh: .venv-lmms/bin/python)
+  eval.lmms_eval_data=DIR   a local copy of the task data (python -m eval_hooks.lmms_data BENCH DIR); hub offline
   recipe=NAME               start from a recipe's settings (optional; default: the schema defaults)
   key=value                 any other recipe key, e.g. eval.max_samples_per_leaf=50
   --print-config            print the fully resolved recipe as YAML and exit
