@@ -13,23 +13,15 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from fixtures_judge import scores
+from fixtures_side_env import side_env
 
 REPO = Path(__file__).resolve().parents[1]
-VERL_PY = REPO / ".venv-verl" / "bin" / "python"
 
 
 def verl_env() -> Path:
-    """verl's interpreter, after scripts/verl/setup_env.sh made sure the environment is complete."""
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "verl" / "setup_env.sh")], capture_output=True, text=True,
-                          timeout=2400)
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-2000:]
-        if "Could not find a version" in tail or "No matching distribution" in tail or "connection" in tail.lower():
-            pytest.skip(f"VERL ENVIRONMENT COULD NOT BE INSTALLED (pip cannot reach verl==0.9.1): {tail}")
-        raise AssertionError(f"scripts/verl/setup_env.sh failed:\n{tail}")
-    return VERL_PY
+    """verl's interpreter (tests/fixtures_side_env.py)."""
+    return side_env("verl", timeout=2400)
 
 
 # ------------------------------------------------------------------------------------------- the stub judge

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures_side_env import side_env
 
 from eval_hooks.io import read_json
 
@@ -47,15 +47,8 @@ PER_TASK = 3  # engine bench_all: 9 tasks (7 leaves of L1, one of L2, L3 and L4 
 
 
 def lmms_env() -> Path:
-    """lmms-eval's interpreter, after scripts/lmms/setup_env.sh made sure the environment is complete."""
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "lmms" / "setup_env.sh")], capture_output=True, text=True,
-                          timeout=1200)
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-2000:]
-        if "Could not find a version" in tail or "No matching distribution" in tail or "connection" in tail.lower():
-            pytest.skip(f"LMMS-EVAL ENVIRONMENT COULD NOT BE INSTALLED (pip cannot reach the registry): {tail}")
-        raise AssertionError(f"scripts/lmms/setup_env.sh failed:\n{tail}")
-    return LMMS_PY
+    """lmms-eval's interpreter (tests/fixtures_side_env.py)."""
+    return side_env("lmms", timeout=1200)
 
 
 @pytest.fixture(scope="module")
