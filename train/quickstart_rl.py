@@ -41,7 +41,9 @@ def mcq_rows(standin: Path, source: str, registry: Path):
     from train.recipe import load_recipe
 
     data = load_recipe(None, [f"data.root={standin}", f"data.registry={registry}"]).data
-    return [s for s in read_source(source, data) if s.metricfunc == "multichoiceeval"]
+    from rewards.metrics import REGISTRY
+
+    return [s for s in read_source(source, data) if s.metricfunc in REGISTRY and REGISTRY[s.metricfunc].is_mcq]
 
 
 def split_rows(standin: Path, registry: Path) -> dict[str, dict[str, list]]:
