@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from data_mix import rowcheck
 from data_mix.badsample import BadSample, BadSampleTracker
 from data_mix.permutation import Interleave, Permutation, stable_key
 from data_mix.plan import MixPlan, available_rows, extend_plan, make_plan
 from data_mix.readers import SourceRows
 from data_mix.registry import check_mix, load_registry
-from data_mix.rowcheck import check_rows, too_long
+from data_mix.rowcheck import too_long
 from data_mix.sample import Sample
 from data_mix.tokens import TokenCounter
 
@@ -88,10 +89,8 @@ def _mean_of_drawn(counts: list[int], k: int) -> float:
     return sum(head) / len(head)
 
 
-def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=None, label="",
-              check=None) -> tuple[MixPlan, dict]:
-    """The plan and the draws of ``mix``; ``check`` (a dict) runs the row check on every available row first and
-    gets its tracker under ``"tracker"`` (the plan's token counts then come from the check)."""
+def _draws_for(data, mix, sources: dict[str, SourceRows]) -> dict[str, SourceDraws]:
+    """The draws of every source of ``mix`` (its rows read into ``sources`` on first use)."""
     seed = 0 if mix.seed is None else int(mix.seed)
     names = [s for g in mix.groups.values() for s in g.sources]
     registry = load_registry(data.registry)
@@ -99,13 +98,16 @@ def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=
         if s not in sources:
             sources[s] = SourceRows(registry.get(s), data)
     fraction = {s: g.fraction for g in mix.groups.values() for s in g.sources}
-    draws = {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
-    rows = {s: len(sources[s]) for s in names}
-    if check is not None:
-        check["tracker"] = check_rows(draws, counter, data, progress=check.get("progress", False))
+    return {s: SourceDraws(sources[s], available_rows(len(sources[s]), fraction[s]), seed) for s in names}
+
+
+def _plan_for(data, mix, counter, draws: dict[str, SourceDraws], budget_tokens=None, label="") -> MixPlan:
+    """The plan of ``mix`` over ``draws`` (token counts from the row check's tables where it ran)."""
+    names = list(draws)
+    rows = {s: len(d.rows) for s, d in draws.items()}
     need_tokens = mix.unit == "tokens" or mix.budget.unit == "tokens" or budget_tokens is not None
     if not need_tokens:
-        return make_plan(mix, rows, None, budget_tokens, label), draws
+        return make_plan(mix, rows, None, budget_tokens, label)
     counts = {s: count_first_draws(draws[s], counter, data) for s in names if draws[s].available}
     tps = {s: sum(c) / len(c) for s, c in counts.items()}
     plan = make_plan(mix, rows, tps, budget_tokens, label)
@@ -114,9 +116,9 @@ def _plan_for(data, mix, counter, sources: dict[str, SourceRows], budget_tokens=
         tps = {s: _mean_of_drawn(c, drawn[s] if drawn[s] <= draws[s].available else 0) for s, c in counts.items()}
         new = make_plan(mix, rows, tps, budget_tokens, label)
         if [sp.samples for sp in new.sources] == [sp.samples for sp in plan.sources]:
-            return new, draws
+            return new
         plan = new
-    return plan, draws
+    return plan
 
 
 class Mix:
@@ -234,13 +236,14 @@ def build_mix(data, mix, *, rank: int = 0, world_size: int = 1, tokenizer=None, 
             raise ValueError(f"recipe {mix.budget.match_recipe!r} itself matches another recipe; "
                              f"match a recipe with its own budget")
         check_mix(match_mix, registry)
-        other, _ = _plan_for(data, match_mix, counter, sources)
+        other = _plan_for(data, match_mix, counter, _draws_for(data, match_mix, sources))
         budget_tokens = other.total_tokens
         label = f"{budget_tokens:.0f} tokens (the planned tokens of {mix.budget.match_recipe})"
-    check = {"progress": progress} if check_rows else None
-    plan, draws = _plan_for(data, mix, counter, sources, budget_tokens, label, check)
+    draws = _draws_for(data, mix, sources)
+    tracker = rowcheck.check_rows(draws, counter, data, progress=progress) if check_rows else None
+    plan = _plan_for(data, mix, counter, draws, budget_tokens, label)
     if min_samples is not None and mix.upsample and min_samples > plan.total_samples:
         plan = extend_plan(plan, min_samples, "train.max_steps with mix.upsample")
     out = Mix(data, mix, plan, draws, counter, rank=rank, world_size=world_size)
-    out.row_check = check["tracker"] if check else None
+    out.row_check = tracker
     return out

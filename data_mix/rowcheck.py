@@ -66,34 +66,29 @@ def check_rows(draws: dict[str, Any], counter: Any, data, progress: bool = False
 
     tracker = BadSampleTracker.from_config(data)
     total = sum(draws[s].available for s in draws)
-    bar = tqdm(total=total, desc="checking every training row", unit="row", file=sys.stderr, disable=not progress,
-               mininterval=2.0)
-    for d in draws.values():
-        table = RowTable(len(d.rows))
-        mask = available_mask(d)
-        for i, item in d.rows.indexed():
-            if not mask[i]:
-                continue
-            bar.update(1)
-            exc = item if isinstance(item, BadSample) else None
-            if exc is None:
-                try:
-                    tokens = counter(item)
-                    exc = too_long(item, tokens, data)
-                except BadSample as err:
-                    exc = err
-            if exc is not None:
-                table.bad[i] = exc
-                try:
-                    tracker.bad(exc)
-                except BaseException:
-                    bar.close()
-                    raise
-                continue
-            table.tokens[i] = tokens
-            tracker.ok()
-        d.table = table
-    bar.close()
+    with tqdm(total=total, desc="checking every training row", unit="row", file=sys.stderr, disable=not progress,
+              mininterval=2.0) as bar:
+        for d in draws.values():
+            table = RowTable(len(d.rows))
+            mask = available_mask(d)
+            for i, item in d.rows.indexed():
+                if not mask[i]:
+                    continue
+                bar.update(1)
+                exc = item if isinstance(item, BadSample) else None
+                if exc is None:
+                    try:
+                        tokens = counter(item)
+                        exc = too_long(item, tokens, data)
+                    except BadSample as err:
+                        exc = err
+                if exc is not None:
+                    table.bad[i] = exc
+                    tracker.bad(exc)  # raises under data.on_bad_sample=error (the bar closes with the block)
+                    continue
+                table.tokens[i] = tokens
+                tracker.ok()
+            d.table = table
     return tracker
 
 
