@@ -69,6 +69,8 @@ class _Batch:
         self.leaf = _column(kwargs, "leaf", n, fn_name)
         self.task = _column(kwargs, "task", n, fn_name)
         self.shaping = [shaper.shaping(lv, lf, t) for lv, lf, t in zip(self.level, self.leaf, self.task)]
+        self.accuracies: list | None = None
+        """Filled by the first function that scores accuracy (accuracy, then reasoning reads it)."""
 
 
 def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
@@ -93,7 +95,6 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         key = (tuple(completion_text(c) for c in completions),
                *(None if kwargs.get(c) is None else tuple(kwargs[c]) for c in _ROUTING))
         if last.get("key") != key:
-            last.clear()
             last["key"], last["batch"] = key, _Batch(shaper, completions, kwargs, fn_name)
         return last["batch"]
 
@@ -112,12 +113,10 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         return judged[key]
 
     def _accuracies(b: _Batch) -> list:
-        if last.get("batch") is b and "accuracies" in last:
-            return last["accuracies"]
-        values = [_one(m, c, a, e, lf) for m, c, a, e, lf in zip(b.metricfunc, b.parsed, b.answer, b.extra, b.leaf)]
-        if last.get("batch") is b:
-            last["accuracies"] = values
-        return values
+        if b.accuracies is None:
+            b.accuracies = [_one(m, c, a, e, lf) for m, c, a, e, lf in zip(b.metricfunc, b.parsed, b.answer, b.extra,
+                                                                             b.leaf)]
+        return b.accuracies
 
     def accuracy_reward(prompts=None, completions=(), **kwargs) -> list:
         b = _batch(completions, kwargs, "accuracy")
