@@ -46,6 +46,17 @@ def build_source(recipe: Recipe, rank: int, world_size: int, tokenizer, check_ro
     return mix
 
 
+def record_mix_plan(ctx: RunContext, source) -> None:
+    """Rank 0 writes the mix's plan (the budget) into the run directory, for launch/report.py."""
+    if ctx.rank != 0:
+        return
+    from data_mix.report import plan_record
+    from eval_hooks import layout
+    from eval_hooks.io import atomic_write_json
+
+    atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))
+
+
 def steps_for(source, recipe: Recipe, world_size: int) -> int:
     """Optimizer steps of the run, said in one line at start: ``train.max_steps``, or with -1 the steps that
     consume this rank's share of the mix once. ``train.max_steps`` beyond the planned mix (``mix.upsample``
@@ -92,9 +103,6 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
     """(trainer, its batch stream, the sample source) for ``recipe``: the assembly ``run`` trains and the SFT
     benchmark (bench/b_sft.py) measures. ``source`` (an iterable of Samples) replaces the recipe's mix;
     ``processor`` and ``max_steps`` (:func:`steps_for`) are used when the caller has them already."""
-    from data_mix.report import plan_record
-    from eval_hooks import layout
-    from eval_hooks.io import atomic_write_json
     from train.collate import SampleEncoder
     from train.data import BatchStream
     from train.model_loading import attention_of
@@ -109,8 +117,7 @@ def build_trainer(recipe: Recipe, ctx: RunContext, source=None, callbacks: list 
 
     if source is None:
         source = build_source(recipe, ctx.rank, ctx.world, processor)
-        if ctx.rank == 0:
-            atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
+        record_mix_plan(ctx, source)
     args.max_steps = steps_for(source, recipe, ctx.world) if max_steps is None else max_steps
     attn = attention_of(model)  # the collator prepares for the attention the model was loaded with
     encoder = SampleEncoder(processor, recipe.data)
@@ -156,12 +163,8 @@ def run(recipe: Recipe, flags: list[str], source=None) -> int:
               "loaded, nothing written", flush=True)
         return 0
     open_run_dir(recipe, ctx.rerun, ctx.rank, "sft", checked)  # rank 0: the previous run resumed or moved aside
-    if processor is not None and ctx.rank == 0:
-        from data_mix.report import plan_record
-        from eval_hooks import layout
-        from eval_hooks.io import atomic_write_json
-
-        atomic_write_json(ctx.run_dir / layout.MIX_PLAN, plan_record(source))  # the budget, for launch/report.py
+    if processor is not None:  # the recipe's own mix, built above
+        record_mix_plan(ctx, source)
     if ctx.world > 1:
         init_process_group(ctx.device, recipe.train.collective_timeout_s, use_deepspeed=bool(recipe.train.deepspeed))
     preemption, callbacks = run_callbacks(recipe, ctx)
