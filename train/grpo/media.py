@@ -1,6 +1,6 @@
 """GRPO prompt sets that mix text-only and image prompts, on one process or many (TRL 1.16).
 
-Three things in TRL break such a set, with or without DeepSpeed:
+Three things in TRL break such a set (and one costs time), with or without DeepSpeed:
 
 * TRL's rollout marks a prompt without images ``None`` in the per-prompt image lists, and the processor
   refuses a batch that mixes ``None`` and images ("only a single or a list of entries is supported");
@@ -8,6 +8,8 @@ Three things in TRL break such a set, with or without DeepSpeed:
 * TRL slices the pixels of a generation batch per micro-batch and per log-prob chunk; a slice with only text
   prompts carries ``pixel_values`` with 0 rows, on which a vision tower fails (``torch.cat`` of an empty
   list). :func:`drop_empty_vision_inputs` removes such inputs before the model sees them;
+* every prompt is repeated ``num_generations`` times, so each image reaches the vision tower that many times per
+  forward; :mod:`train.grpo.shared_images` encodes each distinct one once;
 * with several processes, TRL gathers the batch's images for its completions log only on processes whose batch
   has images (``log_multimodal``, on by default, even without ``log_completions``): a rank with text-only
   prompts skips the collective and both ranks hang. :class:`MixedMediaGRPO` turns TRL's gather off and gathers
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import torch
 
+from train.grpo import shared_images
+from train.models import family_for_model
 from train.uniform_vision import install_uniform_vision, vision_owner
 
 
@@ -82,7 +86,8 @@ class MixedMediaGRPO:
         for name, model in models.items():
             owner = vision_owner(unwrap(model))
             handles[name] = [owner.register_forward_pre_hook(drop_empty_vision_inputs, with_kwargs=True,
-                                                             prepend=True)]
+                                                             prepend=True),
+                             shared_images.install(owner, family_for_model(unwrap(model)))]
         # the policy's blank vision calls are installed by train.recipe_trainer.RecipeTrainer, as for SFT
         if self.args.deepspeed and self.args.world_size > 1 and "reference" in models and partitioned(self.ref_model):
             handles["reference"] += install_uniform_vision(unwrap(self.ref_model), in_eval=True)
