@@ -1,7 +1,9 @@
 """ZeRO-3 on two ranks with different media per rank equals ZeRO-2 and the one-process run, for families other than
 the paper's: tiny-qwen3-vl (DeepStack features join the first language-model layers, a vision path the blank vision
 calls must reproduce, train/uniform_vision.py), tiny-qwen3.5 (hybrid linear/full attention, no DeepStack) and
-tiny-internvl (one pixel input of tiles, the projector after a pixel shuffle). Same per-rank media schedule as
+tiny-internvl (one pixel input of tiles, the projector after a pixel shuffle); and ZeRO-3 = ZeRO-2 for tiny-qwen2-vl,
+tiny-qwen3-vl-moe (DeepStack plus fused MoE experts, whose load/save conversion needed train/zero3_conversions.py)
+and tiny-qwen3.5-moe (per-expert tensors), in one shared torchrun. Same per-rank media schedule as
 tests/test_sft_dist.py (tests/zero3_media_child.py: text vs image+video, image vs text, ...); ZeRO-2 and ZeRO-3 run
 one after the other in one torchrun.
 
@@ -32,7 +34,7 @@ from test_sft_dist import child_env, free_port, tail
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 EPS = "eps=1e-3"
-ATOL = 2.5e-7  # measured 7.5e-9 / 1.5e-8 / 6.0e-8 (qwen3-vl / qwen3.5 / internvl); see the module doc
+ATOL = 2.5e-7  # measured 7.5e-9 / 1.5e-8 / 6.0e-8 (qwen3-vl / qwen3.5 / internvl), 7.5e-9 (both MoE); module doc
 # on-disk name parts of each family's saved checkpoint: (projector, vision tower, what inside the tower trains)
 PARTS = {"tiny-qwen3-vl": (".merger.", "visual.", "merger"), "tiny-qwen3.5": (".merger.", "visual.", "merger"),
          "tiny-internvl": ("multi_modal_projector.", "vision_tower.", "multi_modal_projector."),
