@@ -309,10 +309,11 @@ def check_stop_tokens(model, processor, zoo):
 def test_a_family_refuses_a_backend_it_was_not_checked_with_in_one_line(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     res = subprocess.run([sys.executable, str(REPO / "launch" / "grpo.py"), "recipe=auto_think",
-                          "model.name_or_path=tiny-qwen3-vl", "grpo.backend=verl", "--dry-run",
+                          "model.name_or_path=tiny-internvl", "grpo.backend=verl", "--dry-run",
                           f"train.output_dir={tmp_path / 'out'}"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [x for x in res.stderr.splitlines() if "error" in x]
     assert len(lines) == 1 and "Traceback" not in res.stderr
-    assert "grpo.backend=verl: qwen3_vl:" in lines[0] and "grpo.backend=trl" in lines[0]
+    assert "grpo.backend=verl: internvl: verl 0.9.1 does not support InternVL" in lines[0]
+    assert "grpo.backend=trl" in lines[0]
