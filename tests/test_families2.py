@@ -116,6 +116,10 @@ def test_rollouts_suppress_the_vision_placeholders(row):
     assert tok.eos_token_id not in ids and tok.pad_token_id not in ids
 
 
+def test_a_rollout_stops_at_the_familys_end_of_turn(row, zoo):
+    matrix.check_stop_tokens(row.model, row.processor, zoo)
+
+
 # ------------------------------------------------------------------------------- what differs per family
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -8,7 +8,8 @@ micro-batch, through the real ``train.sft.run`` (DeepSpeed on CPU, gloo).
 ``packed``: packing on the flash-attention code path (train/flash_standin.py), with train.packing_max_length=95
 so that every micro-batch's two samples take two bins, flattened into one row: the path a GPU run with
 flash-attn takes; it must train like the padded reference.
-MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs other families).
+MODEL: a tiny model name (default tiny-qwen2.5-vl; tests/test_families_dist.py runs other families); several
+(``tiny-a,tiny-b``) run one after the other in the same processes, each in OUT/<model>/.
 ``eps=<v>``: AdamW's epsilon (``optim.eps``; default the recipe's 1e-8).
 
 Micro-batches (2 samples each, 2 per optimizer step, 2 steps), rank 0 vs rank 1:
@@ -69,20 +70,22 @@ def train_stage(out: Path, zoo: dict[str, Sample], stage: str, packed: bool, mod
 
 def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
     """``stage`` may list several stages (``zero2,zero3``): they run one after the other in the same processes
-    (OUT/<stage>), which saves a second torchrun start-up. ``extra``: ``packed``, a tiny model name and/or
-    ``eps=<v>``."""
+    (OUT/<stage>), which saves a second torchrun start-up; so may the model (OUT/<model>/<stage>). ``extra``:
+    ``packed``, tiny model name(s) and/or ``eps=<v>``."""
     packed = "packed" in extra
     overrides = [f"optim.{e}" for e in extra if e.startswith("eps=")]
-    model = next((e for e in extra if e not in ("packed", "padded") and not e.startswith("eps=")), "tiny-qwen2.5-vl")
+    named = next((e for e in extra if e not in ("packed", "padded") and not e.startswith("eps=")), "tiny-qwen2.5-vl")
+    models = named.split(",")
     from train.cli import close_process_group
 
     rank = int(os.environ.get("RANK", 0))
     zoo = samples(Path(zoo_dir) / f"rank{rank}")
     stages = stage.split(",")
     code = 0
-    for name in stages:
-        code = code or train_stage(Path(out) / name if len(stages) > 1 else Path(out), zoo, name, packed, model,
-                                   overrides)
+    for model in models:
+        base = Path(out) / model if len(models) > 1 else Path(out)
+        for name in stages:
+            code = code or train_stage(base / name if len(stages) > 1 else base, zoo, name, packed, model, overrides)
     close_process_group(code)  # as launch/sft.py does (train/cli.py)
     return code
 

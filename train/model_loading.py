@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from train import zero3_conversions
 from train.config import ModelConfig
 from train.tiny import BUILDERS, resolve_tiny
 
@@ -163,6 +164,7 @@ def load_model(cfg: ModelConfig, device: str = "auto", place_on: str | None = No
                              f"{', '.join(sorted(BUILDERS))}")
     family_for_checkpoint(path, download=True)  # UnsupportedFamily before any weight loads
     decided = decide_attention(cfg, device)
+    zero3_conversions.install()  # expert-weight conversions see full shapes under ZeRO-3 (load and save)
     model = AutoModelForImageTextToText.from_pretrained(
         path, dtype=decided.dtype, attn_implementation=decided.implementation,
         trust_remote_code=cfg.trust_remote_code,

@@ -55,11 +55,11 @@ def hf_generate(model, processor, reqs: list[dict], max_new: int, suppressed: li
     import torch
 
     from train.grpo.trl_backend import suppression_kwargs
-    from train.models import render_chat
+    from train.models import family_for_model, render_chat
 
     processor.tokenizer.padding_side = "left"
     groups = [reqs] if batched else [[r] for r in reqs]
-    eos = {processor.tokenizer.convert_tokens_to_ids("<|im_end|>"), processor.tokenizer.eos_token_id}
+    eos = set(family_for_model(model).stop_token_ids(processor.tokenizer))  # the family's end of turn
     completions = []
     for group in groups:
         texts = [render_chat(processor, r["messages"], add_generation_prompt=True) for r in group]

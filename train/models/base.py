@@ -10,6 +10,7 @@ What a family answers (attribute or method, and who asks):
 - ``groups`` -- parameter-name prefixes of the vision tower, projector and language model
   (train/module_groups.py: freeze.vision/projector/llm, per-group learning rates, LoRA targets);
 - ``assistant_labels(input_ids, tokenizer)`` -- labels of the assistant spans (train/collate.py);
+- ``stop_token_ids(tokenizer)`` -- the end-of-turn and EOS ids a generated turn ends at (bench/gpu_check);
 - ``vision_keys`` -- processor outputs that are vision inputs, concatenated across samples (train/collate.py);
 - ``packing_refusal`` / ``position_fn(model)`` -- whether packing is possible and the per-sample position-id
   rows a packed row needs (train/packing.py);
@@ -128,6 +129,12 @@ class ModelFamily:
             except AttributeError:
                 pass
         return cache
+
+    def stop_token_ids(self, tokenizer) -> list[int]:
+        """Token ids that end a generated turn: the template's end-of-turn token and the tokenizer's EOS (what a
+        rollout cuts a completion at; bench/gpu_check/c_rollout.py)."""
+        ids = [self.markers(tokenizer)[1], tokenizer.eos_token_id]
+        return sorted({int(i) for i in ids if i is not None})
 
     def chat_template_kwargs(self, thinking: bool) -> dict:
         """Extra ``apply_chat_template`` arguments that make a generation prompt match how a sample was trained

@@ -42,8 +42,9 @@ class InternVL(ModelFamily):
     pixel_keys = ("pixel_values",)
     grid_of: dict[str, str] = {}
     packing_refusal = None
-    verl_refusal = ("verl 0.9.1 does not support InternVL (no model patch or position handling for "
-                    "model_type internvl); use grpo.backend=trl")
+    verl_refusal = ("verl 0.9.1 does not support InternVL (verl/models/transformers/monkey_patch.py: "
+                    "apply_monkey_patch has no internvl branch, and no verl module names internvl); "
+                    "use grpo.backend=trl")
     lmms_model = "internvl_hf"
     lmms_system_prompt = None
     """lmms-eval 0.7.3's internvl_hf renders the task's messages as they are (``doc_to_messages``: one user turn,

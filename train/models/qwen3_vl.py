@@ -26,11 +26,10 @@ class Qwen3VL(QwenVLFamily):
     lmms_max_pixels = 1605632
     lmms_factor = 32
     lmms_jpeg = False
-    # The verl export passes each image's (height, width) for qwen-vl-utils in verl's RLHFDataset; with 16 px
-    # patches that path (verl 0.9.1's image_patch_size) has not been checked here: refused until a parity row
-    # (tests/test_verl_parity.py) covers it.
-    verl_refusal = ("verl's RLHFDataset has not been checked with Qwen3-VL's 16 px patches in this project "
-                    "(docs/MODELS.md); use grpo.backend=trl")
+    # verl 0.9.1 patches qwen3_vl / qwen3_vl_moe (verl/models/transformers/monkey_patch.py, its own rope index in
+    # verl/models/transformers/qwen3_vl.py); its RLHFDataset reads the export with the project's token counts at
+    # 16 px patches (tests/test_families_verl.py, tiny-qwen3-vl)
+    verl_refusal = None
 
     def lmms_processor_kwargs(self) -> dict:
         return {"do_resize": False}
