@@ -47,13 +47,24 @@ def unique_units(units: list[torch.Tensor], grids: list[tuple] | None) -> tuple[
     return first, inverse
 
 
-def _gather(value, inverse: list[int], per_unit: bool):
-    """Features of the distinct units -> features of every unit (a tuple per unit, or rows of one tensor)."""
-    if value is None:
+RAW_FIELDS = ("last_hidden_state", "hidden_states", "attentions")
+"""Output fields that hold the tower's raw rows or per-layer states of the distinct units: dropped (None)."""
+
+
+def _expand(value, inverse: list[int], n: int, per_unit: bool):
+    """A feature field of the distinct units -> the same field for every unit: a tuple with a tensor per unit
+    (grid layouts), a tensor with a row per unit (tile layouts), or a list / tuple of such (e.g. features taken
+    from several layers). Anything else that carries tensors comes back None."""
+    if isinstance(value, torch.Tensor):
+        if not per_unit and value.shape[0] == n:
+            return value.index_select(0, torch.tensor(inverse, device=value.device))
         return None
-    if per_unit:
-        return tuple(value[j] for j in inverse)
-    return value.index_select(0, torch.tensor(inverse, device=value.device))
+    if isinstance(value, (tuple, list)):
+        if per_unit and len(value) == n and all(isinstance(v, torch.Tensor) for v in value):
+            return tuple(value[j] for j in inverse)
+        items = [_expand(v, inverse, n, per_unit) for v in value]
+        return None if any(i is None for i in items) else type(value)(items)
+    return value
 
 
 def _shared(method, pixel_key: str, grid_key: str | None):
@@ -85,13 +96,13 @@ def _shared(method, pixel_key: str, grid_key: str | None):
             else:
                 kwargs[grid_key] = grid[first]
         out = method(*args, **kwargs)
-        per_unit = bool(grid_key)  # Qwen: a tuple of per-image features; InternVL: one tensor, a row per tile
-        out.pooler_output = _gather(out.pooler_output, inverse, per_unit)
-        if getattr(out, "deepstack_features", None) is not None:  # Qwen3-VL: per layer, a tuple per image
-            out.deepstack_features = [_gather(layer, inverse, per_unit) for layer in out.deepstack_features]
-        for field in ("last_hidden_state", "hidden_states", "attentions"):  # rows of the distinct units only
-            if getattr(out, field, None) is not None:
-                setattr(out, field, None)
+        for field in list(out.keys()):  # a ModelOutput: only the fields that are set
+            value = None if field in RAW_FIELDS else _expand(out[field], inverse, len(first), bool(grid_key))
+            if value is None and field not in RAW_FIELDS:
+                raise TypeError(f"train/grpo/shared_images.py: {type(out).__name__}.{field} of "
+                                f"{type(method.__self__).__name__}.{method.__name__} has no per-image layout it "
+                                "knows; features of repeated images cannot be handed out")
+            setattr(out, field, value)
         return out
 
     encode.shared_images = True
