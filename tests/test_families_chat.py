@@ -2,9 +2,10 @@
 generation prompt (evaluation, GRPO on TRL, the token counts) closes its think block as its training samples were
 rendered, and lmms-eval inputs carry the wrapper's own system turn and template arguments.
 
-Qwen3.5's template thinks by default (its generation prompt opens ``<think>\\n``); the recipes' answers carry their
-own reasoning if any, so SFT trains ``<think>\\n\\n</think>\\n\\n`` + answer, and every generation prompt must end the
-same way (``enable_thinking=False``, ``ModelFamily.chat_template_kwargs(thinking=False)``).
+Qwen3.5's template thinks by default (its generation prompt opens ``<think>\\n``); SFT trains an answer without
+reasoning as ``<think>\\n\\n</think>\\n\\n`` + answer, so a prompt that asks for no think block ends the same way
+(``enable_thinking=False``, ``ModelFamily.chat_template_kwargs(thinking=False)``), while a prompt that asks for
+``<think>`` (auto_think, think) opens the native block, which every trained answer continues (docs/MODELS.md).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ the reward and telemetry read it after the block the prompt opened (``ModelFamil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -48,10 +49,10 @@ def test_think_format_sft_makes_qwen3_5_think_on_l3_and_the_telemetry_counts_it(
     opened = family_for_processor(processor).think_prefix(processor, True)
     assert opened == "<think>\n"  # the prompts opened the native block (thinking on: auto_think asks for <think>)
 
-    # The model thinks on L3 (all 8 L3 prompts x 4 completions in the step), more often than on L1, which SFT
-    # taught to think half the time.
-    assert row["train/L3/think_fraction"] >= 0.5
-    assert row["train/L3/think_fraction"] > row["train/L1/think_fraction"]
+    # The model thinks on L3 (all 8 L3 prompts x 4 completions in the step): before, with the block closed empty in
+    # the prompt, 0.00-0.01 after the full 100-step SFT (0.44 here after 40 steps, 0.84 after 50, 1.0 after 100).
+    assert row["train/L3/think_fraction"] >= 0.3
+    assert row["train/L3/completion_length"] >= 12  # was ~8 tokens: <answer>X</answer> alone
 
     # The telemetry counts exactly the completions that carry a think block when read after the open block,
     # and the completions themselves open none (the prompt did): read without it, nothing would count.
@@ -64,3 +65,23 @@ def test_think_format_sft_makes_qwen3_5_think_on_l3_and_the_telemetry_counts_it(
     # ... and the reasoning reward paid for them (L3 bonus 0.2 on a correct answer after a think block).
     paid = [r for r in rollouts if r["level"] == "L3" and r["rewards"]["reasoning"] > 0]
     assert all(parse_completion(r["completion"], opened).answer_after_think for r in paid)
+
+    # The same SFT model, greedy, on the 8 L3 GRPO prompts: asked with the auto_think template (thinking on) it
+    # thinks; the same prompts rendered with thinking off (the block closed empty, the old rendering) it does not.
+    from data_mix.readers import read_source
+    from eval_hooks.generation import GenerationSettings, generate
+    from train.config import ModelConfig
+    from train.grpo.prompts import build_prompt
+    from train.model_loading import load_model
+
+    model = load_model(ModelConfig(name_or_path=str(sft_dir)), "cpu")
+    samples = list(read_source("learn_l3", recipe.data))
+    template = recipe.grpo.templates.auto_think
+    on = generate(model, processor, samples, recipe.data, GenerationSettings(max_new_tokens=64, prompt_template=template))
+    asked = [dataclasses.replace(s, messages=build_prompt(s, template)) for s in samples]
+    off = generate(model, processor, asked, recipe.data, GenerationSettings(max_new_tokens=64))
+    print("thinking on:", on[:2], "thinking off:", off[:2])
+    assert all(r.startswith(opened) for r in on)  # the evaluation returns the whole assistant turn
+    think_on = sum(parse_completion(r).has_think for r in on)
+    think_off = sum(parse_completion(r).has_think for r in off)
+    assert think_on >= 4 and think_off == 0, (think_on, think_off)

@@ -1,7 +1,9 @@
 """The verl export of a Qwen3.5 model, read by verl 0.9.1's own RLHFDataset (in .venv-verl, transformers 5.10):
 every prompt of the every-metric stand-in (tests/fixtures_verl.py) is kept and counts exactly the tokens the
 project counted with transformers 5.23, images at the project's sizes (16 px patches), the prompts rendered with
-the family's template arguments (``enable_thinking=False``, as TRL and the token counts render them). verl training
+the family's template arguments (``enable_thinking=True``: the auto_think template asks for ``<think>``, so the prompts
+open the native think block, as TRL and the token counts render them; the reward adapter is told the open block,
+``reward_kwargs.opened``). verl training
 itself (Ray, vLLM/SGLang rollouts, flash-linear-attention) is GPU-only and not run here."""
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def test_verls_rlhfdataset_reads_the_qwen3_5_export_with_the_projects_token_coun
     assert verl_backend.run(recipe, ["--dry-run"]) == 0
     out = tmp_path / "run" / "verl"
     config = yaml.safe_load((out / "grpo_verl.yaml").read_text())
-    assert config["data"]["apply_chat_template_kwargs"] == {"enable_thinking": False}
+    assert config["data"]["apply_chat_template_kwargs"] == {"enable_thinking": True}
+    assert config["reward"]["custom_reward_function"]["reward_kwargs"]["opened"] == "<think>\n"
     rows = read_parquet(out / "train.parquet")
 
     proc = subprocess.run([str(verl_env()), str(REPO / "scripts" / "verl" / "check_dataset.py"),

@@ -21,7 +21,8 @@ What a family answers (attribute or method, and who asks):
   the verl export (train/grpo/dataset.py);
 - ``render_chat(processor, messages, add_generation_prompt, thinking)`` -- the chat template with the family's
   arguments (``chat_template_kwargs``); every caller renders through it (collation, token counts, GRPO prompts,
-  evaluation); TRL and verl are handed the same arguments;
+  evaluation); TRL and verl are handed the same arguments; ``thinking`` is :func:`thinking_for` the prompt's
+  template, and ``think_prefix`` says which think block such a prompt leaves open for the completion;
 - ``lmms_model``, ``lmms_resize(image)``, ``lmms_processor_kwargs()``, ``lmms_system_prompt``,
   ``lmms_chat_template_kwargs`` / ``render_lmms_chat`` -- lmms-eval's wrapper for the family, its input sizing,
   system turn and template arguments (eval_hooks/inputs.py, eval_hooks/lmms.py);
@@ -139,8 +140,9 @@ class ModelFamily:
                     thinking: bool = False) -> str:
         """The chat template rendered (text, placeholders unexpanded) with the family's arguments: the one way the
         project renders a conversation, so that training, token counting, GRPO prompts and evaluation agree.
-        ``thinking=False`` (every recipe's answers carry their own reasoning, if any): Qwen3.5's generation prompt
-        closes its think block empty, as its training samples were rendered."""
+        ``thinking``: off (Qwen3.5's generation prompt closes its think block empty, which a trained answer without
+        reasoning continues) unless the prompt asks for a ``<think>`` block (:func:`thinking_for`): then Qwen3.5's
+        prompt opens the block (:meth:`think_prefix`), which every trained answer continues."""
         return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
                                              **self.chat_template_kwargs(thinking))
 
