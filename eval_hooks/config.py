@@ -66,7 +66,8 @@ class EvalConfig:
     prompt_template: str | None = None
     """Ask every bench question through this template (``{question}`` = the record's prompt text), e.g. the GRPO
     template the model is trained with: ``eval.prompt_template: ${grpo.templates.auto_think}``. None = the
-    benchmark's own prompt."""
+    benchmark's own prompt. A template that asks for ``<think>`` turns the chat template's thinking switch on, as
+    GRPO does for its prompts (Qwen3.5: the prompt opens its think block; docs/MODELS.md)."""
     answer_extraction: str | None = None
     """(protocol) What the metric reads. ``auto``: a response holding an ``<answer>..</answer>`` block is scored on
     that block's content, and one with a closed ``<think>`` block but no answer block on the text after the last

@@ -1,9 +1,11 @@
 """Batched generation for evaluation through ``model.generate`` (no decoding loop of our own).
 
 Prompts are left padded (decoder-only generation appends on the right) and the processor's chat
-template adds the generation prompt, rendered by the model family (``render_chat``, thinking off: Qwen3.5's prompt
-closes its think block empty, as its training samples were rendered; with ``eval.inputs: lmms_eval`` the
-wrapper's own template arguments, ``render_lmms_chat``). Media: with ``eval.inputs: training`` they are loaded by the
+template adds the generation prompt, rendered by the model family (``render_chat``; with ``eval.inputs: lmms_eval`` the
+wrapper's own template arguments, ``render_lmms_chat``). Thinking is off (Qwen3.5's prompt closes its think block
+empty) unless ``eval.prompt_template`` asks for a ``<think>`` block (``train.models.thinking_for``, as GRPO decides
+for its prompts): then Qwen3.5's prompt opens ``<think>\n`` and each response is returned with that open block in
+front (``ModelFamily.think_prefix``), so answer extraction and the think counts read the whole assistant turn. Media: with ``eval.inputs: training`` they are loaded by the
 data_mix readers' ``load_media``, so that evaluation sees images exactly as training does; with
 ``lmms_eval`` as lmms-eval's model wrapper for the checkpoint's family loads them (:mod:`eval_hooks.inputs`).
 """
@@ -65,7 +67,7 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template
     as ``eval.inputs`` (``training`` or ``lmms_eval``)."""
     from data_mix.media import load_media, processor_media_kwargs
     from eval_hooks.inputs import lmms_inputs, processor_kwargs
-    from train.models import family_for_processor
+    from train.models import family_for_processor, thinking_for
 
     family = family_for_processor(processor)
     texts, images, videos = [], [], []
@@ -77,7 +79,8 @@ def build_inputs(processor: Any, samples: Sequence[Any], data_cfg: Any, template
             texts.append(family.render_lmms_chat(processor, messages))
         else:
             imgs, vids = load_media(sample, data_cfg)
-            texts.append(family.render_chat(processor, messages, add_generation_prompt=True, thinking=False))
+            texts.append(family.render_chat(processor, messages, add_generation_prompt=True,
+                                            thinking=thinking_for(template)))
         images.extend(imgs)
         videos.extend(vids)
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "padding_side": "left", "return_tensors": "pt"}
@@ -116,8 +119,13 @@ def _own_rng(seed: int):
 
 def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, settings: GenerationSettings,
              progress: Any = None) -> list[str]:
-    """Responses (decoded, special tokens removed) for ``samples``, in order, ``batch_size`` at a time."""
+    """Responses (decoded, special tokens removed) for ``samples``, in order, ``batch_size`` at a time; each
+    after the think block its prompt opened, if any (module docstring)."""
+    from train.models import family_for_processor, thinking_for
+
     tok = getattr(processor, "tokenizer", processor)
+    opened = ("" if settings.inputs == "lmms_eval"
+              else family_for_processor(processor).think_prefix(processor, thinking_for(settings.prompt_template)))
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     gen_kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
                                   "pad_token_id": pad_id, "use_cache": True, "synced_gpus": settings.synced_gpus}
@@ -136,7 +144,7 @@ def generate(model: Any, processor: Any, samples: Sequence[Any], data_cfg: Any, 
             batch = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in batch.items()}
             out = model.generate(**batch, **gen_kwargs)
             new_tokens = out[:, batch["input_ids"].shape[1]:]
-            responses.extend(tok.batch_decode(new_tokens, skip_special_tokens=True))
+            responses.extend(opened + r for r in tok.batch_decode(new_tokens, skip_special_tokens=True))
             if progress is not None:
                 progress.update(len(new_tokens))
     return responses

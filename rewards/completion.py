@@ -39,8 +39,13 @@ class Completion:
         return self.think is not None and self.think.strip() != ""
 
 
-def parse_completion(text: str) -> Completion:
-    """Parse a completion's text (see :class:`Completion`)."""
+def parse_completion(text: str, opened: str = "") -> Completion:
+    """Parse a completion's text (see :class:`Completion`).
+
+    ``opened``: a think block the generation prompt already opened (a chat template with thinking on, e.g.
+    Qwen3.5's ``<think>\\n``): the model's text continues inside it, so the completion is read as
+    ``opened + text``. The caller says what its prompts opened (train/models: ``ModelFamily.think_prefix``)."""
+    text = opened + text if opened else text
     counts = (text.count(THINK_OPEN), text.count(THINK_CLOSE), text.count(ANSWER_OPEN), text.count(ANSWER_CLOSE))
     think = None
     think_end = -1

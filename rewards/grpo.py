@@ -58,10 +58,12 @@ def _column(kwargs: dict, name: str, n: int, fn_name: str) -> list:
 class _Batch:
     """One TRL call's samples: texts, parsed completions, routing columns and each sample's shaping."""
 
-    def __init__(self, shaper: Shaper, completions, kwargs: dict, fn_name: str):
+    def __init__(self, shaper: Shaper, completions, kwargs: dict, fn_name: str, opened: str = ""):
         n = len(completions)
         self.texts = [completion_text(c) for c in completions]
-        self.parsed = [parse_completion(t) for t in self.texts]
+        """The generated texts (lengths are counted on them)."""
+        self.parsed = [parse_completion(t, opened) for t in self.texts]
+        """Each read after the think block its prompt opened (``opened``)."""
         self.metricfunc = _column(kwargs, "metricfunc", n, fn_name)
         self.answer = _column(kwargs, "answer", n, fn_name)
         self.extra = _column(kwargs, "metric_extra", n, fn_name)
@@ -73,13 +75,15 @@ class _Batch:
         """Filled by the first function that scores accuracy (accuracy, then reasoning reads it)."""
 
 
-def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
+def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None, opened: str = "") -> list:
     """The four component functions (``__name__`` accuracy, format, length, reasoning) for TRL.
 
     ``judge``: a callable(messages) -> reply for ``gpteval`` samples; default: a JudgeClient built from
     ``cfg.judge`` when its base_url is set. Without a judge a gpteval sample raises (launch/grpo.py refuses
     such prompts at load time already). ``tokenizer``: the policy's tokenizer (object or path), needed when
-    ``cfg.length_unit`` is ``tokens`` and the config shapes lengths.
+    ``cfg.length_unit`` is ``tokens`` and the config shapes lengths. ``opened``: the think block every prompt's
+    generation prompt leaves open (Qwen3.5 with thinking on: ``<think>\\n``), read before each completion
+    (:func:`rewards.completion.parse_completion`); "" when the prompts open none.
     """
     shaper = Shaper(cfg, tokenizer)
     if judge is None:
@@ -95,7 +99,7 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
         key = (tuple(completion_text(c) for c in completions),
                *(None if kwargs.get(c) is None else tuple(kwargs[c]) for c in _ROUTING))
         if last.get("key") != key:
-            last["key"], last["batch"] = key, _Batch(shaper, completions, kwargs, fn_name)
+            last["key"], last["batch"] = key, _Batch(shaper, completions, kwargs, fn_name, opened)
         return last["batch"]
 
     def _one(metricfunc, c, answer, extra, leaf):
@@ -156,12 +160,15 @@ def make_reward_funcs(cfg: RewardConfig, judge=None, tokenizer=None) -> list:
 
 
 def total_reward(completion, *, metricfunc, answer, metric_extra=None, level=None, leaf=None, task=None,
-                 cfg: RewardConfig | None = None, tokenizer=None, judge=None, shaper: Shaper | None = None) -> dict:
+                 cfg: RewardConfig | None = None, tokenizer=None, judge=None, shaper: Shaper | None = None,
+                 opened: str = "") -> dict:
     """``{"score": total, "accuracy", "format", "length", "reasoning"}`` for one completion: the same total as
     TRL's weighted sum of :func:`make_reward_funcs` (a None component counts 0, like TRL's nansum).
-    ``shaper``: a prebuilt :class:`Shaper` (then ``cfg`` and ``tokenizer`` are ignored)."""
+    ``shaper``: a prebuilt :class:`Shaper` (then ``cfg`` and ``tokenizer`` are ignored); ``opened`` as in
+    :func:`make_reward_funcs`."""
     shaper = shaper or Shaper(cfg or RewardConfig(), tokenizer)
     if judge is None and needs_judge(metricfunc):
         judge = JudgeClient.from_config(shaper.cfg.judge)
     return shaper.breakdown(completion_text(completion), metricfunc=metricfunc, answer=answer,
-                            metric_extra=metric_extra, level=level, leaf=leaf, task=task, judge=judge)
+                            metric_extra=metric_extra, level=level, leaf=leaf, task=task, judge=judge,
+                            opened=opened)

@@ -174,12 +174,14 @@ class Shaper:
         return value
 
     def breakdown(self, text: str, *, metricfunc, answer, metric_extra=None, level=None, leaf=None, task=None,
-                  judge=None) -> dict:
+                  judge=None, opened: str = "") -> dict:
         """All components and the weighted total of one completion. ``accuracy`` and ``reasoning`` are None
-        (and count 0 in the total, as TRL's nansum does) when the sample's accuracy is not ours to score."""
+        (and count 0 in the total, as TRL's nansum does) when the sample's accuracy is not ours to score.
+        ``opened``: the think block the prompt opened (:func:`parse_completion`); the length is the generated
+        text's."""
         if needs_judge(metricfunc) and judge is None and self.owns_accuracy(metricfunc):
             raise NoJudge(no_judge_message(leaf))
-        c = parse_completion(text)
+        c = parse_completion(text, opened)
         shaping = self.shaping(level, leaf, task)
         acc = accuracy(metricfunc, c.answer, answer, metric_extra, judge) if self.owns_accuracy(metricfunc) else None
         parts = {

@@ -58,8 +58,9 @@ def _shaper(spec, tokenizer) -> Shaper:
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, reward_config=None, tokenizer=None,
-                  **kwargs) -> dict:
-    """``{"score": total, "accuracy", "format", "length", "reasoning"}`` for one verl sample."""
+                  opened: str = "", **kwargs) -> dict:
+    """``{"score": total, "accuracy", "format", "length", "reasoning"}`` for one verl sample. ``opened``: the
+    think block verl's rendered prompts leave open (reward_kwargs; see rewards.grpo.make_reward_funcs)."""
     info = extra_info if isinstance(extra_info, dict) else (json.loads(extra_info) if extra_info else {})
     metricfunc = info.get("metricfunc")
     if not metricfunc:
@@ -71,6 +72,6 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, rewa
                          "(launch/grpo.py leaves them out of the parquet)")
     result = total_reward(solution_str, metricfunc=metricfunc, answer=ground_truth,
                           metric_extra=info.get("metric_extra"), level=info.get("level"), leaf=info.get("leaf"),
-                          task=info.get("task"), shaper=shaper)
+                          task=info.get("task"), shaper=shaper, opened=opened)
     return {"score": float(result["score"]), **{k: float(result[k]) for k in ("accuracy", "format", "length", "reasoning")}}
 

@@ -36,17 +36,20 @@ def make_rl_standin(root: Path, names: tuple[str, ...] = RL_SOURCES, seed: int =
     return root
 
 
-def shared_think_sft(tmp_path_factory) -> tuple[Path, Path, Path]:
+def shared_think_sft(tmp_path_factory, model: str = "tiny-qwen2.5-vl", steps: int | None = None
+                     ) -> tuple[Path, Path, Path]:
     """(stand-in, registry, think-format SFT model) of train/quickstart_rl.py on the shared stand-in, made once
-    per test session: the starting point of the GRPO learning tests and of the demo's GRPO stage."""
+    per test session and ``model`` (``steps``: its SFT_STEPS unless given): the starting point of the GRPO
+    learning tests and of the demo's GRPO stage (tiny-qwen2.5-vl), and of tests/test_families_think.py."""
     from train.quickstart_rl import REGISTRY_NAME, prepare, run_think_sft
 
     standin = shared_rl_standin(tmp_path_factory)
     work = tmp_path_factory.getbasetemp() / "grpo_think_sft"
-    sft_dir = work / "sft"
+    sft_dir = work / ("sft" if model == "tiny-qwen2.5-vl" and steps is None else f"sft-{model}-{steps}")
     if not (sft_dir / "model.safetensors").is_file():
         prepare(standin, subset_registry(work / "registry.yaml", RL_SOURCES))
-        assert run_think_sft(standin, standin / REGISTRY_NAME, sft_dir) == 0
+        overrides = [] if steps is None else [f"train.max_steps={steps}"]
+        assert run_think_sft(standin, standin / REGISTRY_NAME, sft_dir, model, overrides) == 0
     return standin, standin / REGISTRY_NAME, sft_dir
 
 

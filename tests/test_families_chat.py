@@ -2,9 +2,10 @@
 generation prompt (evaluation, GRPO on TRL, the token counts) closes its think block as its training samples were
 rendered, and lmms-eval inputs carry the wrapper's own system turn and template arguments.
 
-Qwen3.5's template thinks by default (its generation prompt opens ``<think>\\n``); the recipes' answers carry their
-own reasoning if any, so SFT trains ``<think>\\n\\n</think>\\n\\n`` + answer, and every generation prompt must end the
-same way (``enable_thinking=False``, ``ModelFamily.chat_template_kwargs(thinking=False)``).
+Qwen3.5's template thinks by default (its generation prompt opens ``<think>\\n``); SFT trains an answer without
+reasoning as ``<think>\\n\\n</think>\\n\\n`` + answer, so a prompt that asks for no think block ends the same way
+(``enable_thinking=False``, ``ModelFamily.chat_template_kwargs(thinking=False)``), while a prompt that asks for
+``<think>`` (auto_think, think) opens the native block, which every trained answer continues (docs/MODELS.md).
 """
 
 from __future__ import annotations
@@ -116,3 +117,53 @@ def test_a_family_without_a_thinking_switch_renders_unchanged(prompt_sample):
     assert family_for_processor(processor).chat_template_kwargs(thinking=False) == {}
     plain = processor.apply_chat_template(prompt_sample.messages, tokenize=False, add_generation_prompt=True)
     assert render_chat(processor, prompt_sample.messages, add_generation_prompt=True) == plain
+
+
+def test_qwen3_5_think_prompts_open_the_native_block_that_every_sft_sample_continues(prompt_sample):
+    """A prompt that asks for ``<think>`` (the GRPO auto_think / think templates, an evaluation asked through them)
+    renders with thinking on: tiny-qwen3.5's prompt opens ``<think>\\n``, which starts the training text of the same
+    question with reasoning and without; thinking off (the negative control, the old rendering) closes the block
+    empty, which only the answer without reasoning continues. The completion is read after the open block."""
+    from eval_hooks.generation import build_inputs
+    from rewards.completion import parse_completion
+    from train.collate import SampleEncoder
+    from train.config import PromptTemplates
+    from train.grpo.dataset import PromptLengthCounter
+    from train.grpo.prompts import build_prompt, prompt_thinking
+    from train.grpo.trl_backend import trl_chat_template_kwargs
+    from train.models import family_for_processor, thinking_for
+    from train.recipe import load_recipe
+
+    processor = load2("tiny-qwen3.5").processor
+    tok, data, templates = processor.tokenizer, DataConfig(), PromptTemplates()
+    assert thinking_for(templates.auto_think) and thinking_for(templates.think) and not thinking_for(templates.no_think)
+    assert prompt_thinking(load_recipe("quickstart_grpo").grpo)
+    assert not prompt_thinking(load_recipe("quickstart_grpo", ["grpo.prompt_mode=no_think"]).grpo)
+    assert trl_chat_template_kwargs(processor, True) == {"enable_thinking": True}
+    family = family_for_processor(processor)
+    assert family.think_prefix(processor, True) == "<think>\n" and family.think_prefix(processor, False) == ""
+
+    prompt = build_prompt(prompt_sample, templates.auto_think)
+    on, off = PromptLengthCounter(processor, thinking=True), PromptLengthCounter(processor, thinking=False)
+    assert on.text(prompt).endswith(OPEN_THINK) and off.text(prompt).endswith(CLOSED_THINK)
+    # the evaluation asked through the auto_think template (eval.prompt_template) renders the same prompt
+    grpo_text = tok.decode(build_inputs(processor, [prompt_sample], data, template=templates.auto_think)["input_ids"][0])
+    assert grpo_text.endswith(OPEN_THINK)
+    assert tok.decode(build_inputs(processor, [prompt_sample], data)["input_ids"][0]).endswith(CLOSED_THINK)
+
+    def trained(target: str) -> str:
+        sample = Sample(id="t", source="sft", images=prompt_sample.images,
+                        messages=[*prompt, {"role": "assistant", "content": [{"type": "text", "text": target}]}])
+        return tok.decode(SampleEncoder(processor, data).encode(sample).input_ids)
+
+    closed = grpo_text[:-len(OPEN_THINK)] + CLOSED_THINK
+    reasoned, direct = trained("<think>I compare.</think><answer>A</answer>"), trained("<answer>A</answer>")
+    assert reasoned.startswith(grpo_text) and direct.startswith(grpo_text)
+    assert direct.startswith(closed) and not reasoned.startswith(closed)  # why thinking off never thought
+    end = "<|im_end|>\n"
+    opened = family.think_prefix(processor, True)
+    completion = reasoned[len(grpo_text):-len(end)]
+    assert completion == "I compare.\n</think>\n\n<answer>A</answer>"
+    assert parse_completion(completion, opened).has_think and not parse_completion(completion).has_think
+    no_think = parse_completion(direct[len(grpo_text):-len(end)], opened)
+    assert not no_think.has_think and no_think.answer == "A" and no_think.think == "\n\n"

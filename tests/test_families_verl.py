@@ -2,7 +2,9 @@
 transformers 5.10): every prompt of the every-metric stand-in (tests/fixtures_verl.py) is kept and counts exactly the
 tokens the project counted with transformers 5.23, images at the project's sizes (16 px patches for Qwen3-VL and
 Qwen3.5, 14 px for Qwen2-VL; grid = size / patch), the prompts rendered with the family's template arguments
-(Qwen3.5: ``enable_thinking=False``, as TRL and the token counts render them; none for the others). verl 0.9.1
+(Qwen3.5: ``enable_thinking=True``: the auto_think template asks for ``<think>``, so the prompts open the native
+think block, as TRL and the token counts render them, and the reward adapter is told the open block,
+``reward_kwargs.opened``; none for the others). verl 0.9.1
 patches these model types (verl/models/transformers/monkey_patch.py: qwen2_vl, qwen3_vl / qwen3_vl_moe,
 qwen3_5 / qwen3_5_moe; Qwen3-VL's rope index in verl/models/transformers/qwen3_vl.py). verl training itself (Ray,
 vLLM/SGLang rollouts, flash-attention / flash-linear-attention) is GPU-only and not run here."""
@@ -21,7 +23,7 @@ from fixtures_verl import verl_env, write_metric_source
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 # tiny model -> (verl's processor class, patch size in pixels, data.apply_chat_template_kwargs in verl's config)
-ROWS = {"tiny-qwen3.5": ("Qwen3VLProcessor", 16, {"enable_thinking": False}),
+ROWS = {"tiny-qwen3.5": ("Qwen3VLProcessor", 16, {"enable_thinking": True}),
         "tiny-qwen3-vl": ("Qwen3VLProcessor", 16, {}),
         "tiny-qwen2-vl": ("Qwen2VLProcessor", 14, {})}
 
@@ -41,6 +43,8 @@ def test_verls_rlhfdataset_reads_the_export_with_the_projects_token_counts(model
     out = tmp_path / "run" / "verl"
     config = yaml.safe_load((out / "grpo_verl.yaml").read_text())
     assert (config["data"].get("apply_chat_template_kwargs") or {}) == template_kwargs
+    assert config["reward"]["custom_reward_function"]["reward_kwargs"].get("opened", "") == (
+        "<think>\n" if template_kwargs else "")
     rows = read_parquet(out / "train.parquet")
 
     proc = subprocess.run([str(verl_env()), str(REPO / "scripts" / "verl" / "check_dataset.py"),

@@ -192,7 +192,7 @@ def test_a_batch_is_parsed_once_for_the_four_functions_and_recognised_by_its_con
 
     parsed = []
     real = grpo.parse_completion
-    monkeypatch.setattr(grpo, "parse_completion", lambda text: parsed.append(text) or real(text))
+    monkeypatch.setattr(grpo, "parse_completion", lambda text, *opened: parsed.append(text) or real(text, *opened))
     funcs = make_reward_funcs(RewardConfig(**WORDS))
     completions = ["<answer>B</answer>", "<answer>A</answer>"]
     first = [f(prompts=["q"] * 2, completions=completions, **_columns(2)) for f in funcs]
@@ -202,3 +202,30 @@ def test_a_batch_is_parsed_once_for_the_four_functions_and_recognised_by_its_con
     assert funcs[0](prompts=["q"] * 2, completions=completions[::-1], **_columns(2)) == [0.0, 1.0]
     assert funcs[0](prompts=["q"] * 2, completions=completions, **_columns(2, answer="A")) == [0.0, 1.0]
     assert len(parsed) == 6
+
+
+def test_a_completion_inside_a_think_block_its_prompt_opened_is_read_after_that_block():
+    """Qwen3.5 with thinking on: the prompt ends ``<think>\\n``, the completion is the reasoning, ``</think>`` and the
+    answer. Read with ``opened`` it is a reasoned answer (format 1, the L3 bonus, lengths of the generated text
+    only); read without it, the same text has no think block. A continuation that closes the block empty answers
+    without thinking."""
+    from train.grpo.telemetry import LevelTelemetry
+
+    cfg = RewardConfig(mode="auto_think", levels={"L3": LevelShaping(reasoning_bonus=0.2)}, **WORDS)
+    reasoned = f"{THOUGHT}\n</think>\n\n<answer>B</answer>"
+    direct = "\n</think>\n\n<answer>B</answer>"
+    cols = _columns(2, level="L3")
+    funcs = make_reward_funcs(cfg, opened="<think>\n")
+    out = {f.__name__: f(prompts=["q"] * 2, completions=[reasoned, direct], **cols) for f in funcs}
+    assert out["accuracy"] == [1.0, 1.0] and out["format"] == [1.0, 1.0]
+    assert out["reasoning"] == [0.2, 0.0]
+    plain = {f.__name__: f(prompts=["q"] * 2, completions=[reasoned, direct], **cols) for f in make_reward_funcs(cfg)}
+    assert plain["reasoning"] == [0.0, 0.0] and plain["format"] == [0.0, 0.0]  # "</think>" without its "<think>"
+    assert _total(cfg, reasoned, "L3", opened="<think>\n")["reasoning"] == 0.2
+
+    tel = LevelTelemetry(weights=reward_weights(cfg), eos_token_ids=[], opened="<think>\n")
+    wrapped = tel.wrap(funcs)
+    completions = [reasoned, direct]
+    for f in wrapped:
+        f(prompts=["q"] * 2, completions=completions, **cols)
+    assert tel.last["L3/think_fraction"] == 0.5 and tel.last["think_fraction"] == 0.5

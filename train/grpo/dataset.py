@@ -29,6 +29,7 @@ from rewards.answers import answer_problem
 from rewards.metrics import is_mcq, needs_judge
 from rewards.shaping import task_override, unmatched_task_keys
 from train.grpo.prompts import PromptError, build_prompt, count_media_parts, template_for
+from train.models import thinking_for
 
 if TYPE_CHECKING:
     from train.config import Recipe
@@ -147,8 +148,10 @@ class PromptLengthCounter:
     Fallback (processors without it): the full processor on text and images.
     """
 
-    def __init__(self, processor):
+    def __init__(self, processor, thinking: bool = False):
         self.processor = processor
+        self.thinking = thinking
+        """The template's thinking switch, as TRL renders the prompts (``train.models.thinking_for``)."""
         self.tokenizer = getattr(processor, "tokenizer", processor)
         image_token = getattr(processor, "image_token", None)
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(image_token) if image_token else None
@@ -164,11 +167,11 @@ class PromptLengthCounter:
         return family_for_processor(self.processor).resized_image_sizes(self.processor, images)
 
     def text(self, prompt: list[dict[str, Any]]) -> str:
-        """The generation prompt as TRL renders it (the family's template arguments, thinking off:
+        """The generation prompt as TRL renders it (the family's template arguments with :attr:`thinking`:
         train/grpo/trl_backend.py hands TRL the same ``chat_template_kwargs``)."""
         from train.models import render_chat
 
-        return render_chat(self.processor, prompt, add_generation_prompt=True, thinking=False)
+        return render_chat(self.processor, prompt, add_generation_prompt=True, thinking=self.thinking)
 
     def count(self, prompt: list[dict[str, Any]], images: list) -> tuple[int, int]:
         """(total prompt tokens, image tokens) of ``prompt`` with ``images`` (PIL, in placeholder order)."""
@@ -251,7 +254,7 @@ def load_prompts(recipe: Recipe, processor, samples: Iterable[Sample] | None = N
     grpo = recipe.grpo
     backend = backend or grpo.backend
     template = template_for(grpo.templates, grpo.prompt_mode)
-    counter = PromptLengthCounter(processor)
+    counter = PromptLengthCounter(processor, thinking=thinking_for(template))
     tracker = BadSampleTracker.from_config(recipe.data)
     keep_levels = set(grpo.levels)
     reward = recipe.reward

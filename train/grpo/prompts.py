@@ -31,6 +31,16 @@ def template_for(templates, mode: str) -> str:
     return text
 
 
+def prompt_thinking(grpo) -> bool:
+    """Whether the GRPO prompts are rendered with the chat template's thinking switch on: when the
+    ``grpo.prompt_mode`` template asks for a ``<think>`` block (``train.models.thinking_for``). Qwen3.5's prompt
+    then opens its native think block, which the completion continues and closes; TRL's and verl's template
+    arguments, the prompt-length check and the reward's reading of a completion all follow this one answer."""
+    from train.models import thinking_for
+
+    return thinking_for(template_for(grpo.templates, grpo.prompt_mode))
+
+
 def _last_user_text(messages: list[Message]) -> tuple[int, int | None]:
     """(message index, part index) of the last text of the last user turn; part None = string content."""
     for mi in range(len(messages) - 1, -1, -1):

@@ -13,7 +13,8 @@ appear beside TRL's own metrics in every logger (metrics.jsonl, TensorBoard, wan
     think_fraction           the same over all levels (TRL already logs reward, lengths and clipped_ratio)
 
 A completion counts as thinking exactly when the reasoning reward would pay for it: rewards.completion parses
-both (a non-blank think block opening the completion).
+both (a non-blank think block opening the completion), each after the think block its prompt opened (``opened``:
+Qwen3.5 with thinking on ends its generation prompt with ``<think>\n``, so the completion starts inside it).
 
 Samples without a level are reported under ``other``.
 """
@@ -36,8 +37,10 @@ def _mean(values: Sequence[float]) -> float | None:
 class LevelTelemetry:
     """Wraps reward functions and logs per-level statistics of every scored batch."""
 
-    def __init__(self, weights: Sequence[float], eos_token_ids: Sequence[int], prefix: str = ""):
+    def __init__(self, weights: Sequence[float], eos_token_ids: Sequence[int], prefix: str = "", opened: str = ""):
         self.weights = list(weights)
+        self.opened = opened
+        """The think block the generation prompts leave open, read before every completion."""
         self.eos = set(int(t) for t in eos_token_ids)
         self.prefix = prefix
         self._names: list[str] = []
@@ -95,7 +98,7 @@ class LevelTelemetry:
             vals = [(w, components[name][i]) for w, name in zip(self.weights, self._names)]
             finite = [w * v for w, v in vals if not math.isnan(v)]
             totals.append(sum(finite) if finite else float("nan"))
-        think = [1.0 if parse_completion(t).has_think else 0.0 for t in texts]
+        think = [1.0 if parse_completion(t, self.opened).has_think else 0.0 for t in texts]
         lengths = [float(len(x)) if x is not None else float("nan") for x in ids]
         truncated = [float(bool(x) and int(x[-1]) not in self.eos) if x is not None else float("nan") for x in ids]
 

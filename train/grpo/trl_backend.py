@@ -78,12 +78,13 @@ def trainer_class():
 
 # ---------------------------------------------------------------------------- pieces
 
-def reward_functions(recipe: Recipe, tokenizer=None):
+def reward_functions(recipe: Recipe, tokenizer=None, opened: str = ""):
     """(reward functions in TRL's calling convention, their weights) from the rewards package; ``tokenizer``
-    (the processor's) counts lengths when ``reward.length_unit=tokens``."""
+    (the processor's) counts lengths when ``reward.length_unit=tokens``; ``opened``: the think block the
+    generation prompts leave open (``train.grpo.prompts.prompt_thinking``), read before every completion."""
     from rewards.grpo import make_reward_funcs, reward_weights
 
-    return make_reward_funcs(recipe.reward, tokenizer=tokenizer), reward_weights(recipe.reward)
+    return make_reward_funcs(recipe.reward, tokenizer=tokenizer, opened=opened), reward_weights(recipe.reward)
 
 
 def pick_generation(grpo: GRPOConfig, device: str) -> tuple[bool, str]:
@@ -148,13 +149,14 @@ def grpo_arguments(recipe: Recipe, ctx: RunContext, use_vllm: bool, reward_weigh
     )
 
 
-def trl_chat_template_kwargs(processor) -> dict:
+def trl_chat_template_kwargs(processor, thinking: bool = False) -> dict:
     """GRPOConfig.chat_template_kwargs: TRL renders the prompts itself, so it gets the family's template arguments
-    with thinking off, as the prompt lengths were counted (train/grpo/dataset.py) and as SFT samples were rendered
-    (Qwen3.5: the generation prompt closes its think block empty; the recipe's prompt template asks for reasoning)."""
+    with the prompts' thinking switch (``train.grpo.prompts.prompt_thinking``), as the prompt lengths were counted
+    (train/grpo/dataset.py). Qwen3.5 with thinking on: the prompt opens ``<think>\\n``, a prefix of every SFT
+    sample's rendering; off: the block is closed empty (only a sample without reasoning continues that)."""
     from train.models import family_for_processor
 
-    return family_for_processor(processor).chat_template_kwargs(thinking=False)
+    return family_for_processor(processor).chat_template_kwargs(thinking=thinking)
 
 
 def suppressed_tokens(processor, model) -> list[int]:
@@ -229,8 +231,13 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
     dataset = to_hf_dataset(prompts, recipe.data)
     open_run_dir(recipe, ctx.rerun, ctx.rank, "grpo", decontamination)  # rank 0: the previous run resumed or moved aside
 
-    funcs, weights = reward_functions(recipe, processor.tokenizer)
-    telemetry = LevelTelemetry(weights, eos_token_ids=[])
+    from train.grpo.prompts import prompt_thinking
+    from train.models import family_for_processor
+
+    thinking = prompt_thinking(recipe.grpo)
+    opened = family_for_processor(processor).think_prefix(processor, thinking)  # Qwen3.5, thinking on: <think>
+    funcs, weights = reward_functions(recipe, processor.tokenizer, opened=opened)
+    telemetry = LevelTelemetry(weights, eos_token_ids=[], opened=opened)
     wrapped = telemetry.wrap(funcs)
     use_vllm, how = pick_generation(recipe.grpo, ctx.device)
     log.info("rollouts: %s", how)
@@ -238,7 +245,7 @@ def run_trl(recipe: Recipe, flags: list[str], callbacks: tuple = (), decontamina
         init_process_group(ctx.device, recipe.train.collective_timeout_s,
                            use_deepspeed=recipe.grpo.beta > 0 and bool(recipe.train.deepspeed) and ctx.device == "cpu")
     args = grpo_arguments(recipe, ctx, use_vllm, weights)
-    args.chat_template_kwargs = trl_chat_template_kwargs(processor)
+    args.chat_template_kwargs = trl_chat_template_kwargs(processor, thinking)
     model, _, counts = prepare_model(recipe, ctx.device)
     args.generation_kwargs = {**(args.generation_kwargs or {}),
                               **suppression_kwargs(suppressed_tokens(processor, model), use_vllm)}

@@ -54,23 +54,26 @@ def verl_python(recipe: Recipe) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def reward_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """What the reward adapter receives besides the sample: the recipe's reward section as plain data, and
-    with ``reward.length_unit=tokens`` the policy's tokenizer (the model path) to count lengths as TRL does."""
+def reward_kwargs(recipe: Recipe, opened: str = "") -> dict[str, Any]:
+    """What the reward adapter receives besides the sample: the recipe's reward section as plain data, with
+    ``reward.length_unit=tokens`` the policy's tokenizer (the model path) to count lengths as TRL does, and the
+    think block the prompts leave open (``opened``, read before each response as the TRL path does)."""
     kwargs: dict[str, Any] = {"reward_config": dataclasses.asdict(recipe.reward)}
+    if opened:
+        kwargs["opened"] = opened
     if recipe.reward.length_unit == "tokens":
         kwargs["tokenizer"] = _resolved_model_path(recipe.model.name_or_path)
     return kwargs
 
 
-def chat_template_kwargs(name_or_path: str) -> dict[str, Any]:
-    """The model family's template arguments with thinking off (train/models: Qwen3.5 ``enable_thinking=False``),
-    for verl's ``data.apply_chat_template_kwargs``; {} (with a warning) when the checkpoint's config.json cannot be
-    read here."""
+def chat_template_kwargs(name_or_path: str, thinking: bool = False) -> dict[str, Any]:
+    """The model family's template arguments with the prompts' thinking switch (``prompt_thinking``; Qwen3.5:
+    ``enable_thinking``), for verl's ``data.apply_chat_template_kwargs``; {} (with a warning) when the checkpoint's
+    config.json cannot be read here."""
     from train.models import UnsupportedFamily, family_for_checkpoint
 
     try:
-        return family_for_checkpoint(name_or_path).chat_template_kwargs(thinking=False)
+        return family_for_checkpoint(name_or_path).chat_template_kwargs(thinking=thinking)
     except UnsupportedFamily as exc:  # e.g. a hub id not in the local cache
         log.warning("data.apply_chat_template_kwargs left at verl's default: %s", exc)
         return {}
@@ -121,10 +124,14 @@ def attention_keys(flash_attn: bool) -> dict[str, Any]:
     return {"use_remove_padding": False, "override_config": {"attn_implementation": "sdpa"}}
 
 
-def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: bool | None = None) -> dict[str, Any]:
+def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: bool | None = None,
+                 opened: str = "") -> dict[str, Any]:
     """The verl config (as a dict) for ``recipe``: verl's ppo_trainer defaults + these keys. Every recipe key it
     cannot carry is logged here, once (:func:`uncarried`). ``flash_attn``: whether verl's environment has
-    flash-attn (None: look it up, :func:`verl_has_flash_attn`)."""
+    flash-attn (None: look it up, :func:`verl_has_flash_attn`). ``opened``: the think block the prompts leave open
+    (``ModelFamily.think_prefix``), for the reward adapter."""
+    from train.grpo.prompts import prompt_thinking
+
     g, v, t, o, m = recipe.grpo, recipe.grpo.verl, recipe.train, recipe.optim, recipe.model
     if flash_attn is None:
         flash_attn = verl_has_flash_attn(recipe)
@@ -198,7 +205,7 @@ def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: b
         },
         "reward": {
             "custom_reward_function": {"path": str(REWARD_FILE), "name": "compute_score",
-                                       "reward_kwargs": reward_kwargs(recipe)},
+                                       "reward_kwargs": reward_kwargs(recipe, opened)},
             "reward_manager": {"name": "naive"},
         },
         "trainer": {
@@ -217,7 +224,7 @@ def build_config(recipe: Recipe, train_file: Path, val_file: Path, flash_attn: b
         },
         "ray_kwargs": {"ray_init": {"runtime_env": {"env_vars": env_vars}}},
     }
-    template_kwargs = chat_template_kwargs(m.name_or_path)
+    template_kwargs = chat_template_kwargs(m.name_or_path, prompt_thinking(recipe.grpo))
     if template_kwargs:  # verl's RLHFDataset renders the prompts with these, as the TRL path and the counts do
         cfg["data"]["apply_chat_template_kwargs"] = template_kwargs
     if t.resume not in ("auto", "never"):
@@ -261,8 +268,10 @@ def _bench_rows(recipe: Recipe, processor):
 def prepare(recipe: Recipe, decontamination: dict | None = None) -> tuple[Path, list[str]]:
     """Write parquet files and config; return (config path, command). ``decontamination``: for run_info.json."""
     from train.grpo.dataset import load_prompts
+    from train.grpo.prompts import prompt_thinking
     from train.grpo.verl_export import write_parquet
     from train.model_loading import load_processor
+    from train.models import family_for_processor
     from train.run_info import write_run_info
 
     out = verl_dir(recipe)
@@ -277,7 +286,8 @@ def prepare(recipe: Recipe, decontamination: dict | None = None) -> tuple[Path, 
             else min(16, len(prompts.rows))
         val_rows = prompts.rows[:n_val]
     val_file = write_parquet(val_rows, out / "val.parquet", recipe.data)
-    cfg = build_config(recipe, train_file.resolve(), val_file.resolve())
+    opened = family_for_processor(processor).think_prefix(processor, prompt_thinking(recipe.grpo))
+    cfg = build_config(recipe, train_file.resolve(), val_file.resolve(), opened=opened)
     config_path = write_config(cfg, out)
     return config_path, command(recipe, config_path)
 

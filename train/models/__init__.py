@@ -5,7 +5,7 @@ subclassing ``ModelFamily`` with ``@register``, its import in registry.py, a tin
 row in tests/test_families*.py (docs/MODELS.md).
 """
 
-from train.models.base import GROUPS, ModelFamily, ModuleGroups, UnsupportedFamily  # noqa: F401
+from train.models.base import GROUPS, ModelFamily, ModuleGroups, UnsupportedFamily, thinking_for  # noqa: F401
 from train.models.registry import (  # noqa: F401
     config_json,
     families,

@@ -22,7 +22,8 @@ What a family answers (attribute or method, and who asks):
   the verl export (train/grpo/dataset.py);
 - ``render_chat(processor, messages, add_generation_prompt, thinking)`` -- the chat template with the family's
   arguments (``chat_template_kwargs``); every caller renders through it (collation, token counts, GRPO prompts,
-  evaluation); TRL and verl are handed the same arguments;
+  evaluation); TRL and verl are handed the same arguments; ``thinking`` is :func:`thinking_for` the prompt's
+  template, and ``think_prefix`` says which think block such a prompt leaves open for the completion;
 - ``lmms_model``, ``lmms_resize(image)``, ``lmms_processor_kwargs()``, ``lmms_system_prompt``,
   ``lmms_chat_template_kwargs`` / ``render_lmms_chat`` -- lmms-eval's wrapper for the family, its input sizing,
   system turn and template arguments (eval_hooks/inputs.py, eval_hooks/lmms.py);
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 GROUPS = ("vision", "projector", "llm")
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"  # the think block of the GRPO templates and Qwen3/3.5 templates
 MODELS_DOC = "docs/MODELS.md"
 IGNORE_INDEX = -100
 
@@ -145,10 +147,31 @@ class ModelFamily:
                     thinking: bool = False) -> str:
         """The chat template rendered (text, placeholders unexpanded) with the family's arguments: the one way the
         project renders a conversation, so that training, token counting, GRPO prompts and evaluation agree.
-        ``thinking=False`` (every recipe's answers carry their own reasoning, if any): Qwen3.5's generation prompt
-        closes its think block empty, as its training samples were rendered."""
+        ``thinking``: off (Qwen3.5's generation prompt closes its think block empty, which a trained answer without
+        reasoning continues) unless the prompt asks for a ``<think>`` block (:func:`thinking_for`): then Qwen3.5's
+        prompt opens the block (:meth:`think_prefix`), which every trained answer continues."""
         return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
                                              **self.chat_template_kwargs(thinking))
+
+    def think_prefix(self, processor, thinking: bool) -> str:
+        """The think block a generation prompt rendered with ``thinking`` leaves open ("" when none): Qwen3.5 with
+        thinking on ends its prompt with ``<think>\\n``, so a completion is the reasoning, ``</think>`` and the
+        answer, and the reward, the telemetry and the evaluation's answer extraction read ``prefix + completion``
+        (rewards.completion.parse_completion's ``opened``). Read off a rendered one-turn prompt, so a real
+        checkpoint's own template answers for itself."""
+        cache = getattr(processor, "_family_think_prefix", None)
+        if cache is None:
+            cache = {}
+            try:
+                processor._family_think_prefix = cache
+            except AttributeError:
+                pass
+        if thinking not in cache:
+            probe = [{"role": "user", "content": [{"type": "text", "text": "?"}]}]
+            text = self.render_chat(processor, probe, add_generation_prompt=True, thinking=thinking)
+            at = text.rfind(THINK_OPEN)
+            cache[thinking] = text[at:] if at != -1 and THINK_CLOSE not in text[at:] else ""
+        return cache[thinking]
 
     def render_lmms_chat(self, processor, messages: list) -> str:
         """A generation prompt as lmms-eval's wrapper for the family renders it (its own template arguments,
@@ -231,6 +254,16 @@ class ModelFamily:
         grpo = getattr(recipe, "grpo", None)
         if grpo is not None and getattr(grpo, "backend", None) == "verl" and self.verl_refusal:
             raise ValueError(f"grpo.backend=verl: {self.name}: {self.verl_refusal}")
+
+
+def thinking_for(template: str | None) -> bool:
+    """Whether a prompt asked through ``template`` is rendered with the chat template's thinking switch on: yes
+    when the template asks for a ``<think>`` block (the GRPO templates ``think`` and ``auto_think``, and an
+    evaluation asked through them). Then the native think block is the one the question asks for: Qwen3.5's
+    generation prompt opens ``<think>\\n`` and is a prefix of every sample SFT trained (with or without reasoning),
+    where thinking off closes the block empty and only a sample without reasoning continues it (docs/MODELS.md).
+    A template without a switch renders the same either way."""
+    return template is not None and THINK_OPEN in template
 
 
 # ---------------------------------------------------------------------- registry

@@ -9,8 +9,11 @@ What differs from the other Qwen families:
   predecessor's state (tests/test_families2.py measures the leak). verl packs Qwen3.5 with flash-linear-attention
   kernels that honour boundaries (GPU only, not here);
 - the chat template thinks by default: the generation prompt opens ``<think>\\n`` unless
-  ``enable_thinking=False``, and an assistant turn with no reasoning is trained as ``<think>\\n\\n</think>\\n\\n``
-  + answer. The assistant span is still ``<|im_start|>assistant\\n`` ... ``<|im_end|>`` (think block included);
+  ``enable_thinking=False``, and an assistant turn is trained as ``<think>\\n{reasoning}\\n</think>\\n\\n`` + answer
+  (the block empty without reasoning). The assistant span is still ``<|im_start|>assistant\\n`` ... ``<|im_end|>``
+  (think block included). A prompt that asks for ``<think>`` (auto_think, think) renders with thinking on: its open
+  block (``think_prefix``) starts every trained answer, and the completion carries the reasoning and ``</think>``
+  (docs/MODELS.md, "Auto-think on Qwen3.5");
 - lmms-eval's ``qwen3_5`` wrapper (0.7.3, ``models/simple/qwen3_5.py`` over ``qwen3_vl.py``): images go as PIL
   through qwen-vl-utils' ``fetch_image`` with ``image_patch_size=16`` within min 64x32x32 / max 128x32x32
   pixels (no JPEG round trip, unlike the qwen2_5_vl wrapper), the processor is then called with
@@ -51,10 +54,9 @@ class Qwen3_5(QwenVLFamily):
     tiny_name = "tiny-qwen3.5"
 
     def chat_template_kwargs(self, thinking: bool) -> dict:
-        """Arguments that make the generation prompt match how a sample was trained (every caller that renders a
-        generation prompt should pass them). Qwen3.5's template opens a think block
-        by default; a recipe whose answers carry no ``<think>`` trains ``<think>\\n\\n</think>\\n\\n`` + answer, so
-        its prompts need ``enable_thinking=False`` (the template then closes the block empty)."""
+        """Qwen3.5's thinking switch. Off: the generation prompt closes the think block empty, as an answer trained
+        without reasoning continues (``<think>\\n\\n</think>\\n\\n`` + answer). On (prompts that ask for ``<think>``):
+        the prompt opens the block, which every trained answer continues, reasoned or not."""
         return {"enable_thinking": bool(thinking)}
 
     def position_fn(self, model):
