@@ -169,7 +169,7 @@ def run(settings: Settings) -> CheckResult:
     leak_control, _ = isolation(model, control, spans)
     with torch.no_grad():
         loss_leak = float(model(**control).loss)
-    m = {"loss_packed": float(loss_packed), "loss_alone": loss_alone,
+    m = {"loss_packed": float(loss_packed.detach()), "loss_alone": loss_alone,
          "loss_rel_diff": rel_diff(float(loss_packed), loss_alone),
          "control_loss_no_boundaries": loss_leak, "control_rel_diff": rel_diff(loss_leak, loss_alone),
          "cross_sample_grad_max": leak_packed, "own_sample_grad_max": self_packed,
