@@ -43,6 +43,9 @@ def test_packing_check_skips_a_family_that_refuses_packing(tmp_path):
     family = family_for_checkpoint("tiny-qwen3.5")
     res = c_packing.run(_settings("tiny-qwen3.5", tmp_path))
     assert res.status == "skipped" and res.reason == f"{family.name}: {family.packing_refusal}"
+    from bench.gpu_check.record import table
+
+    assert f"  packing: skipped: {family.name}: {family.packing_refusal}" in table({"packing": res}, "cpu-smoke")
 
 
 def _patches_seen_by_the_tower(model, batch) -> int:
