@@ -6,6 +6,11 @@ checkpoint. ``model.name_or_path=tiny-qwen3-vl`` (any name of :data:`BUILDERS`) 
 
 Adding a family's tiny model: a module ``train/tiny/<family>.py`` with ``NAME``, ``VERSION`` and
 ``build(seed) -> (model, processor)``, and one line in :data:`BUILDERS`.
+
+The cache (``~/.cache/spatialtree``, shared by every checkout) is keyed by a hash of this package's modules as
+the process imported them: they are compiled from the very bytes that are hashed (:class:`_RecordingLoader`), so
+a process started before someone edited a builder stores its output under its own code's key, never under the
+edited code's. Directories are written to a temporary sibling and renamed into place.
 """
 
 from __future__ import annotations
