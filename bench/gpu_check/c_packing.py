@@ -1,5 +1,6 @@
-"""Packing: a packed micro-batch (train/packing.py: Qwen2.5-VL mrope position ids, text positions restarting
-per sample) gives the same loss and gradients as every sample run alone.
+"""Packing: a packed micro-batch (train/packing.py: the model family's position ids, text positions restarting
+per sample) gives the same loss and gradients as every sample run alone, for any family that packs (a family that
+refuses packing, e.g. Qwen3.5, is skipped with its reason).
 
 On a GPU with flash-attn: ``flash_attention_2`` in bf16. The samples take several bins of at most the longest
 sample's length, and the collator (train/packing.py, for the attention the model was loaded with:
@@ -46,22 +47,24 @@ def _label_count(enc) -> int:
     return int((enc.labels[1:] != IGNORE_INDEX).sum())
 
 
-def _without_boundaries(packed: dict) -> dict:
-    """The same rows as one causal sequence each: text positions 0..L-1, no block mask."""
+def _without_boundaries(family, packed: dict) -> dict:
+    """The same rows as one causal sequence each: text positions 0..L-1 (the family's restarting row), no block
+    mask."""
     import torch
 
     leak = dict(packed)
     pos = packed["position_ids"].clone()
-    rows, length = pos.shape[1], pos.shape[2]
-    pos[0] = torch.arange(length, device=pos.device).expand(rows, -1)
+    text = family.text_positions(pos)  # a view into pos
+    rows, length = text.shape
+    text[...] = torch.arange(length, device=pos.device).expand(rows, -1)
     leak["position_ids"] = pos
     leak.pop("attention_mask", None)
     return leak
 
 
-def last_samples(packed: dict) -> list[tuple[int, int, int]]:
+def last_samples(family, packed: dict) -> list[tuple[int, int, int]]:
     """(row, start, end) of the last sample of every packed row that holds two or more samples."""
-    text_pos, labels = packed["position_ids"][0], packed["labels"]
+    text_pos, labels = family.text_positions(packed["position_ids"]), packed["labels"]
     spans = []
     for row in range(labels.shape[0]):
         real = inputs.sample_spans(text_pos[row], labels[row])
@@ -107,13 +110,12 @@ def run(settings: Settings) -> CheckResult:
 
     from train.collate import pad_batch
     from train.model_loading import attention_of
+    from train.models import family_for_checkpoint
     from train.packing import first_fit_decreasing, pack_batch, rope_index_fn
 
-    r = CheckResult(NAME, "packed micro-batch (mrope position ids, samples apart) vs every sample alone: "
-                          "token-mean loss and gradients of every trainable parameter")
-    from train.models import family_for_checkpoint
-
     family = family_for_checkpoint(settings.model)
+    r = CheckResult(NAME, f"packed micro-batch ({family.name}'s packed position ids, samples apart) vs every sample "
+                          "alone: token-mean loss and gradients of every trainable parameter")
     if family.packing_refusal:  # e.g. Qwen3.5's linear-attention state (train/models/qwen3_5.py)
         return r.skip(f"{family.name}: {family.packing_refusal}")
     r.tolerances = tolerances(settings.smoke)
@@ -161,17 +163,18 @@ def run(settings: Settings) -> CheckResult:
         loss_alone += float(out.loss.detach()) * n / total
     grads_alone = inputs.trainable_grads(model)
 
-    spans = last_samples(packed)
+    spans = last_samples(family, packed)
     leak_packed, self_packed = isolation(model, packed, spans)
-    leak_control, _ = isolation(model, _without_boundaries(packed), spans)
+    control = _without_boundaries(family, packed)
+    leak_control, _ = isolation(model, control, spans)
     with torch.no_grad():
-        loss_leak = float(model(**_without_boundaries(packed)).loss)
-    m = {"loss_packed": float(loss_packed), "loss_alone": loss_alone,
+        loss_leak = float(model(**control).loss)
+    m = {"loss_packed": float(loss_packed.detach()), "loss_alone": loss_alone,
          "loss_rel_diff": rel_diff(float(loss_packed), loss_alone),
          "control_loss_no_boundaries": loss_leak, "control_rel_diff": rel_diff(loss_leak, loss_alone),
          "cross_sample_grad_max": leak_packed, "own_sample_grad_max": self_packed,
          "control_cross_sample_grad_max": leak_control,
-         "samples": len(encoded), "bins": bins, "rows": int(packed["input_ids"].shape[0]),
+         "samples": len(encoded), "bins": bins, "family": family.name, "rows": int(packed["input_ids"].shape[0]),
          "row_length": int(packed["input_ids"].shape[1]),
          "sample_lengths": [len(e) for e in encoded], "label_tokens": total, "dtype": str(model_dtype)}
     m.update(inputs.compare_grads(grads_packed, grads_alone))

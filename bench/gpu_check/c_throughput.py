@@ -47,6 +47,7 @@ def summarize(meter: dict, peak: flops.Peak) -> dict:
     if "rollouts" in meter:
         out["rollouts"] = meter["rollouts"]
     out["patches"] = sum(m["patches"] for m in micro)
+    out["packed"] = any(m.get("packed", False) for m in micro)
     return out
 
 
@@ -54,7 +55,7 @@ def run_kind(settings: Settings, kind: str, peak: flops.Peak) -> CheckResult:
     from bench import workload
     from bench.gpu_check import inputs
 
-    what = {"sft": "SFT step (packed, the recipe's GPU dtype and attention)",
+    what = {"sft": "SFT step (packed unless the family refuses packing, the recipe's GPU dtype and attention)",
             "grpo": "GRPO step (auto_think, 4 completions per prompt, rollout + update)"}[kind]
     r = CheckResult(f"throughput_{kind}", f"tokens/s per GPU and MFU of a {what} on one device")
     r.rule = "measured: finite, positive tokens/s over the timed steps (no threshold; compare with the anchors)"
@@ -78,6 +79,7 @@ def run_kind(settings: Settings, kind: str, peak: flops.Peak) -> CheckResult:
     r.measured = m
     r.exercised = (f"{settings.model}, {m['dtype']}, attention {m['attn_implementation']}, {m['device_name']}"
                    + (f", rollouts: {m['rollouts']}" if "rollouts" in m else "")
+                   + ((", packed" if m["packed"] else ", padded (the family refuses packing)") if kind == "sft" else "")
                    + (" (CPU smoke: MFU against a placeholder peak, not a GPU)" if settings.smoke else ""))
     conditions = {"positive finite tokens/s": 0 < m["tokens_per_s_per_gpu"] < float("inf")}
     if kind == "grpo":

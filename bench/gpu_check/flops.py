@@ -93,9 +93,14 @@ class ModelShape:
 
 
 def model_shape(model) -> ModelShape:
-    """Count a Qwen2.5-VL-style model's matmul weights (works on a PEFT/DeepSpeed-wrapped model's modules)."""
+    """Count a model's matmul weights by its family's module groups (train/models/: vision tower and projector vs
+    language model; works on a PEFT/DeepSpeed-wrapped model's modules)."""
     import torch
 
+    from train.models import family_for_model
+    from train.module_groups import group_of
+
+    groups = family_for_model(model).groups
     n_llm = n_vis = 0
     vision_trainable = False
     for name, module in model.named_modules():
@@ -103,9 +108,10 @@ def model_shape(model) -> ModelShape:
             continue
         w = module.weight
         numel = int(getattr(w, "ds_numel", 0) or w.numel())  # ZeRO-3 partitions weights: ds_numel is the full size
-        if ".visual." in f".{name}." or name.startswith("visual"):
+        group = group_of(f"{name}.weight", groups)
+        if group in ("vision", "projector"):
             n_vis += numel
-            vision_trainable |= bool(w.requires_grad) and ".merger." not in f".{name}."
+            vision_trainable |= bool(w.requires_grad) and group == "vision"
         else:
             n_llm += numel
     text = getattr(model.config, "text_config", model.config)

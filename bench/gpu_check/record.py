@@ -147,6 +147,6 @@ def table(checks: dict[str, CheckResult], mode: str) -> str:
         (c.name, c.status, f"{c.seconds:.0f}", _headline(c)) for c in checks.values()]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"gpu-check ({mode})"] + ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
-    lines += [f"  {c.name}: {c.reason}" for c in checks.values() if c.reason]
+    lines += [f"  {c.name}: {c.status}: {c.reason}" for c in checks.values() if c.reason]
     lines.append(", ".join(f"{n} {s}" for s, n in summary_counts(checks).items()))
     return "\n".join(lines)

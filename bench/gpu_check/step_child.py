@@ -19,13 +19,14 @@ from pathlib import Path
 WARM = 1
 
 
-def sft_overrides(root: str, batch: int) -> list[str]:
-    """The benchmark corpus mixed 7:3 (bench/workload.py), packed, the recipe's defaults otherwise."""
+def sft_overrides(root: str, batch: int, packing: bool = True) -> list[str]:
+    """The benchmark corpus mixed 7:3 (bench/workload.py), packed (unless the model's family refuses packing),
+    the recipe's defaults otherwise."""
     return [f"data.root={root}", f"data.registry={root}/registry.yaml", "data.max_length=4096", "mix.unit=samples",
             "mix.groups.short.weight=7", "mix.groups.short.sources=[short_mcq]", "mix.groups.long.weight=3",
             "mix.groups.long.sources=[long_conv]", "mix.upsample=true", "mix.budget.unit=epochs",
             "mix.budget.value=50", "mix.budget.group=long", f"train.per_device_batch_size={batch}",
-            "train.packing=true", "optim.warmup_ratio=0", "optim.scheduler=constant"]
+            f"train.packing={str(packing).lower()}", "optim.warmup_ratio=0", "optim.scheduler=constant"]
 
 
 def grpo_overrides(root: str, batch: int, completion: int) -> list[str]:
@@ -36,13 +37,13 @@ def grpo_overrides(root: str, batch: int, completion: int) -> list[str]:
             "grpo.max_prompt_length=512"]
 
 
-def sequence_stats(inputs: dict) -> dict:
+def sequence_stats(family, config, inputs: dict) -> dict:
     """Tokens, sum of squared sequence lengths, vision patches (and for GRPO the extra forward passes) of one
-    micro-batch as the trainer got it."""
+    micro-batch as the trainer got it; ``family`` (train/models/) says where the patches and the packed samples'
+    boundaries are."""
     import torch
 
-    patches = sum(int(inputs[k].prod(-1).sum()) for k in ("image_grid_thw", "video_grid_thw")
-                  if isinstance(inputs.get(k), torch.Tensor))
+    patches = family.vision_patches(config, inputs)
     if "completion_mask" in inputs:  # GRPO: prompt + completion per sequence
         # A completion the loss masks out (mask_truncated_completions) has an all-zero mask but was generated and
         # run through the model to its full width: count it so.
@@ -53,13 +54,15 @@ def sequence_stats(inputs: dict) -> dict:
         return {"lengths": lengths, "patches": patches, "forward_passes": passes, "completion_tokens": int(comp.sum())}
     labels = inputs["labels"]
     pos = inputs.get("position_ids")
-    if isinstance(pos, torch.Tensor) and pos.ndim == 3:  # packed: each sample's own length
+    if isinstance(pos, torch.Tensor):  # packed (train/packing.py; a padded batch has none): each sample's length
         from bench.gpu_check.inputs import sample_spans
 
-        lengths = [b - a for row in range(labels.shape[0]) for a, b in sample_spans(pos[0, row], labels[row])]
+        text = family.text_positions(pos)
+        lengths = [b - a for row in range(labels.shape[0]) for a, b in sample_spans(text[row], labels[row])]
     else:
         lengths = inputs["attention_mask"].sum(1).tolist()
-    return {"lengths": lengths, "patches": patches, "forward_passes": 0, "completion_tokens": 0}
+    return {"lengths": lengths, "patches": patches, "forward_passes": 0, "completion_tokens": 0,
+            "packed": isinstance(pos, torch.Tensor)}
 
 
 class StepMeter:
@@ -70,16 +73,18 @@ class StepMeter:
         from transformers import TrainerCallback
 
         from bench.gpu_check.flops import model_shape
+        from train.models import family_for_model
 
         cuda = torch.cuda.is_available()
         shape = model_shape(trainer.model)
+        family, config = family_for_model(trainer.model), trainer.model.config
         steps: list[dict] = []
         current: list[dict] = []
         original = trainer.compute_loss
 
         def compute_loss(model, inputs, *args, **kwargs):
             if model.training:
-                current.append(sequence_stats(inputs))
+                current.append(sequence_stats(family, config, inputs))
             return original(model, inputs, *args, **kwargs)
 
         trainer.compute_loss = compute_loss
@@ -114,9 +119,11 @@ def main(kind: str, out: str, root: str, device: str, model: str, steps: str) ->
               f"train.output_dir={out}", "train.save_steps=0", "train.logging_steps=1", "train.report_to=[]",
               "eval.bench=null", "data.decontaminate=off", *([] if gpu else ["train.num_threads=1"])]
     if kind == "sft":
+        from train.models import family_for_checkpoint
         from train.sft import run
 
-        recipe = load_recipe(None, [*sft_overrides(root, 8 if gpu else 2), *common])
+        packing = family_for_checkpoint(model).packing_refusal is None  # refused: the run is padded, and says so
+        recipe = load_recipe(None, [*sft_overrides(root, 8 if gpu else 2, packing), *common])
     else:
         from train.grpo.trl_backend import pick_generation
         from train.grpo.trl_backend import run_trl as run

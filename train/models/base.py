@@ -13,7 +13,9 @@ What a family answers (attribute or method, and who asks):
 - ``stop_token_ids(tokenizer)`` -- the end-of-turn and EOS ids a generated turn ends at (bench/gpu_check);
 - ``vision_keys`` -- processor outputs that are vision inputs, concatenated across samples (train/collate.py);
 - ``packing_refusal`` / ``position_fn(model)`` -- whether packing is possible and the per-sample position-id
-  rows a packed row needs (train/packing.py);
+  rows a packed row needs (train/packing.py); ``text_positions(position_ids)`` -- the row of them that restarts
+  per sample (bench/gpu_check);
+- ``vision_patches(config, batch)`` -- patches the vision tower runs on for a batch (bench/gpu_check's FLOPs);
 - ``vision_owner(model)`` / ``blank_vision_output(owner, kind)`` -- the module that runs the vision tower and one
   vision call on a blank input, summed to a scalar (train/uniform_vision.py, train/grpo/media.py);
 - ``token_counter(data_cfg, processor)`` -- exact token counts through the processor (data_mix/tokens.py);
@@ -189,6 +191,13 @@ class ModelFamily:
         """Encoded sample -> (rows, n) position ids for a packed row (rows = what the model's forward takes)."""
         raise ValueError(f"{self.name}: {self.packing_refusal}")
 
+    def text_positions(self, position_ids):
+        """The (batch, length) text positions inside a packed batch's ``position_ids``: they restart at 0 for every
+        packed sample (where transformers' flash path puts the sample boundaries; bench/gpu_check finds each
+        sample's span from them). A view: writing into it writes ``position_ids``. Default: one position row, the
+        ids themselves."""
+        return position_ids
+
     # ------------------------------------------------------------------ vision calls
     vision_attr: str = "visual"
     """Attribute of :meth:`vision_owner` that holds the vision tower (``visual`` for Qwen, ``vision_tower`` for
@@ -215,6 +224,15 @@ class ModelFamily:
         """One vision call (``kind`` is a pixel key) on the smallest blank input, every output summed to a
         scalar (deepstack features included): adding ``0 x`` it runs the tower without changing any number."""
         raise NotImplementedError
+
+    def vision_patches(self, config, batch) -> int:
+        """How many patches the vision tower runs on for ``batch`` (a processor output or a collated batch), before
+        any merge of patches into tokens: the P of the FLOPs counts (bench/gpu_check/flops.py). Default: the
+        layout rows of :attr:`grid_of` (t x h x w patches each)."""
+        import torch
+
+        return sum(int(batch[key].prod(-1).sum()) for key in self.grid_of.values()
+                   if isinstance(batch.get(key), torch.Tensor))
 
     # ------------------------------------------------------------------ tokens
     def token_counter(self, data_cfg, processor):

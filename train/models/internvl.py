@@ -77,6 +77,18 @@ class InternVL(ModelFamily):
         pixels = torch.zeros(1, vc.num_channels, h, w, dtype=param.dtype, device=param.device)
         return owner.get_image_features(pixel_values=pixels, return_dict=True).pooler_output.sum()
 
+    def vision_patches(self, config, batch) -> int:
+        """Tiles x patches per tile: every ``pixel_values`` tile (image crops, thumbnails and video frames alike) is
+        cut into patch_size patches by InternViT (its class token, one per tile, is not a patch)."""
+        import torch
+
+        pixels = batch.get("pixel_values")
+        if not isinstance(pixels, torch.Tensor) or pixels.numel() == 0:
+            return 0
+        size = config.vision_config.patch_size
+        ph, pw = (size, size) if isinstance(size, int) else size
+        return int(pixels.shape[0]) * (int(pixels.shape[-2]) // ph) * (int(pixels.shape[-1]) // pw)
+
     # ------------------------------------------------------------------ tokens
     def suppressed_token_ids(self, processor, model) -> list[int]:
         tok = processor.tokenizer

@@ -86,6 +86,10 @@ class QwenVLFamily(ModelFamily):
 
         return positions
 
+    def text_positions(self, position_ids):
+        """Row 0 of the 4 packed position rows: the text positions (rows 1-3 are the 3-D rope positions)."""
+        return position_ids[0]
+
     # ------------------------------------------------------------------ vision calls
     def blank_vision_output(self, owner, kind: str):
         import torch

@@ -6,13 +6,20 @@ checkpoint. ``model.name_or_path=tiny-qwen3-vl`` (any name of :data:`BUILDERS`) 
 
 Adding a family's tiny model: a module ``train/tiny/<family>.py`` with ``NAME``, ``VERSION`` and
 ``build(seed) -> (model, processor)``, and one line in :data:`BUILDERS`.
+
+The cache (``~/.cache/spatialtree``, shared by every checkout) is keyed by a hash of this package's modules as
+the process imported them: they are compiled from the very bytes that are hashed (:class:`_RecordingLoader`), so
+a process started before someone edited a builder stores its output under its own code's key, never under the
+edited code's. Directories are written to a temporary sibling and renamed into place.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.machinery
 import os
+import sys
 from pathlib import Path
 
 BUILDERS: dict[str, str] = {
@@ -28,6 +35,43 @@ BUILDERS: dict[str, str] = {
 
 TINY_NAME = "tiny-qwen2.5-vl"
 """The default model of every recipe (the paper's family)."""
+
+
+CACHE_KEY_SCHEME = b"tiny-cache-key/2\0"
+"""Part of every cache key: keys of scheme 1 hashed the builder files as they were on disk when the key was
+computed, not the code the process had imported (a process that imported a builder before someone edited it
+stored the old code's output under the new code's key); no directory named by scheme 1 is reused."""
+
+LOADED_SOURCE: dict[str, tuple[str, bytes]] = globals().get("LOADED_SOURCE", {})  # kept across a reload
+"""Module name -> (file, source bytes) of every ``train.tiny`` submodule this process imported: exactly the bytes
+its code was compiled from."""
+
+
+class _RecordingLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a ``train.tiny`` submodule from source bytes read once and kept in :data:`LOADED_SOURCE`
+    (no bytecode cache: the cache key must hash the code that runs, not a file that may have changed since)."""
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        data = self.get_data(path)
+        LOADED_SOURCE[fullname] = (path, data)
+        return self.source_to_code(data, path)
+
+
+class _RecordingFinder:
+    """Meta-path finder that gives ``train.tiny``'s submodules a :class:`_RecordingLoader`."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not fullname.startswith(__name__ + "."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path or __path__)
+        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _RecordingLoader(fullname, spec.origin)
+        return spec
+
+
+if not any(type(f).__name__ == "_RecordingFinder" for f in sys.meta_path):
+    sys.meta_path.insert(0, _RecordingFinder())
 
 
 def builder(name: str):
@@ -50,16 +94,34 @@ def write_tiny(out: str | Path, seed: int = 0, name: str = TINY_NAME) -> Path:
     return write_model_dir(out, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed})
 
 
+def builder_modules() -> list[str]:
+    """Every module of this package a build may run (all of them but ``__init__`` and ``__main__``)."""
+    return sorted(f"{__name__}.{p.stem}" for p in Path(__file__).parent.glob("*.py")
+                  if p.stem not in ("__init__", "__main__"))
+
+
+def loaded_source(module: str) -> bytes:
+    """The source bytes ``module`` (a ``train.tiny`` submodule) was compiled from in this process, importing it
+    first if need be."""
+    if module not in LOADED_SOURCE:
+        if module in sys.modules:
+            raise RuntimeError(f"{module} was imported without train.tiny's recording loader: its source is unknown")
+        importlib.import_module(module)
+    return LOADED_SOURCE[module][1]
+
+
 def source_hash(name: str) -> str:
-    """8 hex digits of the builder's source and the shared tiny modules: a changed builder never reuses a
-    stale cached model (the cache directory is shared by every checkout on the machine)."""
+    """8 hex digits of the source of every builder module *as this process imported it* (not as the files are
+    now): a changed builder never reuses a stale cached model, and a process whose imported builder is older than
+    the files on disk stores its output under its own code's key (the cache directory is shared by every
+    checkout on the machine). ``name`` is checked; the key covers the whole package, as a builder may import
+    any of its modules."""
     import hashlib
 
-    mod = builder(name)
-    digest = hashlib.sha256()
-    for path in sorted({Path(mod.__file__), *Path(__file__).parent.glob("*.py")}):
-        if path.name != "__init__.py" or path == Path(mod.__file__):
-            digest.update(path.read_bytes())
+    builder(name)
+    digest = hashlib.sha256(CACHE_KEY_SCHEME)
+    for module in builder_modules():
+        digest.update(module.encode() + b"\0" + loaded_source(module) + b"\0")
     return digest.hexdigest()[:8]
 
 
@@ -68,7 +130,12 @@ def ensure_tiny(seed: int = 0, name: str = TINY_NAME) -> Path:
     mod = builder(name)
     path = cache_dir() / f"{mod.NAME}-v{mod.VERSION}-{source_hash(name)}-seed{seed}"
     if not (path / "tiny_model.json").is_file():
-        write_tiny(path, seed=seed, name=name)
+        from train.tiny.common import write_model_dir
+
+        model, processor = mod.build(seed=seed)  # the code source_hash hashed (LOADED_SOURCE)
+        # Another process may have finished the same build meanwhile: keep its directory (same key, same code).
+        write_model_dir(path, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed},
+                        keep_existing=True)
     return path
 
 

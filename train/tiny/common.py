@@ -97,9 +97,10 @@ def build_vl_model(model_cls, config_cls, tokenizer, seed: int, *, text_config: 
     return model
 
 
-def write_model_dir(out: str | Path, model, processor, meta: dict) -> Path:
+def write_model_dir(out: str | Path, model, processor, meta: dict, keep_existing: bool = False) -> Path:
     """Save ``model`` and ``processor`` to ``out`` (atomically: a temporary sibling renamed into place) with
-    ``tiny_model.json`` = ``meta``."""
+    ``tiny_model.json`` = ``meta``. ``keep_existing``: a complete ``out`` (its ``tiny_model.json`` written, e.g.
+    by a concurrent build of the same cache key) is kept and this build discarded, so no reader sees it vanish."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
@@ -107,6 +108,8 @@ def write_model_dir(out: str | Path, model, processor, meta: dict) -> Path:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         (tmp / "tiny_model.json").write_text(json.dumps(meta))
+        if keep_existing and (out / "tiny_model.json").is_file():
+            return out
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)
