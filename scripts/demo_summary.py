@@ -10,8 +10,9 @@ Prints, from DEMO_OUT:
   beyond its step-to-step noise; whether L1 completions end shorter than L3/L4 ones (auto-think);
 - grpo/eval/step_*/: held-out accuracy on the RL task (the learn_heldout prompts, never trained on) at the
   start and the end of GRPO, per level, with 95% bootstrap intervals, and whether it moved beyond them;
+  the paired-bootstrap delta on the same records, called a gain only when its 95% interval excludes 0;
 - runs/2_think_sft and runs/3_after_grpo: the SpatialTree-Bench hierarchy before and after GRPO, per level
-  with intervals, and whether any level fell below its interval.
+  with intervals and the paired delta, and whether any level fell below its interval.
 It makes no claim it cannot back. Draws DEMO_OUT/report/learning_curves.png (SFT losses, SFT held-out
 accuracy, GRPO reward per level, GRPO held-out accuracy), which launch/report.py DEMO_OUT then shows.
 """
