@@ -10,8 +10,9 @@ Prints, from DEMO_OUT:
   beyond its step-to-step noise; whether L1 completions end shorter than L3/L4 ones (auto-think);
 - grpo/eval/step_*/: held-out accuracy on the RL task (the learn_heldout prompts, never trained on) at the
   start and the end of GRPO, per level, with 95% bootstrap intervals, and whether it moved beyond them;
+  the paired-bootstrap delta on the same records, called a gain only when its 95% interval excludes 0;
 - runs/2_think_sft and runs/3_after_grpo: the SpatialTree-Bench hierarchy before and after GRPO, per level
-  with intervals, and whether any level fell below its interval.
+  with intervals and the paired delta, and whether any level fell below its interval.
 It makes no claim it cannot back. Draws DEMO_OUT/report/learning_curves.png (SFT losses, SFT held-out
 accuracy, GRPO reward per level, GRPO held-out accuracy), which launch/report.py DEMO_OUT then shows.
 """
@@ -105,13 +106,37 @@ def eval_steps(run_dir: Path) -> list[Path]:
     return sorted(steps, key=lambda d: int(d.name.split("_")[1]) if d.name.split("_")[1].isdigit() else 1 << 30)
 
 
+def paired_lines(before: Path, after: Path) -> list[str]:
+    """The paired-bootstrap delta (after - before) per level over the records both evaluated
+    (eval_hooks.intervals.paired_deltas via the predictions.jsonl beside each summary): "gain" only when its 95%
+    interval excludes 0."""
+    from eval_hooks.offline import paired_from_files
+
+    a, b = (json.loads(p.read_text()) for p in (before, after))
+    deltas = paired_from_files(before, after, a, b)
+    if not deltas:
+        return ["  paired delta: no predictions.jsonl beside both summaries (or no shared record)"]
+    lines = ["  paired delta (after - before, same records, 95% paired bootstrap interval):"]
+    for key in [""] + [k for k in LEVELS if k in deltas]:
+        d = deltas.get(key)
+        if not d:
+            continue
+        lo, hi = d["ci95"]
+        verdict = ("gain: the interval excludes 0" if lo > 0 else "LOSS: the interval excludes 0" if hi < 0
+                   else "no change shown: the interval includes 0")
+        lines.append(f"  {key or 'overall':<8}{100 * d['delta']:+6.1f} [{100 * lo:+5.1f}, {100 * hi:+5.1f}]   "
+                     f"({d['n']} records) {verdict}")
+    return lines
+
+
 def summarize_heldout(grpo_dir: Path) -> list[str]:
     steps = eval_steps(grpo_dir)
     if len(steps) < 2:
         return ["GRPO held-out accuracy: no evaluation at the start and the end in grpo/eval/"]
-    return compare(read_tree(steps[0] / "summary.json"), read_tree(steps[-1] / "summary.json"),
-                   f"GRPO held-out accuracy on the RL task (learn_heldout: same sources, rows never trained on), "
-                   f"{steps[0].name} -> {steps[-1].name}, 95% bootstrap intervals:", "ROSE")
+    first, last = (d / "summary.json" for d in (steps[0], steps[-1]))
+    return compare(read_tree(first), read_tree(last),
+                   f"GRPO held-out accuracy on the RL task (learn_heldout: the same tasks, rows never trained on), "
+                   f"{steps[0].name} -> {steps[-1].name}, 95% bootstrap intervals:", "ROSE") + paired_lines(first, last)
 
 
 def summarize_hierarchy(before: Path, after: Path) -> list[str]:
@@ -119,7 +144,8 @@ def summarize_hierarchy(before: Path, after: Path) -> list[str]:
     if not all(p.is_file() for p in paths):
         return [f"hierarchy: no {paths[0]} or {paths[1]}"]
     return compare(read_tree(paths[0]), read_tree(paths[1]),
-                   f"SpatialTree-Bench hierarchy (stand-in), {before.name} -> {after.name}, 95% intervals:", "rose")
+                   f"SpatialTree-Bench hierarchy (stand-in), {before.name} -> {after.name}, 95% intervals:",
+                   "rose") + paired_lines(*paths)
 
 
 def summarize_grpo(rows: list[dict], window: int) -> list[str]:

@@ -74,4 +74,8 @@ def test_demo_grpo_stage_learns_and_auto_think_shortens_l1_not_l3(tmp_path_facto
     assert "it rose beyond its noise." in text and "NO LEARNING" not in text
     assert "L1 is shorter." in text
     assert "GRPO held-out accuracy on the RL task" in text and "step_0 -> step_30" in text
+    # ... with the paired delta on the same records, which says "gain" only when its interval excludes 0
+    assert "paired delta (after - before, same records, 95% paired bootstrap interval):" in text
+    assert "(95 records) gain: the interval excludes 0" in text or "(95 records) no change shown" in text \
+        or "(95 records) LOSS" in text
     assert (demo / "report" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"

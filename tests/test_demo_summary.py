@@ -86,3 +86,26 @@ def test_held_out_and_hierarchy_intervals_are_compared(tmp_path):
     assert "2_think_sft -> 3_after_grpo" in text and "FELL: L1 ended below the start's 95% interval." in text
     # the curves figure gets the held-out points even without SFT runs
     assert (tmp_path / "report" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _predictions(path: Path, scores: list[float], leaf: str = "L1/Geometry/Distance") -> None:
+    """predictions.jsonl beside a summary: one record per score (ids shared between the two evaluations)."""
+    rows = [{"id": f"r{i}", "where": f"heldout.jsonl:{i}", "leaf": leaf, "score": s} for i, s in enumerate(scores)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_held_out_gain_is_said_only_when_the_paired_interval_excludes_zero(tmp_path):
+    """The paired-bootstrap delta (eval_hooks.intervals.paired_deltas) on the same records: 30 of 60 right ->
+    54 of 60 is a gain; 30 -> 33 of 60 is not."""
+    for name, after in (("gain", 54), ("noise", 33)):
+        demo = tmp_path / name
+        for step, right in (("step_0", 30), ("step_30", after)):
+            d = demo / "grpo" / "eval" / step
+            _summary(d / "summary.json", (right / 60, 0.0, 1.0), {"L1": (right / 60, 0.0, 1.0)})
+            _predictions(d / "predictions.jsonl", [1.0] * right + [0.0] * (60 - right))
+        text = _run(demo)
+        if name == "gain":
+            assert "  L1       +40.0 [" in text and "(60 records) gain: the interval excludes 0" in text, text
+        else:
+            assert "  L1        +5.0 [" in text and "(60 records) no change shown: the interval includes 0" in text, text
+            assert "gain:" not in text
