@@ -17,6 +17,7 @@ from bench.gpu_check.step_child import sequence_stats
 from train.models import family_for_checkpoint
 
 FAMILIES = ["tiny-internvl", "tiny-qwen3-vl"]
+pytestmark = pytest.mark.slow  # gpu-check's CPU smoke for these families and tiny-qwen3.5 (~45 s)
 
 
 def _settings(name: str, tmp_path) -> Settings:

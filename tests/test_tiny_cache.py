@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 OLD = 'write_text(json.dumps(meta))'
 NEW = 'write_text(json.dumps(dict(meta, edited=1)))'
@@ -39,6 +41,7 @@ common.write_text(common.read_text().replace("edited=1", "edited=2") + "\\nMARK 
 from train.tiny import common as loaded
 print(tiny.source_hash("tiny-qwen2-vl"), loaded.MARK)
 """
+pytestmark = pytest.mark.slow  # fresh processes building a tiny model from a copied package (~40 s)
 
 
 def _run(code: str, src: Path) -> str:
