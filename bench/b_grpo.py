@@ -18,7 +18,8 @@ off: ``eval.bench=null``). A measurement is ``warm + steps`` steps of a fresh ru
 single-threaded benchmark process) between step ends of the last ``steps`` counts.
 
 Same work by construction: both sides get the same GRPOConfig (fp32, no autocast, the recipe's gradient
-checkpointing, no compile), fused AdamW, the same seed and prompt order; the effective settings are compared
+checkpointing, no compile), fused AdamW, the same seed and prompt order, every completion generated to
+the full 24 tokens (``full_length``: the same work per step whatever each side sampled); the effective settings are compared
 before anything is timed, and the known-answer check is that the first generation round produced the same
 completion tokens on both sides. Where a step's time goes (``extra.phases``: generation, reward functions,
 telemetry, the rest of scoring, loss forward, backward + optimizer + callbacks) is measured on both sides by the
@@ -38,8 +39,9 @@ from bench.harness import Context, Figure, compare_many, cpu_clock, known_answer
 if TYPE_CHECKING:
     from train.config import Recipe
 
-METHOD = 2
-"""1: per-step time only; 2: settings checked equal, fused AdamW on both sides, phases, first-round check."""
+METHOD = 3
+"""1: per-step time only; 2: settings checked equal, fused AdamW on both sides, phases, first-round check;
+3: every completion is generated to the full budget on both sides (:func:`full_length`)."""
 GENERATIONS = 4
 BATCH = 8  # completions per step = 2 prompts x 4
 PHASES = ("generation", "rewards", "telemetry", "scoring_other", "loss", "backward_optimizer_other")
@@ -138,6 +140,25 @@ class StepEnds:
         return _Ends()
 
 
+def full_length(grpo_arguments):
+    """``grpo_arguments`` whose rollouts run every completion to ``max_completion_length`` (``min_new_tokens``).
+
+    Why: the two sides' weights drift apart in the last bits after the first update (ours encodes each distinct
+    image once, which reorders float sums), so from the second round on they sample different completions, of
+    different lengths, and a step's work differs by as much as +-15% between the sides (the 2026-12-07 20:38 run:
+    pair ratios 0.85-1.18, median 1.06, while the per-phase times and the mean steps agreed within 1-3%). With every
+    completion at the full budget each step does the same work on both sides whatever was sampled."""
+
+    @functools.wraps(grpo_arguments)
+    def build(*args, **kwargs):
+        out = grpo_arguments(*args, **kwargs)
+        out.generation_kwargs = {**(out.generation_kwargs or {}), "min_new_tokens": out.max_completion_length}
+        return out
+
+    build.full_length = True
+    return build
+
+
 def effective_settings(args, model, optimizer) -> dict:
     """What a GRPO run actually does: precision, checkpointing, optimizer kernel, compile."""
     optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper -> the torch optimizer
@@ -146,7 +167,8 @@ def effective_settings(args, model, optimizer) -> dict:
                                            or getattr(model, "is_gradient_checkpointing", False)),
             "optimizer": type(optimizer).__name__ + (" (fused)" if optimizer.defaults.get("fused") else ""),
             "torch_compile": bool(args.torch_compile), "num_generations": args.num_generations,
-            "max_completion_length": args.max_completion_length, "seed": args.seed}
+            "max_completion_length": args.max_completion_length, "seed": args.seed,
+            "min_new_tokens": (args.generation_kwargs or {}).get("min_new_tokens")}
 
 
 def recipe_for(registry, root, out, max_steps: int):
@@ -200,6 +222,8 @@ def run(ctx: Context) -> list[Figure]:
         from train.grpo import trl_backend
     except ImportError as exc:
         raise Skip(f"the GRPO trainer is not importable here: {exc}") from exc
+    if not getattr(trl_backend.grpo_arguments, "full_length", False):  # both sides build their GRPOConfig with it
+        trl_backend.grpo_arguments = full_length(trl_backend.grpo_arguments)
     root = ctx.workdir / "rl"
     registry = workload.build_rl(root, 64)
     warm, steps = 1, ctx.pick(3, 8)
@@ -262,7 +286,7 @@ def run(ctx: Context) -> list[Figure]:
     own_share = own / statistics_median(b["mean_step_s"])
     return [pair_figure(
         "step_s", f"CPU seconds per GRPO optimizer step ({BATCH} completions = {BATCH // GENERATIONS} prompts x "
-        f"{GENERATIONS}, up to 24 new tokens, HF generate), tiny Qwen2.5-VL, vision frozen, one CPU thread, fp32, "
+        f"{GENERATIONS}, exactly 24 new tokens each (min_new_tokens on both sides), HF generate), tiny Qwen2.5-VL, vision frozen, one CPU thread, fp32, "
         f"fused AdamW on both sides; median of {steps} steps after {warm} warm-up per fresh run (means in "
         f"extra).", "CPU s/step",
         a["step_s"], b["step_s"],
