@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "eval_hooks": {"data_mix", "rewards", "train"},
     "data_mix": {"rewards"},
     "rewards": set(),  # numpy/scipy and the standard library only: verl's own environment loads it
-    "scripts": {"rewards"},
+    "scripts": {"rewards", "eval_hooks"},
 }
 # Arrows narrower than a whole package: (from, to) -> the only modules of ``to`` that ``from`` may import.
 ONLY: dict[tuple[str, str], set[str]] = {
@@ -27,6 +27,9 @@ ONLY: dict[tuple[str, str], set[str]] = {
     # benchmark prompt text and the open-MCQ rule of a metric live in its record
     # evaluation asks the model family (lmms-eval wrapper and input sizing); the seam imports no eval_hooks
     ("eval_hooks", "train"): {"train.models"},
+    # the demo's summary (scripts/demo_summary.py, run in .venv at the end of the pipeline) prints the paired
+    # deltas the evaluation computes; the other scripts run in side environments (verl, lmms) and import rewards only
+    ("scripts", "eval_hooks"): {"eval_hooks.offline"},
 }
 
 
