@@ -73,3 +73,53 @@ def test_cache_key_and_stored_model_are_the_imported_code_not_the_files_on_disk(
     # A builder module imported after the edit: the key is the edited code's, the one that runs.
     key, mark = _run(EDIT_BEFORE_BUILDER, src).split()
     assert mark == "2" and key == _run(KEY, src) and key not in (old_key, new_key)
+
+
+
+BUILD_UNDER_ZERO3 = """
+import json, os, pathlib, sys
+import torch.distributed as dist
+from transformers.integrations import HfDeepSpeedConfig
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from safetensors import safe_open
+rank = os.environ["RANK"]
+os.environ["SPATIALTREE_CACHE"] = os.path.join(os.environ["SPATIALTREE_CACHE"], "rank" + rank)  # each rank builds
+import train.tiny as tiny
+dist.init_process_group("gloo")
+live = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1})  # kept alive
+assert is_deepspeed_zero3_enabled()
+path = tiny.ensure_tiny(name="tiny-qwen2-vl")
+assert is_deepspeed_zero3_enabled()  # the process's ZeRO-3 setting is restored after the build
+shapes = {}
+for f in path.glob("*.safetensors"):
+    with safe_open(str(f), "pt") as st:
+        shapes.update({k: list(st.get_slice(k).get_shape()) for k in st.keys()})
+got = {"n": len(shapes), "empty": [k for k, s in shapes.items() if 0 in s or not s],
+       "config": (path / "config.json").is_file()}
+pathlib.Path(sys.argv[1], "rank" + rank + ".json").write_text(json.dumps(got))
+dist.destroy_process_group()
+"""
+
+
+def test_first_use_inside_a_zero3_job_stores_complete_weights_on_every_rank(tmp_path):
+    """A tiny name's first use in a 2-rank job whose TrainingArguments name a ZeRO-3 config (the ZeRO-3 eval test
+    on a cold cache) once cached empty tensors (the model was partitioned as it was built) and, on rank 1, a
+    directory without weights or config (transformers saves on rank 0 only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "train" / "tiny", src / "train" / "tiny", ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "train" / "__init__.py").write_text("")
+    (src / "build.py").write_text(BUILD_UNDER_ZERO3)
+    env = dict(os.environ, PYTHONPATH=str(src), SPATIALTREE_CACHE=str(src / "cache"), OMP_NUM_THREADS="1",
+               PYTHONDONTWRITEBYTECODE="1")
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(port), "build.py", str(tmp_path)], cwd=src, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got == {"n": got["n"], "empty": [], "config": True} and got["n"] > 50, (rank, got)

@@ -37,10 +37,11 @@ TINY_NAME = "tiny-qwen2.5-vl"
 """The default model of every recipe (the paper's family)."""
 
 
-CACHE_KEY_SCHEME = b"tiny-cache-key/2\0"
+CACHE_KEY_SCHEME = b"tiny-cache-key/3\0"
 """Part of every cache key: keys of scheme 1 hashed the builder files as they were on disk when the key was
 computed, not the code the process had imported (a process that imported a builder before someone edited it
-stored the old code's output under the new code's key); no directory named by scheme 1 is reused."""
+stored the old code's output under the new code's key); under scheme 2 a first use inside a ZeRO-3 process
+saved empty tensors (:func:`train.tiny.common.outside_zero3`). No directory of an older scheme is reused."""
 
 LOADED_SOURCE: dict[str, tuple[str, bytes]] = globals().get("LOADED_SOURCE", {})  # kept across a reload
 """Module name -> (file, source bytes) of every ``train.tiny`` submodule this process imported: exactly the bytes
@@ -87,10 +88,11 @@ def cache_dir() -> Path:
 
 def write_tiny(out: str | Path, seed: int = 0, name: str = TINY_NAME) -> Path:
     """Write the tiny model ``name`` (model, tokenizer, processor) to ``out`` as a plain HF directory."""
-    from train.tiny.common import write_model_dir
+    from train.tiny.common import outside_zero3, write_model_dir
 
     mod = builder(name)
-    model, processor = mod.build(seed=seed)
+    with outside_zero3():
+        model, processor = mod.build(seed=seed)
     return write_model_dir(out, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed})
 
 
@@ -130,9 +132,10 @@ def ensure_tiny(seed: int = 0, name: str = TINY_NAME) -> Path:
     mod = builder(name)
     path = cache_dir() / f"{mod.NAME}-v{mod.VERSION}-{source_hash(name)}-seed{seed}"
     if not (path / "tiny_model.json").is_file():
-        from train.tiny.common import write_model_dir
+        from train.tiny.common import outside_zero3, write_model_dir
 
-        model, processor = mod.build(seed=seed)  # the code source_hash hashed (LOADED_SOURCE)
+        with outside_zero3():
+            model, processor = mod.build(seed=seed)  # the code source_hash hashed (LOADED_SOURCE)
         # Another process may have finished the same build meanwhile: keep its directory (same key, same code).
         write_model_dir(path, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed},
                         keep_existing=True)

@@ -7,6 +7,7 @@ A builder module (one per family, ``train/tiny/<family>.py``) sets ``NAME`` and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -97,16 +98,46 @@ def build_vl_model(model_cls, config_cls, tokenizer, seed: int, *, text_config: 
     return model
 
 
+@contextlib.contextmanager
+def outside_zero3():
+    """Build with DeepSpeed ZeRO-3 switched off for transformers: a process whose ``TrainingArguments`` name a
+    ZeRO-3 config has every new model partitioned as it is constructed (``deepspeed.zero.Init``), and a tiny
+    model built there would be saved with empty tensors (the first use of a tiny name under ZeRO-3 did so)."""
+    from transformers.integrations import deepspeed as hf_ds
+
+    saved = hf_ds._hf_deepspeed_config_weak_ref
+    hf_ds._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_ds._hf_deepspeed_config_weak_ref = saved
+
+
+def check_complete(model) -> None:
+    """Refuse to save a model with partitioned (empty) parameters."""
+    empty = [n for n, p in model.named_parameters() if p.numel() == 0 or hasattr(p, "ds_id")]
+    if empty:
+        raise RuntimeError(f"tiny model has {len(empty)} partitioned or empty parameters (first: {empty[0]}); "
+                           "it was built under DeepSpeed ZeRO-3 and would be saved without weights")
+
+
 def write_model_dir(out: str | Path, model, processor, meta: dict, keep_existing: bool = False) -> Path:
     """Save ``model`` and ``processor`` to ``out`` (atomically: a temporary sibling renamed into place) with
     ``tiny_model.json`` = ``meta``. ``keep_existing``: a complete ``out`` (its ``tiny_model.json`` written, e.g.
     by a concurrent build of the same cache key) is kept and this build discarded, so no reader sees it vanish."""
+    check_complete(model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
     try:
+        # Every process writes its own build (a cache fill needs no coordination between ranks), but under
+        # torch.distributed transformers saves weights on rank 0 only: rank 1 once cached a model-less directory.
+        model.should_save_on_this_rank = lambda is_main_process: True
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        missing = [f for f in ("config.json", "model.safetensors") if not (tmp / f).is_file()]
+        if missing:
+            raise RuntimeError(f"tiny model build wrote no {', '.join(missing)} to {tmp}")
         (tmp / "tiny_model.json").write_text(json.dumps(meta))
         if keep_existing and (out / "tiny_model.json").is_file():
             return out
