@@ -78,9 +78,9 @@ def throughput_figures(ctx: Context) -> list[Figure]:
         dt = cpu_clock() - t
         return {"samples_per_s": samples / dt, "tokens_per_s": tokens / dt}
 
-    # At least 15 pairs: a pass is under a CPU second, one side's values spread +-9% within a run, and with 5 pairs
-    # the ratio moved 2.36 -> 2.84 between two consecutive runs of 2026-12-07.
-    pairs = ctx.pick(ctx.repeats, max(ctx.repeats, 15))
+    # At least 11 pairs: a pass takes one or two CPU seconds, one side's values spread +-9% within a run, and with 5
+    # pairs the ratio moved 2.36 -> 2.84 between two consecutive runs of 2026-12-07 (15 pairs: 2.82 and 2.74).
+    pairs = ctx.pick(ctx.repeats, max(ctx.repeats, 11))
     a, b = compare_many(ours, baseline, pairs, ctx.warmup, ctx.log)
     base = "plain loop over a datasets.Dataset (Image feature) + TRL 1.16 DataCollatorForVisionLanguageModeling"
     what = (f"{n} samples (70% one-image MCQ, 30% 3-6-image conversations, PNG 56-224 px) to padded batches of "

@@ -226,7 +226,7 @@ def run(ctx: Context) -> list[Figure]:
         trl_backend.grpo_arguments = full_length(trl_backend.grpo_arguments)
     root = ctx.workdir / "rl"
     registry = workload.build_rl(root, 64)
-    warm, steps = 1, ctx.pick(3, 12)  # 12 (was 8): the ratio moved 1.02 -> 0.956 between two runs
+    warm, steps = 1, ctx.pick(3, 10)  # 10 (was 8): the ratio moved 1.02 -> 0.956 between two runs
     counter = {"n": 0}
     phases = PhaseClock().install()
     seen: dict[str, dict] = {}
