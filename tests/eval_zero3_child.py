@@ -55,9 +55,9 @@ def main(out: str, bench: str, gather: str) -> int:
     cb = attach_bench_eval(trainer, recipe.eval, recipe.data, processor=processor, report_to=["jsonl"])
     trainer.train()
     assert [r.step for r in cb.results] == [0, 1, 2], [r.step for r in cb.results]
-    from train.cli import close_process_group
+    from train.cli import end_process
 
-    close_process_group(0)  # as the launchers do: left to exit-time destructors, gloo can abort a finished rank
+    end_process(0)  # as the launchers do: left to exit-time destructors, a finished rank can abort (SIGABRT)
     return 0
 
 

@@ -96,7 +96,7 @@ def record_media_calls(events: list[dict]) -> list[int]:
 def main(out: str, root: str, stage: str) -> int:
     from fixtures_grpo import grpo_recipe
 
-    from train.cli import close_process_group
+    from train.cli import end_process
     from train.grpo import run
 
     rank = int(os.environ.get("RANK", 0))
@@ -105,11 +105,11 @@ def main(out: str, root: str, stage: str) -> int:
     recipe = grpo_recipe(Path(root), Path(root) / "mine.jsonl", overrides(out, stage))
     try:
         code = run(recipe, [])
-        close_process_group(code)  # as launch/grpo.py does (train/cli.py)
-        return code
     finally:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / f"media_rank{rank}.json").write_text(json.dumps({"events": events, "vision_calls": calls[0]}))
+    end_process(code)  # as launch/grpo.py does (train/cli.py)
+    return code
 
 
 if __name__ == "__main__":

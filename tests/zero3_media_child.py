@@ -76,7 +76,7 @@ def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
     overrides = [f"optim.{e}" for e in extra if e.startswith("eps=")]
     named = next((e for e in extra if e not in ("packed", "padded") and not e.startswith("eps=")), "tiny-qwen2.5-vl")
     models = named.split(",")
-    from train.cli import close_process_group
+    from train.cli import end_process
 
     rank = int(os.environ.get("RANK", 0))
     zoo = samples(Path(zoo_dir) / f"rank{rank}")
@@ -86,7 +86,7 @@ def main(out: str, zoo_dir: str, stage: str, *extra: str) -> int:
         base = Path(out) / model if len(models) > 1 else Path(out)
         for name in stages:
             code = code or train_stage(base / name if len(stages) > 1 else base, zoo, name, packed, model, overrides)
-    close_process_group(code)  # as launch/sft.py does (train/cli.py)
+    end_process(code)  # as launch/sft.py does (train/cli.py)
     return code
 
 

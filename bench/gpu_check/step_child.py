@@ -144,9 +144,9 @@ def main(kind: str, out: str, root: str, device: str, model: str, steps: str) ->
         data["rollouts"] = (json.loads(summary.read_text())["rollouts"] if summary.is_file() else
                             pick_generation(recipe.grpo, "cuda" if torch.cuda.is_available() and gpu else "cpu")[1])
         meter_path.write_text(json.dumps(data))
-    from train.cli import close_process_group
+    from train.cli import end_process
 
-    close_process_group(code)
+    end_process(code)
     return code
 
 

@@ -47,7 +47,7 @@ def main(out: str, corpus_root: str, stage: str, world: str, device: str, layout
          attn: str = "sdpa", dtype: str = "fp32") -> int:
     from bench.gpu_check.inputs import extra_samples
     from bench.workload import Corpus, read_samples
-    from train.cli import close_process_group
+    from train.cli import end_process
     from train.data import ListSource
     from train.recipe import load_recipe
     from train.sft import run
@@ -59,7 +59,7 @@ def main(out: str, corpus_root: str, stage: str, world: str, device: str, layout
     recipe = load_recipe(None, [*overrides(out, stage, int(world), device, layout, attn, dtype), f"data.root={root}",
                                 f"data.registry={corpus.registry}"])
     code = run(recipe, [], source=ListSource(schedule(samples, int(world), rank), epochs=1))
-    close_process_group(code)  # as launch/sft.py does (train/cli.py)
+    end_process(code)  # as launch/sft.py does (train/cli.py)
     return code
 
 
