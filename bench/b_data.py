@@ -179,7 +179,7 @@ def scale_figures(ctx: Context) -> list[Figure]:
         # One cold start per measurement: the small sizes take at least 9 pairs (a few seconds each; with 5, the
         # 100k figure, ~28 ms of CPU, moved 18% between two runs of 2026-12-07) and 1M rows five (with three, ours
         # at ~0.1 CPU s, the ratio moved 17% between two runs of 2026-12-07).
-        pairs = ctx.pick(ctx.repeats, max(ctx.repeats, 9)) if n < 1_000_000 else ctx.pick(min(ctx.repeats, 3), 5)
+        pairs = ctx.pick(ctx.repeats, max(ctx.repeats, 9)) if n < 1_000_000 else ctx.pick(min(ctx.repeats, 3), max(ctx.repeats, 5))
         a, b = compare_many(ours, baseline, pairs, 0, ctx.log)
         ours_first[n] = sorted(a["first_batch_cpu_s"])[len(a["first_batch_cpu_s"]) // 2]
         label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"

@@ -75,7 +75,6 @@ def test_cache_key_and_stored_model_are_the_imported_code_not_the_files_on_disk(
     assert mark == "2" and key == _run(KEY, src) and key not in (old_key, new_key)
 
 
-
 BUILD_UNDER_ZERO3 = """
 import json, os, pathlib, sys
 import torch.distributed as dist
@@ -105,11 +104,9 @@ def test_first_use_inside_a_zero3_job_stores_complete_weights_on_every_rank(tmp_
     """A tiny name's first use in a 2-rank job whose TrainingArguments name a ZeRO-3 config (the ZeRO-3 eval test
     on a cold cache) once cached empty tensors (the model was partitioned as it was built) and, on rank 1, a
     directory without weights or config (transformers saves on rank 0 only)."""
-    import socket
+    from test_sft_dist import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     src = tmp_path / "src"
     shutil.copytree(REPO / "train" / "tiny", src / "train" / "tiny", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "train" / "__init__.py").write_text("")

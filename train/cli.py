@@ -152,10 +152,10 @@ def close_process_group(code: int) -> None:
 def end_process(code: int) -> None:
     """The end of a launcher's process. Outside torch.distributed, or in a one-process group (closed): nothing more,
     the caller returns ``code``. In a torchrun worker of several: close the group, run the interpreter's exit
-    handlers (logging, wandb, ...), flush, and leave with ``os._exit(code)``. Destroying the group is not enough: a finished rank still aborted now and then in
-    C++ exit-time destructors ("terminate called without an active exception", SIGABRT; seen on rank 1 of a
-    2-node Slurm run and of a 2-rank ZeRO-3 run), and torchrun, Slurm and a sweep then report a completed run
-    as failed."""
+    handlers (logging, wandb, ...), flush, and leave with ``os._exit(code)``. Destroying the group is not enough:
+    a finished rank still aborted now and then in C++ exit-time destructors ("terminate called without an active
+    exception", SIGABRT; seen on rank 1 of a 2-node Slurm run and of a 2-rank ZeRO-3 run), and torchrun, Slurm
+    and a sweep then report a completed run as failed."""
     import atexit
     import os
 

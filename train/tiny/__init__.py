@@ -86,13 +86,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SPATIALTREE_CACHE", Path.home() / ".cache" / "spatialtree"))
 
 
+def _build(mod, seed: int):
+    """``mod.build(seed)`` with ZeRO-3 switched off for transformers (:func:`train.tiny.common.outside_zero3`)."""
+    from train.tiny.common import outside_zero3
+
+    with outside_zero3():
+        return mod.build(seed=seed)
+
+
 def write_tiny(out: str | Path, seed: int = 0, name: str = TINY_NAME) -> Path:
     """Write the tiny model ``name`` (model, tokenizer, processor) to ``out`` as a plain HF directory."""
-    from train.tiny.common import outside_zero3, write_model_dir
+    from train.tiny.common import write_model_dir
 
     mod = builder(name)
-    with outside_zero3():
-        model, processor = mod.build(seed=seed)
+    model, processor = _build(mod, seed)
     return write_model_dir(out, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed})
 
 
@@ -132,10 +139,9 @@ def ensure_tiny(seed: int = 0, name: str = TINY_NAME) -> Path:
     mod = builder(name)
     path = cache_dir() / f"{mod.NAME}-v{mod.VERSION}-{source_hash(name)}-seed{seed}"
     if not (path / "tiny_model.json").is_file():
-        from train.tiny.common import outside_zero3, write_model_dir
+        from train.tiny.common import write_model_dir
 
-        with outside_zero3():
-            model, processor = mod.build(seed=seed)  # the code source_hash hashed (LOADED_SOURCE)
+        model, processor = _build(mod, seed)  # the code source_hash hashed (LOADED_SOURCE)
         # Another process may have finished the same build meanwhile: keep its directory (same key, same code).
         write_model_dir(path, model, processor, {"name": mod.NAME, "version": mod.VERSION, "seed": seed},
                         keep_existing=True)
